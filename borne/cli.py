@@ -1,0 +1,76 @@
+"""``borne``: the root command and its sub-apps, one per package.
+
+Each sub-app imports its package's heavy dependencies inside its commands, so that ``borne --help`` works on
+any machine and a command whose extra is missing says which extra to install.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from borne import __version__
+from borne.errors import CliError
+
+_LOG = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="borne",
+    help="Satisfaction kiosks for France services: kiosk, collector, provisioning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"borne {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    level = logging.DEBUG if verbose or os.environ.get("DEBUG") == "1" else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+
+
+def _register() -> None:
+    from borne.demo import demo
+    from collector.cli import app as collector_app
+    from kiosk.cli import app as kiosk_app
+    from protocol.cli import app as protocol_app
+    from provisioning.cli import app as provision_app
+
+    app.add_typer(kiosk_app, name="kiosk", help="Run a kiosk, or test one on site.")
+    app.add_typer(collector_app, name="collector", help="Run the collector and manage its data.")
+    app.add_typer(provision_app, name="provision", help="Register and prepare kiosks (technicians).")
+    app.add_typer(protocol_app, name="protocol", help="The MQTT protocol: schemas and examples.")
+    app.command("demo", help="Run a broker, a collector and simulated kiosks on this machine.")(demo)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as exc:
+        if os.environ.get("DEBUG") == "1":
+            raise
+        typer.echo(f"borne: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("DEBUG") == "1":
+            raise
+        typer.echo(f"borne: error: {type(exc).__name__}: {exc} (DEBUG=1 for a traceback)", err=True)
+        sys.exit(1)

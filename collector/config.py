@@ -1,0 +1,57 @@
+"""The collector's settings: one ``Settings`` object, from the environment (``BORNE_...``) and arguments.
+
+With nothing set, the collector runs on embedded defaults: an SQLite file in the data folder, an embedded
+broker on 127.0.0.1, the API on 127.0.0.1:8000.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_LOG = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BORNE_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path("./borne-data"), description="Where the SQLite file and broker data live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (postgresql+psycopg://...); default: SQLite in data_dir."
+    )
+
+    mqtt_host: str = Field("127.0.0.1", description="The broker's host.")
+    mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_tls: bool = False
+    mqtt_ca_file: Path | None = None
+    mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT 5 (Mosquitto) or 3.1.1 (embedded).")
+    mqtt_client_id: str = Field(
+        default_factory=lambda: f"borne-collector-{socket.gethostname()}"[:64],
+        description="Fixed, so that the broker keeps this collector's session while it restarts.",
+    )
+    mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="How long the broker keeps our session.")
+    mqtt_share_group: str | None = Field(
+        "borne", description="Shared-subscription group ($share/<group>/...); empty to subscribe plainly."
+    )
+    mqtt_receive_maximum: int = Field(1000, ge=1, le=65535, description="Unacknowledged messages in flight.")
+
+    embedded_broker: bool = Field(False, description="Start the embedded broker on mqtt_host:mqtt_port.")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+
+    ingest_max_messages: int = Field(500, ge=1, description="Messages grouped in one transaction at most.")
+    ingest_linger_ms: float = Field(5.0, ge=0, description="How long to wait for more messages to group.")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'borne.sqlite3').resolve()}"

@@ -1,0 +1,1 @@
+"""The collector's database: models and engine."""

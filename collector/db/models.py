@@ -1,0 +1,143 @@
+"""Tables. The same schema runs on SQLite and PostgreSQL.
+
+A vote is attributed to the espace its kiosk served *when it was cast* (``votes.espace_id``), so moving a kiosk
+never moves its past votes. ``rejects`` keeps every message the collector could not count, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+_LOG = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Espace(Base):
+    """A France services structure, keyed by its ANCT matricule (``id_fs``)."""
+
+    __tablename__ = "espaces"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    departement: Mapped[str] = mapped_column(String(3), index=True)
+    region: Mapped[str] = mapped_column(String(3), index=True)
+    commune_insee: Mapped[str | None] = mapped_column(String(5))
+    commune: Mapped[str | None] = mapped_column(String(255))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    kind: Mapped[str] = mapped_column(String(16), default="Principal")
+    format: Mapped[str | None] = mapped_column(String(32))
+    groupe: Mapped[str | None] = mapped_column(String(255))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("espaces.id"))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    hours: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Kiosk(Base):
+    """A kiosk, assigned to one espace at a time."""
+
+    __tablename__ = "kiosks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    secret_hash: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[str | None] = mapped_column(String(64))
+    outbox_depth: Mapped[int | None] = mapped_column(Integer)
+    telemetry: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class KioskAssignment(Base):
+    """Where a kiosk served, and when: the history behind ``kiosks.espace_id``."""
+
+    __tablename__ = "kiosk_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Vote(Base):
+    """One counted press; ``id`` is the kiosk's UUID, which makes ingest idempotent."""
+
+    __tablename__ = "votes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"))
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    answer: Mapped[int] = mapped_column(SmallInteger)
+    scale: Mapped[int] = mapped_column(SmallInteger)
+    satisfied: Mapped[bool] = mapped_column(Boolean)
+    question: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    clock_synced: Mapped[bool] = mapped_column(Boolean)
+    misuse: Mapped[bool] = mapped_column(Boolean, default=False)
+    followup: Mapped[str | None] = mapped_column(String(8))
+    boot_id: Mapped[str | None] = mapped_column(String(64))
+    mono_ms: Mapped[int | None] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_votes_espace_ts", "espace_id", "ts"),
+        Index("ix_votes_kiosk_seq", "kiosk_id", "seq"),
+    )
+
+
+class DailyRollup(Base):
+    """Counts per espace, local day, scale and answer, kept at ingest so that KPIs never scan raw votes."""
+
+    __tablename__ = "rollup_daily"
+
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Reject(Base):
+    """A message the collector could not count, kept with its reason (and its payload, truncated)."""
+
+    __tablename__ = "rejects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    kiosk_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    payload_size: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

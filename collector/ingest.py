@@ -1,0 +1,217 @@
+"""Ingest: takes messages off the broker, stores them, and only then acknowledges them.
+
+paho-mqtt is imported here and nowhere else in the collector. The client runs with ``manual_ack=True``:
+paho's network thread only queues each message; a worker thread groups queued messages (up to
+``ingest_max_messages``, waiting ``ingest_linger_ms`` for more) into one :meth:`Store.ingest` transaction,
+and after the commit acknowledges each message (PUBACK) and publishes receipts to the kiosks. A collector
+killed at any point has acknowledged only what is committed: the broker redelivers the rest to its persistent
+session (fixed client id, no clean start, a session expiry) or to another collector of the shared group.
+
+An acknowledgement is sent only on the connection the message came in on: after a reconnection, message ids
+start again and an old id could acknowledge a new, unstored message.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from collector.config import Settings
+from collector.metrics import Metrics
+from collector.store import Incoming, Store, StoreUnavailable
+from protocol.codec import encode
+from protocol.models import Receipt
+from protocol.topics import TopicKind, kiosk_filter, kiosk_topic, shared
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    generation: int
+    mid: int
+    qos: int
+    incoming: Incoming
+
+
+class Ingestor:
+    """Subscribes to every kiosk's votes, status and telemetry, and stores them through a :class:`Store`."""
+
+    def __init__(self, settings: Settings, store: Store, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics or store.metrics
+        self._queue: queue.Queue[_Queued] = queue.Queue()
+        self._generation = 0
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._v5 = settings.mqtt_protocol == "5"
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        if self._v5:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.mqtt_client_id,
+                                 protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.mqtt_client_id,
+                                 protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
+        if s.mqtt_username:
+            client.username_pw_set(s.mqtt_username,
+                                   s.mqtt_password.get_secret_value() if s.mqtt_password else None)
+        if s.mqtt_tls:
+            client.tls_set(ca_certs=str(s.mqtt_ca_file) if s.mqtt_ca_file else None,
+                           cert_reqs=ssl.CERT_REQUIRED)
+        client.reconnect_delay_set(1, 30)
+        client.max_inflight_messages_set(100)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # -- paho callbacks (network thread) -------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason: object,
+                    properties: object) -> None:
+        if getattr(reason, "is_failure", False):
+            _LOG.error("broker refused the collector: %s", reason)
+            return
+        self._generation += 1
+        _LOG.info("connected to %s:%d (session present: %s)", self.settings.mqtt_host, self.settings.mqtt_port,
+                  flags.session_present)
+        group = self.settings.mqtt_share_group or None
+        client.subscribe([
+            (shared(kiosk_filter(TopicKind.VOTES), group), 1),
+            (shared(kiosk_filter(TopicKind.TELEMETRY), group), 0),
+            # Not shared: a shared subscription gets no retained messages, and every collector wants them.
+            (kiosk_filter(TopicKind.STATUS), 1),
+        ])
+        self._connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                       properties: object) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            _LOG.warning("collector disconnected from broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        incoming = Incoming(message.topic, bytes(message.payload), datetime.now(UTC))
+        self._queue.put(_Queued(self._generation, message.mid, message.qos, incoming))
+
+    # -- the worker ----------------------------------------------------------------------------------------
+
+    def start(self) -> Ingestor:
+        s = self.settings
+        props = None
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = s.mqtt_session_expiry_s
+            props.ReceiveMaximum = s.mqtt_receive_maximum
+            self._client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=30, clean_start=False,
+                                       properties=props)
+        else:
+            self._client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=30)
+        self._client.loop_start()
+        self._worker = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._worker.start()
+        return self
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def _next_group(self) -> list[_Queued]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        group = [first]
+        deadline = time.monotonic() + self.settings.ingest_linger_ms / 1000
+        while len(group) < self.settings.ingest_max_messages:
+            try:
+                group.append(self._queue.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    group.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+        return group
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            group = self._next_group()
+            if not group:
+                continue
+            self._store_until_done(group)
+
+    def _store_until_done(self, group: list[_Queued]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                outcome = self.store.ingest([q.incoming for q in group])
+                break
+            except StoreUnavailable as exc:
+                # Nothing is acknowledged: the broker keeps the messages. Try again, backing off.
+                self.metrics.inc("store_unavailable")
+                _LOG.error("database unavailable (%s); retrying in %.1fs", exc, delay)
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, 30.0)
+            except Exception:
+                # A bug, not bad input (the store keeps bad input as rejects): do not acknowledge, so the
+                # messages come back after a restart; log loudly.
+                self.metrics.inc("ingest_errors")
+                _LOG.exception("storing %d messages failed; they stay unacknowledged", len(group))
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, 30.0)
+        generation = self._generation
+        for q in group:
+            if q.qos > 0 and q.generation == generation:
+                self._client.ack(q.mid, q.qos)
+        for kiosk_id, (stored, rejected) in outcome.receipts.items():
+            self._send_receipts(kiosk_id, stored, rejected)
+
+    def _send_receipts(self, kiosk_id: str, stored: list, rejected: list) -> None:
+        step = 500
+        topic = kiosk_topic(kiosk_id, TopicKind.RECEIPTS)
+        for start in range(0, max(len(stored), len(rejected)), step):
+            receipt = Receipt(stored=stored[start:start + step], rejected=rejected[start:start + step])
+            self._client.publish(topic, encode(receipt), qos=1)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop taking messages, finish the group under way, disconnect. Safe to call twice."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> Ingestor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,79 @@
+"""The collector process: database, ingest and API together, stopped cleanly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import uvicorn
+from sqlalchemy import Engine
+
+from collector.api.app import create_app
+from collector.broker import EmbeddedBroker
+from collector.config import Settings
+from collector.db.engine import create_schema, make_engine, redact_url
+from collector.ingest import Ingestor
+from collector.metrics import Metrics
+from collector.store import Store
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Collector:
+    """Everything one collector process runs. :meth:`start`, then :meth:`close` (safe twice)."""
+
+    settings: Settings
+    engine: Engine | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    broker: EmbeddedBroker | None = None
+    ingest: Ingestor | None = None
+    server: uvicorn.Server | None = None
+    _api_thread: threading.Thread | None = None
+
+    def start(self, *, api: bool = True) -> Collector:
+        s = self.settings
+        if s.embedded_broker:
+            self.broker = EmbeddedBroker(s.mqtt_host, s.mqtt_port, log_file=s.data_dir / "broker.log")
+            s.data_dir.mkdir(parents=True, exist_ok=True)
+            self.broker.start()
+        url = s.effective_database_url
+        _LOG.info("database %s", redact_url(url))
+        self.engine = make_engine(url)
+        create_schema(self.engine)
+        self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
+        if api:
+            app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest)
+            config = uvicorn.Config(app, host=s.api_host, port=s.api_port, log_level="warning",
+                                    lifespan="off")
+            self.server = uvicorn.Server(config)
+            self._api_thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+            self._api_thread.start()
+        return self
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            if self._api_thread is not None:
+                self._api_thread.join(5)
+            self.server = None
+        if self.ingest is not None:
+            self.ingest.close()
+            self.ingest = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,49 @@
+"""``borne kiosk``: run a kiosk."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+from borne.errors import CliError, requires
+
+_LOG = logging.getLogger(__name__)
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("run")
+def run(
+    config: Path = typer.Option(..., "--config", "-c", help="The kiosk's TOML configuration."),
+    ui: str = typer.Option(None, help="gpio or touch (default: the configuration's)."),
+) -> None:
+    """Run the kiosk until stopped (SIGTERM or Ctrl-C)."""
+    from kiosk.config import ConfigInvalid, load_config, redacted
+
+    try:
+        cfg = load_config(config, **({"ui": ui} if ui else {}))
+    except ConfigInvalid as exc:
+        raise CliError(str(exc), exit_code=2) from None
+    _LOG.info("configuration: %s", json.dumps(redacted(cfg), default=str))
+    if cfg.ui == "touch":
+        with requires("touch"):
+            from kiosk.touch.app import run_touch
+        run_touch(cfg)
+        return
+    with requires("kiosk"):
+        from kiosk.device import GpioKiosk
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with GpioKiosk(cfg):
+        _LOG.info("kiosk %s running (GPIO, %d buttons)", cfg.kiosk_id, cfg.voting.scale)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+    _LOG.info("kiosk %s stopped", cfg.kiosk_id)

@@ -1,0 +1,178 @@
+"""The kiosk's configuration: one validated schema, from a TOML file and the environment.
+
+Every key has a type, limits, a default and a description. The environment overrides the file
+(``BORNE_KIOSK_BROKER__PASSWORD=...``), so secrets need not live in the file. Secrets are ``SecretStr``:
+they print as ``**********`` and :func:`redacted` is what gets logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from protocol.models import DEFAULT_QUESTION, KioskId
+
+_LOG = logging.getLogger(__name__)
+
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ConfigInvalid(ValueError):
+    """The kiosk's configuration file or environment is not valid; the message says where."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrokerConfig(_Section):
+    host: str = Field("127.0.0.1", description="The MQTT broker's host name.")
+    port: int = Field(1883, ge=1, le=65535, description="The broker's port (8883 with TLS).")
+    username: str | None = Field(None, description="This kiosk's own MQTT user name.")
+    password: SecretStr | None = Field(None, description="This kiosk's own MQTT password.")
+    tls: bool = Field(False, description="Connect with TLS.")
+    ca_file: Path | None = Field(None, description="CA certificate to check the broker with (TLS).")
+    keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keep-alive.")
+    reconnect_min_s: float = Field(1.0, gt=0, le=60, description="First reconnect delay.")
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600, description="Largest reconnect delay (backoff).")
+
+
+class PanelConfig(_Section):
+    buttons: list[int] = Field(
+        [5, 6, 13, 19], min_length=2, max_length=5,
+        description="BCM pins of the answer buttons, least satisfied first.",
+    )
+    thanks_led: int | None = Field(26, description="BCM pin of the thank-you LED.")
+    status_led: int | None = Field(None, description="BCM pin of the status LED (lit while offline).")
+    pull_up: bool = Field(True, description="Buttons wired to ground, with the internal pull-up.")
+
+    @field_validator("buttons")
+    @classmethod
+    def _distinct(cls, pins: list[int]) -> list[int]:
+        if len(set(pins)) != len(pins):
+            raise ValueError("a pin is used by two buttons")
+        return pins
+
+
+class VotingConfig(_Section):
+    scale: int = Field(4, ge=2, le=5, description="Answers offered: 2 (Oui/Non) to 5.")
+    question: str = Field(DEFAULT_QUESTION, description="Id of the question asked.")
+    repeat_interval_s: float = Field(
+        3.0, ge=0, le=600, description="Presses this soon after a counted vote are flagged as misuse."
+    )
+    followup: bool = Field(True, description="Ask « Votre demande a-t-elle été traitée ? » after an answer.")
+    followup_timeout_s: float = Field(6.0, gt=0, le=60, description="Follow-up skipped after this long.")
+    thanks_s: float = Field(2.5, gt=0, le=30, description="How long « Merci ! » stays on screen.")
+    language: Literal["fr", "en", "es", "de"] = Field("fr", description="Language shown first.")
+    opening_hours: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per weekday (mon..sun), 'HH:MM-HH:MM' ranges separated by commas; empty = always open.",
+    )
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, hours: dict[str, str]) -> dict[str, str]:
+        for day, spec in hours.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r}: use {', '.join(WEEKDAYS)}")
+            for part in filter(None, (p.strip() for p in spec.split(","))):
+                if not _HOURS_RE.match(part):
+                    raise ValueError(f"{day}: {part!r} is not HH:MM-HH:MM")
+        return hours
+
+
+class UplinkConfig(_Section):
+    batch_max: int = Field(100, ge=1, le=500, description="Votes per message at most.")
+    inflight_max: int = Field(8, ge=1, le=100, description="Messages awaiting a PUBACK at most.")
+    confirm_timeout_s: float = Field(
+        60.0, gt=0, le=86400, description="A sent vote without the collector's receipt after this is sent again."
+    )
+    heartbeat_s: float = Field(60.0, ge=1, le=3600, description="Telemetry period.")
+    drain_rate: float = Field(
+        500.0, gt=0, description="Votes per second at most when draining a backlog, not to flood the broker."
+    )
+
+
+class StorageConfig(_Section):
+    retention_days: float = Field(30.0, gt=0, description="Confirmed votes are kept this long, then pruned.")
+    max_votes: int = Field(2_000_000, ge=1000, description="The outbox never holds more than this.")
+
+
+class KioskConfig(BaseSettings):
+    """A kiosk's whole configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="BORNE_KIOSK_", env_nested_delimiter="__", extra="forbid")
+
+    kiosk_id: KioskId = Field(description="This kiosk's id, as registered with the collector.")
+    data_dir: Path = Field(Path("/var/lib/borne"), description="Where the outbox lives (a writable partition).")
+    ui: Literal["gpio", "touch"] = Field("gpio", description="Physical buttons, or the touchscreen.")
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    panel: PanelConfig = Field(default_factory=PanelConfig)
+    voting: VotingConfig = Field(default_factory=VotingConfig)
+    uplink: UplinkConfig = Field(default_factory=UplinkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @model_validator(mode="after")
+    def _panel_fits_scale(self) -> KioskConfig:
+        if self.ui == "gpio" and len(self.panel.buttons) != self.voting.scale:
+            raise ValueError(
+                f"voting.scale is {self.voting.scale} but panel.buttons has {len(self.panel.buttons)} pins"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file, which comes in as init arguments.
+        return env_settings, init_settings
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox.sqlite3"
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> KioskConfig:
+    """Read ``path`` (TOML) and the environment; raise :class:`ConfigInvalid` saying what is wrong."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigInvalid(f"{path}: no such file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigInvalid(f"{path}: not valid TOML: {exc}") from None
+    data.update(overrides)
+    try:
+        return KioskConfig(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+        raise ConfigInvalid(f"{path or 'configuration'}: {problems}") from None
+
+
+def redacted(config: KioskConfig) -> dict[str, Any]:
+    """The configuration as it may be logged: secrets masked."""
+    return config.model_dump(mode="json")

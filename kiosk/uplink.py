@@ -1,0 +1,315 @@
+"""The uplink: sends the outbox's votes to the broker, and takes the collector's receipts back.
+
+paho-mqtt is imported here and nowhere else in the kiosk. paho keeps its session in memory only, so the
+outbox is the source of truth:
+
+- a batch is published (QoS 1) with its vote ids remembered under the message id;
+- the broker's PUBACK marks those votes *sent* in the outbox;
+- the collector's receipt marks them *confirmed*;
+- votes sent but not confirmed within ``confirm_timeout_s`` are sent again (the collector ignores the
+  duplicate by vote id). This is what covers a broker that dies after its PUBACK and before delivering.
+
+Status is retained on ``.../status``: ``online`` at each connection, ``offline`` as the Last Will and on a clean
+close. A heartbeat goes to ``.../telemetry``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from kiosk import __version__
+from kiosk.clock import Clock
+from kiosk.config import BrokerConfig, UplinkConfig
+from kiosk.outbox import Outbox, OutboxClosed
+from protocol.codec import decode, encode
+from protocol.errors import ProtocolError
+from protocol.models import Receipt, Status, StatusMessage, Telemetry
+from protocol.topics import KioskTopic, TopicKind, kiosk_topic
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class _Inflight:
+    ids: list[str]
+    published_at: float
+
+
+@dataclass
+class UplinkStats:
+    connects: int = 0
+    disconnects: int = 0
+    batches_published: int = 0
+    votes_published: int = 0
+    votes_acked: int = 0
+    votes_confirmed: int = 0
+    receipts_invalid: int = 0
+    last_error: str | None = None
+    connected_since: float | None = field(default=None)
+
+
+class Uplink:
+    """Drains an :class:`~kiosk.outbox.Outbox` to an MQTT broker. Start with :meth:`start`; :meth:`close`."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        kiosk_id: str,
+        broker: BrokerConfig,
+        settings: UplinkConfig,
+        clock: Clock,
+        *,
+        on_config: Callable[[bytes], None] | None = None,
+        telemetry_extra: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.kiosk_id = kiosk_id
+        self.broker = broker
+        self.settings = settings
+        self.clock = clock
+        self.on_config = on_config
+        self.telemetry_extra = telemetry_extra
+        self.stats = UplinkStats()
+        self._started_mono = time.monotonic()
+        # Touched by the sender thread only; PUBACKs reach it through ``_acks`` (paho calls on_publish
+        # holding its own lock, which the sender needs to publish: sharing a lock here would deadlock).
+        self._inflight: dict[int, _Inflight] = {}
+        self._acks: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._topics = {kind: kiosk_topic(kiosk_id, kind) for kind in TopicKind}
+        self._client = self._make_client()
+
+    # -- paho wiring ---------------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"kiosk-{self.kiosk_id}",
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        if self.broker.username:
+            password = self.broker.password.get_secret_value() if self.broker.password else None
+            client.username_pw_set(self.broker.username, password)
+        if self.broker.tls:
+            ca = str(self.broker.ca_file) if self.broker.ca_file else None
+            client.tls_set(ca_certs=ca, cert_reqs=ssl.CERT_REQUIRED)
+        will = self._status_payload(Status.OFFLINE)
+        client.will_set(self._topics[TopicKind.STATUS], will, qos=1, retain=True)
+        client.reconnect_delay_set(
+            max(1, round(self.broker.reconnect_min_s)), max(1, round(self.broker.reconnect_max_s))
+        )
+        client.max_inflight_messages_set(max(20, self.settings.inflight_max))
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _status_payload(self, status: Status) -> bytes:
+        return encode(StatusMessage(status=status, ts=self.clock.now(), version=__version__))
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                    properties: object) -> None:
+        if getattr(reason, "is_failure", False):
+            self.stats.last_error = f"connection refused: {reason}"
+            _LOG.warning("broker %s:%d refused the connection: %s", self.broker.host, self.broker.port, reason)
+            return
+        self.stats.connects += 1
+        self.stats.connected_since = time.monotonic()
+        _LOG.info("connected to %s:%d", self.broker.host, self.broker.port)
+        client.subscribe([(self._topics[TopicKind.RECEIPTS], 1), (self._topics[TopicKind.CONFIG], 1)])
+        client.publish(self._topics[TopicKind.STATUS], self._status_payload(Status.ONLINE), qos=1, retain=True)
+        self._connected.set()
+        self._wake.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                       properties: object) -> None:
+        self._connected.clear()
+        self.stats.disconnects += 1
+        self.stats.connected_since = None
+        if not self._stop.is_set():
+            _LOG.warning("disconnected from broker (%s); reconnecting", reason)
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object,
+                    properties: object) -> None:
+        failure = str(reason) if getattr(reason, "is_failure", False) else None
+        self._acks.put((mid, failure))
+        self._wake.set()
+
+    def _take_acks(self) -> None:
+        while True:
+            try:
+                mid, failure = self._acks.get_nowait()
+            except queue.Empty:
+                return
+            entry = self._inflight.pop(mid, None)
+            if entry is None:
+                continue  # status and telemetry messages
+            if failure is not None:
+                _LOG.warning("broker refused a batch of %d votes: %s", len(entry.ids), failure)
+                self.stats.last_error = f"publish refused: {failure}"
+                continue
+            self.outbox.mark_sent(entry.ids)
+            self.stats.votes_acked += len(entry.ids)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        topic = KioskTopic.parse(message.topic)
+        if topic is None or topic.kiosk_id != self.kiosk_id:
+            return
+        if topic.kind is TopicKind.RECEIPTS:
+            self._take_receipt(bytes(message.payload))
+        elif topic.kind is TopicKind.CONFIG and self.on_config is not None:
+            try:
+                self.on_config(bytes(message.payload))
+            except Exception:
+                _LOG.exception("configuration handler failed")
+
+    def _take_receipt(self, payload: bytes) -> None:
+        try:
+            receipt = decode(Receipt, payload)
+        except ProtocolError as exc:
+            self.stats.receipts_invalid += 1
+            _LOG.warning("ignored an invalid receipt: %s", exc.reason)
+            return
+        ids = [str(i) for i in (*receipt.stored, *receipt.rejected)]
+        try:
+            self.stats.votes_confirmed += self.outbox.confirm(ids)
+        except OutboxClosed:
+            return
+        if receipt.rejected:
+            _LOG.warning("collector quarantined %d of our votes", len(receipt.rejected))
+
+    # -- the sender ----------------------------------------------------------------------------------------
+
+    def start(self) -> Uplink:
+        self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name=f"uplink-{self.kiosk_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """A vote was recorded: send it without waiting for the next tick."""
+        self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _run(self) -> None:
+        next_heartbeat = time.monotonic()
+        sent_this_second = 0
+        second = int(time.monotonic())
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            if int(now) != second:
+                second, sent_this_second = int(now), 0
+            try:
+                self._take_acks()
+                if self.connected:
+                    self._expire_inflight(now)
+                    sent_this_second += self._send_some(self.settings.drain_rate - sent_this_second)
+                    if now >= next_heartbeat:
+                        self._heartbeat()
+                        next_heartbeat = now + self.settings.heartbeat_s
+            except OutboxClosed:
+                break
+            except Exception:
+                _LOG.exception("uplink step failed; going on")
+                time.sleep(1.0)
+
+    def _expire_inflight(self, now: float) -> None:
+        """Forget batches whose PUBACK never came, so that their votes are sent again."""
+        limit = self.settings.confirm_timeout_s
+        stale = [mid for mid, e in self._inflight.items() if now - e.published_at > limit]
+        for mid in stale:
+            del self._inflight[mid]
+        if stale:
+            _LOG.warning("%d batches got no PUBACK within %.0fs: sending again", len(stale), limit)
+
+    def _send_some(self, budget: float) -> int:
+        sent = 0
+        while self.connected and budget - sent >= 1 and not self._stop.is_set():
+            if len(self._inflight) >= self.settings.inflight_max:
+                return sent
+            busy = {i for e in self._inflight.values() for i in e.ids}
+            limit = int(min(self.settings.batch_max, budget - sent))
+            pending = self.outbox.unsent(limit, resend_after=self.settings.confirm_timeout_s, exclude=busy)
+            if not pending:
+                return sent
+            payload = self._batch_payload([p.body for p in pending])
+            info = self._client.publish(self._topics[TopicKind.VOTES], payload, qos=1)
+            self._inflight[info.mid] = _Inflight([p.id for p in pending], time.monotonic())
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                _LOG.info("batch queued while the connection is down (rc=%s)", info.rc)
+            self.stats.batches_published += 1
+            self.stats.votes_published += len(pending)
+            sent += len(pending)
+            if len(pending) < limit:
+                return sent
+        if budget - sent < 1:
+            self._wake.set()  # more may be waiting: come back in the next second
+            time.sleep(0.05)
+        return sent
+
+    def _batch_payload(self, bodies: list[str]) -> bytes:
+        # The votes are stored as their own JSON: join them rather than parse and dump them again.
+        sent_at = self.clock.now().isoformat()
+        return (
+            f'{{"v":1,"kiosk_id":"{self.kiosk_id}","sent_at":"{sent_at}","votes":[{",".join(bodies)}]}}'
+        ).encode()
+
+    def _heartbeat(self) -> None:
+        extra = self.telemetry_extra() if self.telemetry_extra else {}
+        telemetry = Telemetry(
+            ts=self.clock.now(),
+            uptime_s=time.monotonic() - self._started_mono,
+            version=__version__,
+            outbox_depth=self.outbox.depth(),
+            oldest_unsent_age_s=self.outbox.oldest_unconfirmed_age(),
+            clock_synced=self.clock.synced(),
+            **extra,
+        )
+        self._client.publish(self._topics[TopicKind.TELEMETRY], encode(telemetry), qos=0)
+
+    # -- lifetime ------------------------------------------------------------------------------------------
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Say ``offline``, disconnect and stop; safe to call twice."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.connected:
+            info = self._client.publish(self._topics[TopicKind.STATUS], self._status_payload(Status.OFFLINE),
+                                        qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> Uplink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

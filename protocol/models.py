@@ -1,0 +1,134 @@
+"""Payload models, the one definition of what a kiosk and a collector say to each other.
+
+Every payload is UTF-8 JSON carrying ``"v": 1``. Models refuse unknown fields, so that a typo is an error
+and not a silently lost answer. ``docs/protocol.md`` documents them and ``protocol/schema/`` holds their
+JSON Schemas, exported from these models by ``borne protocol schema``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from protocol.scales import MAX_SIZE, MIN_SIZE
+from protocol.topics import KIOSK_ID_PATTERN
+
+_LOG = logging.getLogger(__name__)
+
+PROTOCOL_VERSION: Literal[1] = 1
+#: A payload larger than this is refused before it is parsed.
+MAX_PAYLOAD_BYTES = 256 * 1024
+#: Votes in one batch: a week of a busy espace's backlog fits in a few batches.
+MAX_VOTES_PER_BATCH = 500
+
+KioskId = Annotated[str, StringConstraints(pattern=f"^{KIOSK_ID_PATTERN}$")]
+QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+DEFAULT_QUESTION = "fs-satisfaction-1"
+FOLLOWUP_QUESTION = "fs-resolved-1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FollowUp(_Model):
+    """The follow-up question « Votre demande a-t-elle été traitée aujourd'hui ? » (protocol 1, revision 2).
+
+    ``answer`` is ``None`` when the question was shown and the visitor left without answering.
+    """
+
+    question: QuestionId = FOLLOWUP_QUESTION
+    answer: Literal["yes", "no"] | None = None
+
+
+class Vote(_Model):
+    """One press of one answer, as recorded on the kiosk's disk."""
+
+    id: uuid.UUID = Field(description="Globally unique; the key that makes every step idempotent.")
+    seq: int = Field(ge=1, le=2**53, description="Per-kiosk sequence number, from 1, without gaps.")
+    answer: int = Field(ge=1, le=MAX_SIZE, description="1 = least satisfied ... scale = most satisfied.")
+    scale: int = Field(ge=MIN_SIZE, le=MAX_SIZE, description="How many answers were offered.")
+    question: QuestionId = Field(default=DEFAULT_QUESTION, description="Which question was asked.")
+    ts: AwareDatetime = Field(description="Wall-clock time of the press, with its UTC offset.")
+    clock_synced: bool = Field(description="Whether the kiosk's clock was synchronised (NTP) at the press.")
+    misuse: bool = Field(
+        default=False,
+        description="Pressed within the repeat interval after a counted vote: kept, left out of KPIs by default.",
+    )
+    boot_id: str | None = Field(
+        default=None, max_length=64, description="The kiosk's boot id, to correct a boot's times later."
+    )
+    mono_ms: int | None = Field(default=None, ge=0, description="Monotonic time of the press, in ms.")
+    followup: FollowUp | None = Field(default=None, description="The follow-up question's answer, if asked.")
+
+    @model_validator(mode="after")
+    def _answer_on_scale(self) -> Vote:
+        if self.answer > self.scale:
+            raise ValueError(f"answer {self.answer} is not on a {self.scale}-answer scale")
+        return self
+
+
+class VoteBatch(_Model):
+    """Several votes of one kiosk in one message, on ``fs/v1/kiosks/{kiosk_id}/votes``."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    kiosk_id: KioskId
+    sent_at: AwareDatetime
+    votes: list[Vote] = Field(min_length=1, max_length=MAX_VOTES_PER_BATCH)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> VoteBatch:
+        if len({v.id for v in self.votes}) != len(self.votes):
+            raise ValueError("a vote id appears twice in the batch")
+        return self
+
+
+class Receipt(_Model):
+    """The collector's word that votes are committed, on ``fs/v1/kiosks/{kiosk_id}/receipts``.
+
+    ``stored`` were counted (or were already); ``rejected`` were kept in quarantine with a reason. Either way
+    the kiosk stops sending them. A broker's PUBACK says the broker has a message; only a receipt says it is in
+    the database, which is what survives a broker that dies before delivering.
+    """
+
+    v: Literal[1] = PROTOCOL_VERSION
+    stored: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_VOTES_PER_BATCH)
+    rejected: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_VOTES_PER_BATCH)
+
+
+class Status(enum.StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class StatusMessage(_Model):
+    """Retained on ``fs/v1/kiosks/{kiosk_id}/status``; the ``offline`` one is the kiosk's Last Will."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    status: Status
+    ts: AwareDatetime
+    version: str | None = Field(default=None, max_length=64)
+
+
+class Telemetry(_Model):
+    """The kiosk's heartbeat on ``fs/v1/kiosks/{kiosk_id}/telemetry``."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    ts: AwareDatetime
+    uptime_s: float = Field(ge=0)
+    version: str = Field(max_length=64)
+    outbox_depth: int = Field(ge=0, description="Votes recorded and not yet confirmed by a receipt.")
+    oldest_unsent_age_s: float | None = Field(default=None, ge=0)
+    clock_synced: bool | None = None
+    free_disk_bytes: int | None = Field(default=None, ge=0)
+    cpu_temp_c: float | None = None
+    config_version: str | None = Field(default=None, max_length=64)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

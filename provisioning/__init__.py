@@ -1,0 +1,1 @@
+"""Technicians' tools: registering a kiosk with the collector and writing what goes on its SD card."""
