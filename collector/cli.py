@@ -19,6 +19,8 @@ app = typer.Typer(no_args_is_help=True)
 espaces_app = typer.Typer(no_args_is_help=True, help="Espaces: add, import, list.")
 kiosks_app = typer.Typer(no_args_is_help=True, help="Kiosks: add, move, list.")
 rejects_app = typer.Typer(no_args_is_help=True, help="Messages the collector could not count.")
+db_app = typer.Typer(no_args_is_help=True, help="The database's schema (Alembic).")
+app.add_typer(db_app, name="db")
 app.add_typer(espaces_app, name="espaces")
 app.add_typer(kiosks_app, name="kiosks")
 app.add_typer(rejects_app, name="rejects")
@@ -38,10 +40,14 @@ def settings_from(**overrides: Any) -> Any:
 def open_db(database_url: str | None, data_dir: Path | None) -> Any:
     """Settings and a sessionmaker on the configured database, its schema in place."""
     with requires("collector"):
-        from collector.db.engine import create_schema, make_engine, session_factory
+        from collector.db.engine import make_engine, session_factory
+        from collector.db.migrate import SchemaOutdated, ensure_current
     settings = settings_from(database_url=database_url, data_dir=data_dir)
     engine = make_engine(settings.effective_database_url)
-    create_schema(engine)
+    try:
+        ensure_current(engine)
+    except SchemaOutdated as exc:
+        raise CliError(str(exc)) from None
     return session_factory(engine)
 
 
@@ -63,6 +69,7 @@ def serve(
     """Run the collector: ingest from the broker, store, serve the API. Ctrl-C stops it."""
     with requires("collector"):
         from collector.broker import PortTaken
+        from collector.db.migrate import SchemaOutdated
         from collector.service import Collector
     embedded = broker is BrokerChoice.embedded
     settings = settings_from(
@@ -75,7 +82,7 @@ def serve(
     collector = Collector(settings)
     try:
         collector.start()
-    except PortTaken as exc:
+    except (PortTaken, SchemaOutdated) as exc:
         collector.close()
         raise CliError(str(exc)) from None
     typer.echo(f"collector: API on {collector.api_url}, broker {settings.mqtt_host}:{settings.mqtt_port}"
@@ -151,3 +158,29 @@ def rejects_list(
         for r in session.scalars(select(Reject).order_by(Reject.id.desc()).limit(limit)):
             typer.echo(f"{r.received_at:%Y-%m-%d %H:%M:%S}\t{r.reason}\t{r.kiosk_id or '-'}\t{r.topic}\t"
                        f"{r.detail[:120]}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: str = typer.Argument("head"), database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Migrate the database's schema to the latest revision (or to REVISION)."""
+    with requires("collector"):
+        from collector.db.engine import make_engine, redact_url
+        from collector.db.migrate import current_revision, upgrade
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    engine = make_engine(settings.effective_database_url)
+    before = current_revision(engine)
+    upgrade(engine, revision)
+    typer.echo(f"{redact_url(settings.effective_database_url)}: {before or 'empty'} -> {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> None:
+    """Print the database's schema revision and the code's."""
+    with requires("collector"):
+        from collector.db.engine import make_engine
+        from collector.db.migrate import current_revision, head_revision
+    settings = settings_from(database_url=database_url, data_dir=data_dir)
+    engine = make_engine(settings.effective_database_url)
+    typer.echo(f"database: {current_revision(engine) or 'none'}\ncode:     {head_revision()}")

@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from collector.api.app import create_app
 from collector.broker import EmbeddedBroker
 from collector.config import Settings
-from collector.db.engine import create_schema, make_engine, redact_url
+from collector.db.engine import make_engine, redact_url
+from collector.db.migrate import ensure_current
 from collector.ingest import Ingestor
 from collector.metrics import Metrics
 from collector.store import Store
@@ -41,7 +42,7 @@ class Collector:
         url = s.effective_database_url
         _LOG.info("database %s", redact_url(url))
         self.engine = make_engine(url)
-        create_schema(self.engine)
+        ensure_current(self.engine)
         self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
         if api:
             app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest)

@@ -10,8 +10,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.db.models import Base
-
 _LOG = logging.getLogger(__name__)
 
 
@@ -36,11 +34,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
-
-
-def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet."""
-    Base.metadata.create_all(engine)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,0 +1,84 @@
+"""Fixtures: real brokers, real databases, gpiozero's mock pins."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+
+from tests.utils.brokers import Mosquitto, embedded_broker  # noqa: E402
+from tests.utils.databases import PostgresServer, ThrowAwayPostgres  # noqa: E402
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free port, without persistence."""
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def mosquitto_persistent(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real Mosquitto that saves its state (autosave every second)."""
+    broker = Mosquitto(tmp_path / "mosquitto", persistence=True).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[object]:
+    """The embedded broker (amqtt), in its own process."""
+    broker = embedded_broker(tmp_path / "embedded").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    url = os.environ.get("BORNE_TEST_POSTGRES_URL")
+    cluster = None
+    if not url:
+        cluster = ThrowAwayPostgres()
+        url = cluster.start()
+    server = PostgresServer(url)
+    try:
+        yield server
+    finally:
+        server.close()
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'collector.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'collector.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -1,0 +1,1 @@
+"""Builders and real services for the tests."""

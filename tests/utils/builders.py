@@ -1,0 +1,80 @@
+"""Builders of test data and of running parts: a registered fleet, a collector, simulated kiosks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from collector.config import Settings
+from collector.db.engine import make_engine, session_factory
+from collector.db.migrate import upgrade
+from collector.db.models import Reject, Vote
+from collector.registry import add_espace, add_kiosk
+from collector.service import Collector
+from protocol.models import Vote as WireVote
+from protocol.models import VoteBatch
+
+
+def migrated_engine(url: str) -> Engine:
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def register(engine: Engine, fleet: dict[str, tuple[str, str]], espaces: dict[str, str] | None = None) -> None:
+    """``fleet``: kiosk id -> (espace id, département). Espaces are created as needed."""
+    with session_factory(engine)() as session, session.begin():
+        for kiosk_id, (espace_id, dep) in fleet.items():
+            add_espace(session, espace_id, (espaces or {}).get(espace_id, f"France services {espace_id}"), dep)
+            add_kiosk(session, kiosk_id, espace_id)
+
+
+def collector_settings(url: str, port: int, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": url,
+        "data_dir": data_dir,
+        "mqtt_port": port,
+        "mqtt_client_id": f"test-collector-{uuid.uuid4().hex[:8]}",
+        "api_port": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def start_collector(settings: Settings, *, api: bool = False) -> Collector:
+    collector = Collector(settings).start(api=api)
+    assert collector.ingest is not None
+    assert collector.ingest.wait_connected(10), "the collector did not connect to the broker"
+    return collector
+
+
+def vote_counts(engine: Engine) -> dict[str, int]:
+    """Votes stored per espace."""
+    with session_factory(engine)() as session:
+        rows = session.execute(select(Vote.espace_id, func.count()).group_by(Vote.espace_id)).all()
+    return {espace: n for espace, n in rows}
+
+
+def stored_ids(engine: Engine) -> list[str]:
+    with session_factory(engine)() as session:
+        return [str(i) for i in session.scalars(select(Vote.id))]
+
+
+def rejects(engine: Engine) -> list[Reject]:
+    with session_factory(engine)() as session:
+        return list(session.scalars(select(Reject).order_by(Reject.id)))
+
+
+def wire_batch(kiosk_id: str, answers: Iterable[int], *, start_seq: int = 1, scale: int = 4,
+               ts: datetime | None = None) -> VoteBatch:
+    ts = ts or datetime.now(UTC)
+    votes = [
+        WireVote(id=uuid.uuid4(), seq=start_seq + i, answer=a, scale=scale, ts=ts, clock_synced=True)
+        for i, a in enumerate(answers)
+    ]
+    return VoteBatch(kiosk_id=kiosk_id, sent_at=ts, votes=votes)
