@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
-from tests.utils.brokers import Mosquitto, embedded_broker  # noqa: E402
-from tests.utils.databases import PostgresServer, ThrowAwayPostgres  # noqa: E402
+from tests.utils.brokers import Mosquitto, embedded_broker
+from tests.utils.databases import PostgresServer, ThrowAwayPostgres
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ a database of its own.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -60,10 +61,8 @@ class ThrowAwayPostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
