@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -83,6 +84,16 @@ class VotingConfig(_Section):
         default_factory=dict,
         description="Per weekday (mon..sun), 'HH:MM-HH:MM' ranges separated by commas; empty = always open.",
     )
+    timezone: str = Field("Europe/Paris", description="IANA time zone the opening hours are in.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}") from None
+        return name
 
     @field_validator("opening_hours")
     @classmethod
@@ -94,6 +105,26 @@ class VotingConfig(_Section):
                 if not _HOURS_RE.match(part):
                     raise ValueError(f"{day}: {part!r} is not HH:MM-HH:MM")
         return hours
+
+
+class TouchConfig(_Section):
+    input: Literal["mouse", "mtdev", "hidinput"] = Field(
+        "mouse",
+        description="The one input provider Kivy listens to: 'mouse' (SDL's events, under a desktop or KMS), "
+        "or the kernel device through 'mtdev' or 'hidinput'. Never two: one touch would count twice.",
+    )
+    device: str | None = Field(
+        None, description="/dev/input/eventN for mtdev/hidinput; default: probe sysfs for the touchscreen."
+    )
+    input_options: str = Field(
+        "", description="Extra provider options, e.g. 'invert_y=1,rotation=90' (hidinput) for calibration."
+    )
+    fullscreen: bool = Field(True, description="Full screen, no window decorations.")
+    show_cursor: bool = Field(False, description="Show the mouse cursor (off on a kiosk).")
+    rotation: Literal[0, 90, 180, 270] = Field(0, description="Rotate the interface (screen mounted turned).")
+    language_reset_s: float = Field(
+        60.0, gt=0, le=3600, description="Back to the default language after this long without a touch."
+    )
 
 
 class UplinkConfig(_Section):
@@ -124,6 +155,7 @@ class KioskConfig(BaseSettings):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     panel: PanelConfig = Field(default_factory=PanelConfig)
     voting: VotingConfig = Field(default_factory=VotingConfig)
+    touch: TouchConfig = Field(default_factory=TouchConfig)
     uplink: UplinkConfig = Field(default_factory=UplinkConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
