@@ -27,7 +27,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from collector.db.engine import session_factory
-from collector.db.models import DailyRollup, Espace, Kiosk, KioskAssignment, Reject, Vote
+from collector.db.models import (
+    DailyRollup,
+    Espace,
+    FollowupRollup,
+    HourlyRollup,
+    Kiosk,
+    KioskAssignment,
+    Reject,
+    Vote,
+)
 from collector.geo import timezone_of
 from collector.metrics import Metrics
 from protocol.codec import decode
@@ -290,6 +299,7 @@ class Store:
             counts[(row["espace_id"], day, row["scale"], row["answer"], row["misuse"])] += 1
         if not counts:
             return
+        self._bump_kpi_rollups(session, rows)
         table = DailyRollup.__table__
         assert isinstance(table, Table)  # noqa: S101 - narrows the type for mypy
         values = [
@@ -302,6 +312,30 @@ class Store:
             set_={"votes": table.c.votes + stmt.excluded.votes},
         )
         session.connection().execute(stmt, values)
+
+    def _bump_kpi_rollups(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """The hourly rollup (heatmap) and the follow-up rollup (resolution rate), in the same transaction."""
+        hourly: Counter[tuple[Any, ...]] = Counter()
+        followups: Counter[tuple[Any, ...]] = Counter()
+        for row in rows:
+            local = row["ts"].astimezone(timezone_of(row["_departement"]))
+            key = (row["espace_id"], local.date(), row["scale"], row["answer"], row["misuse"])
+            hourly[(*key[:2], local.hour, *key[2:])] += 1
+            if row["followup"] is not None:
+                followups[(*key, row["followup"])] += 1
+        for model, names, counter in (
+            (HourlyRollup, ("espace_id", "day", "hour", "scale", "answer", "misuse"), hourly),
+            (FollowupRollup, ("espace_id", "day", "scale", "answer", "misuse", "followup"), followups),
+        ):
+            if not counter:
+                continue
+            table = model.__table__
+            assert isinstance(table, Table)  # noqa: S101 - narrows the type for mypy
+            stmt = self._insert(table)
+            stmt = stmt.on_conflict_do_update(index_elements=list(names),
+                                              set_={"votes": table.c.votes + stmt.excluded.votes})
+            values = [dict(zip(names, k, strict=True), votes=n) for k, n in sorted(counter.items())]
+            session.connection().execute(stmt, values)
 
     @staticmethod
     def _apply_status(session: Session, kiosk_id: str, status: StatusMessage, received_at: datetime) -> None:

@@ -56,6 +56,8 @@ class Espace(Base):
     hours: Mapped[dict[str, str] | None] = mapped_column(JSON)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When the ANCT list last listed it; None for an espace added by hand (an import never closes those).
+    listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Kiosk(Base):
@@ -141,3 +143,108 @@ class Reject(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     payload_size: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# -- KPIs, activity, users and alerts (issue 5) -----------------------------------------------------------
+
+
+class HourlyRollup(Base):
+    """Counts per espace, local day and local hour, kept at ingest: the hour x weekday heatmap reads these."""
+
+    __tablename__ = "rollup_hourly"
+
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FollowupRollup(Base):
+    """Follow-up answers (``yes``, ``no``, ``skipped``) per espace, local day and main answer, kept at ingest."""
+
+    __tablename__ = "rollup_followup_daily"
+
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    followup: Mapped[str] = mapped_column(String(8), primary_key=True)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EspaceActivity(Base):
+    """Acts carried out at an espace in a month (``month`` is the month's first day)."""
+
+    __tablename__ = "activity_espace"
+
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    actes: Mapped[int] = mapped_column(BigInteger)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DepartementActivity(Base):
+    """Acts carried out in a département in a month, as the barometer's IND-323 gives them."""
+
+    __tablename__ = "activity_departement"
+
+    departement: Mapped[str] = mapped_column(String(3), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    actes: Mapped[int] = mapped_column(BigInteger)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class KpiTarget(Base):
+    """A satisfaction target (in %) for a level; ``code`` empty means every zone of the level."""
+
+    __tablename__ = "kpi_targets"
+
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    target: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    """A person or system reading the API: a role and, for referents and agents, a scope."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    role: Mapped[str] = mapped_column(String(24))
+    scope: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is kept; ``prefix`` (its first characters) lets people tell them apart."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Alert(Base):
+    """An alert raised by a rule on a subject (an espace or a kiosk), cleared when the rule no longer holds."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(32), index=True)
+    subject: Mapped[str] = mapped_column(String(100), index=True)
+    espace_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    kiosk_id: Mapped[str | None] = mapped_column(String(64))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[str] = mapped_column(Text, default="")
