@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from protocol.scales import MAX_SIZE, MIN_SIZE
 from protocol.topics import KIOSK_ID_PATTERN
@@ -128,6 +137,54 @@ class Telemetry(_Model):
     free_disk_bytes: int | None = Field(default=None, ge=0)
     cpu_temp_c: float | None = None
     config_version: str | None = Field(default=None, max_length=64)
+    config_rejected: str | None = Field(
+        default=None, max_length=300, description="The last remote configuration refused: its version and why."
+    )
+    disk_low: bool | None = Field(default=None, description="Free space on the outbox's partition is low.")
+    votes_refused: int | None = Field(
+        default=None, ge=0, description="Presses that could not be recorded (outbox or disk full) since boot."
+    )
+    boot_id: str | None = Field(default=None, max_length=64)
+    clock_offset_s: float | None = Field(
+        default=None, description="The correction applied to this boot's votes when its clock synchronised."
+    )
+
+
+ConfigVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+class RemoteConfig(_Model):
+    """Settings the collector sets on a kiosk, retained on ``fs/v1/kiosks/{kiosk_id}/config``.
+
+    A field left out (``null``) keeps the kiosk's own setting. The kiosk validates the whole message, applies
+    it without a restart and reports ``version`` in its telemetry (``config_version``); a message it cannot
+    apply is refused whole (``config_rejected``) and the previous configuration stays.
+    """
+
+    v: Literal[1] = PROTOCOL_VERSION
+    version: ConfigVersion = Field(description="Chosen by the collector; reported back once applied.")
+    scale: int | None = Field(default=None, ge=MIN_SIZE, le=MAX_SIZE, description="Answers offered.")
+    followup: bool | None = Field(default=None, description="Ask the follow-up question after an answer.")
+    repeat_interval_s: float | None = Field(
+        default=None, ge=0, le=600, description="Presses this soon after a counted vote are flagged misuse."
+    )
+    opening_hours: dict[str, str] | None = Field(
+        default=None, description="Per weekday (mon..sun), 'HH:MM-HH:MM' ranges separated by commas."
+    )
+    language: Literal["fr", "en", "es", "de"] | None = Field(default=None, description="Language shown first.")
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, hours: dict[str, str] | None) -> dict[str, str] | None:
+        for day, spec in (hours or {}).items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r}: use {', '.join(WEEKDAYS)}")
+            for part in filter(None, (p.strip() for p in spec.split(","))):
+                if not _HOURS_RE.match(part):
+                    raise ValueError(f"{day}: {part!r} is not HH:MM-HH:MM")
+        return hours
 
 
 def utcnow() -> datetime:

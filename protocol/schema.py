@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from protocol.models import Receipt, StatusMessage, Telemetry, VoteBatch
+from protocol.models import Receipt, RemoteConfig, StatusMessage, Telemetry, VoteBatch
 
 _LOG = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "receipt.v1.json": Receipt,
     "status.v1.json": StatusMessage,
     "telemetry.v1.json": Telemetry,
+    "remote-config.v1.json": RemoteConfig,
 }
 
 
