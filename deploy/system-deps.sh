@@ -11,6 +11,7 @@ want=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 have_cmd mosquitto || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
+have_cmd mosquitto_pub || want+=(mosquitto-clients)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
 if [ "${BORNE_SKIP_BROWSER:-0}" != 1 ]; then
   have_cmd chromium || [ -x /usr/bin/chromium ] || want+=(chromium)

@@ -78,3 +78,16 @@ def wire_batch(kiosk_id: str, answers: Iterable[int], *, start_seq: int = 1, sca
         for i, a in enumerate(answers)
     ]
     return VoteBatch(kiosk_id=kiosk_id, sent_at=ts, votes=votes)
+
+
+def api_satisfaction(engine: Engine, espace_id: str, **params: Any) -> dict[str, Any]:
+    """What the API answers for an espace's satisfaction (through the real FastAPI app)."""
+    from fastapi.testclient import TestClient
+
+    from collector.api.app import create_app
+
+    with TestClient(create_app(engine)) as client:
+        response = client.get(f"/api/v1/espaces/{espace_id}/satisfaction", params=params)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
