@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 
 from collector.broker import free_port
 from kiosk.clock import ManualClock
@@ -188,7 +187,9 @@ def test_kiosk_killed_while_pressing(mosquitto: Mosquitto, tmp_path: Path, sqlit
                         break
             proc.wait()
             # Whatever the pipe still held was acknowledged too.
-            acknowledged.extend(l.split()[1] for l in proc.stdout.read().splitlines() if l.startswith("FEEDBACK"))
+            acknowledged.extend(
+                ln.split()[1] for ln in proc.stdout.read().splitlines() if ln.startswith("FEEDBACK")
+            )
         drain = subprocess.run([*command, "0", "0"], cwd=ROOT, capture_output=True, text=True, timeout=90)
         assert "DRAINED" in drain.stdout
         assert wait_until(lambda: set(acknowledged) <= set(stored_ids(engine)), 30)
