@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from sqlalchemy import Engine
 
 from collector.broker import free_port
 from kiosk.clock import ManualClock
@@ -75,7 +76,7 @@ def _press_all(kiosks: list[tuple[SimulatedKiosk, Presser]], presses: int, fault
         time.sleep(0.005)
 
 
-def _check_exact(engine: object, kiosks: list[tuple[SimulatedKiosk, Presser]], timeout: float = 90) -> None:
+def _check_exact(engine: Engine, kiosks: list[tuple[SimulatedKiosk, Presser]], timeout: float = 90) -> None:
     total = sum(len(p.votes) for _k, p in kiosks)
     assert wait_until(lambda: len(stored_ids(engine)) >= total and all(
         k.kiosk.outbox.depth() == 0 for k, _p in kiosks), timeout, 0.25), (
@@ -86,10 +87,10 @@ def _check_exact(engine: object, kiosks: list[tuple[SimulatedKiosk, Presser]], t
     for kiosk, presser in kiosks:
         espace = FLEET[kiosk.config.kiosk_id][0]
         counted, satisfied, misuse = presser.expected()
-        result = api_satisfaction(engine, espace)  # type: ignore[arg-type]
+        result = api_satisfaction(engine, espace)
         assert (result["votes"], result["satisfied"], result["misuse_excluded"]) == (counted, satisfied, misuse)
         assert misuse > 0
-        with_misuse = api_satisfaction(engine, espace, include_misuse="true")  # type: ignore[arg-type]
+        with_misuse = api_satisfaction(engine, espace, include_misuse="true")
         assert with_misuse["votes"] == counted + misuse
 
 
