@@ -2,21 +2,34 @@
 
 :class:`Kiosk` is what both front ends (GPIO buttons, touchscreen) sit on. :class:`GpioKiosk` adds the
 buttons and LEDs.
+
+Besides, a kiosk looks after itself in the field (a maintenance thread, every ``maintenance_s``):
+
+- when its wall clock becomes synchronised, it re-dates this boot's votes recorded before (from their
+  monotonic time) and reports the offset it found;
+- it prunes confirmed votes after ``storage.retention_days`` and keeps the outbox's disk reserve;
+- it pings systemd's watchdog while the outbox answers and the uplink's thread goes round;
+- it applies remote configuration as it comes (:mod:`kiosk.remote_config`) and reports it in its heartbeat,
+  with free disk, CPU temperature and clock state (:mod:`kiosk.health`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiosk.clock import Clock, SystemClock
-from kiosk.config import KioskConfig
-from kiosk.outbox import Outbox
+from kiosk.config import KioskConfig, VotingConfig
+from kiosk.health import cpu_temp_c, disk_state
+from kiosk.outbox import Outbox, StorageFull
 from kiosk.recorder import Recorder
+from kiosk.remote_config import RemoteSettings
 from kiosk.uplink import Uplink
+from kiosk.watchdog import Watchdog
 from protocol.models import Vote
 
 if TYPE_CHECKING:
@@ -35,36 +48,163 @@ def read_boot_id() -> str | None:
 
 
 class Kiosk:
-    """Outbox, recorder and uplink for one kiosk. A context manager; :meth:`close` is safe twice."""
+    """Outbox, recorder and uplink for one kiosk. A context manager; :meth:`close` is safe twice.
 
-    def __init__(self, config: KioskConfig, *, clock: Clock | None = None, connect: bool = True) -> None:
+    ``config_listeners`` are called with the new :class:`~kiosk.config.VotingConfig` when a remote
+    configuration changes it (the touch UI redraws); ``self.config`` always holds the settings in force.
+    """
+
+    def __init__(
+        self,
+        config: KioskConfig,
+        *,
+        clock: Clock | None = None,
+        connect: bool = True,
+        watchdog: Watchdog | None = None,
+        maintenance_s: float = 1.0,
+        boot_id: str | None = None,
+    ) -> None:
         self.config = config
+        self.local_config = config
         self.clock = clock or SystemClock()
-        self.outbox = Outbox(config.outbox_path)
-        voting = config.voting
+        self.boot_id = boot_id or read_boot_id()
+        self.watchdog = watchdog or Watchdog()
+        self.maintenance_s = maintenance_s
+        self.config_listeners: list[Callable[[VotingConfig], None]] = []
+        self.clock_offset_s: float | None = None
+        self.votes_corrected = 0
+        self._closed = threading.Event()
+        self.remote = RemoteSettings(config.voting, config.data_dir / "remote-config.json", check=self._check_voting)
+        voting = self.remote.load_saved()
+        self.config = config.model_copy(update={"voting": voting})
+        self.outbox = Outbox(config.outbox_path, max_votes=config.storage.max_votes)
         self.recorder = Recorder(
             self.outbox,
             self.clock,
             scale=voting.scale,
             question=voting.question,
             repeat_interval=voting.repeat_interval_s,
-            boot_id=read_boot_id(),
+            boot_id=self.boot_id,
         )
+        self.remote.appliers.append(self._apply_voting)
+        self._was_synced = self.clock.synced()
+        self._estimate = (self.clock.now(), self.clock.monotonic())
+        self._next_prune = 0.0
         self.uplink: Uplink | None = None
         if connect:
-            self.uplink = Uplink(self.outbox, config.kiosk_id, config.broker, config.uplink, self.clock)
+            self.uplink = Uplink(self.outbox, config.kiosk_id, config.broker, config.uplink, self.clock,
+                                 on_config=self._on_config, telemetry_extra=self.health)
             self.recorder.listeners.append(lambda _vote: self._wake_uplink())
             self.uplink.start()
-        self._closed = threading.Event()
+        self.check_clock()
+        self._maintenance = threading.Thread(target=self._maintain, name=f"maintenance-{config.kiosk_id}",
+                                             daemon=True)
+        self._maintenance.start()
+        self.watchdog.ready(f"kiosk {config.kiosk_id}")
 
     def _wake_uplink(self) -> None:
         if self.uplink is not None:
             self.uplink.wake()
 
+    # -- remote configuration ------------------------------------------------------------------------------
+
+    def _check_voting(self, voting: VotingConfig) -> None:
+        """What this kiosk can take; raises ValueError. A GPIO kiosk has one button per answer."""
+        buttons = len(self.local_config.panel.buttons)
+        if self.local_config.ui == "gpio" and voting.scale != buttons:
+            raise ValueError(f"scale {voting.scale} does not fit this kiosk's {buttons} buttons")
+
+    def _apply_voting(self, voting: VotingConfig) -> None:
+        self.recorder.apply(scale=voting.scale, repeat_interval=voting.repeat_interval_s)
+        self.config = self.config.model_copy(update={"voting": voting})
+        for listener in list(self.config_listeners):
+            listener(voting)
+
+    def _on_config(self, payload: bytes) -> None:
+        self.remote.handle(payload)
+        if self.uplink is not None:
+            self.uplink.heartbeat_soon()
+
+    # -- health --------------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, object]:
+        """The heartbeat's readings beyond the uplink's own."""
+        disk = disk_state(self.config.data_dir)
+        return {
+            "free_disk_bytes": disk.free_bytes,
+            "disk_low": disk.low,
+            "cpu_temp_c": cpu_temp_c(),
+            "config_version": self.remote.version,
+            "config_rejected": self.remote.rejected,
+            "votes_refused": self.outbox.refused,
+            "boot_id": self.boot_id,
+            "clock_offset_s": self.clock_offset_s,
+        }
+
+    def healthy(self) -> bool:
+        """Alive and not stuck: the outbox answers, the uplink's thread goes round. Gates the watchdog."""
+        try:
+            self.outbox.depth()
+        except Exception:
+            return False
+        return self.uplink is None or self.uplink.alive()
+
+    # -- the clock -----------------------------------------------------------------------------------------
+
+    def check_clock(self) -> int:
+        """Correct this boot's votes once the wall clock is synchronised; returns how many were corrected."""
+        synced = self.clock.synced()
+        wall, mono = self.clock.now(), self.clock.monotonic()
+        corrected = 0
+        if synced and not self._was_synced and self.boot_id:
+            last_wall, last_mono = self._estimate
+            estimate = last_wall.timestamp() + (mono - last_mono)
+            self.clock_offset_s = round(wall.timestamp() - estimate, 3)
+            corrected = self.outbox.correct_times(self.boot_id, wall, int(mono * 1000))
+            self.votes_corrected += corrected
+            _LOG.info("clock synchronised (offset %+.1fs): corrected the time of %d votes of this boot",
+                      self.clock_offset_s, corrected)
+            if self.uplink is not None:
+                self.uplink.heartbeat_soon()
+        if not synced:
+            self._estimate = (wall, mono)
+        self._was_synced = synced
+        return corrected
+
+    # -- upkeep --------------------------------------------------------------------------------------------
+
+    def maintain(self) -> None:
+        """One round of upkeep; the maintenance thread calls it every ``maintenance_s``."""
+        self.check_clock()
+        now = time.monotonic()
+        if now >= self._next_prune:
+            self._next_prune = now + 3600
+            self.outbox.prune(self.config.storage.retention_days * 86400)
+            if not disk_state(self.config.data_dir).low:
+                self.outbox.keep_reserve()
+        if self.healthy():
+            self.watchdog.ping()
+        else:
+            _LOG.error("kiosk unhealthy: not pinging the watchdog")
+
+    def _maintain(self) -> None:
+        interval = self.maintenance_s
+        if self.watchdog.interval is not None:
+            interval = min(interval, self.watchdog.interval)
+        while not self._closed.wait(interval):
+            try:
+                self.maintain()
+            except Exception:
+                if self._closed.is_set():
+                    return
+                _LOG.exception("kiosk upkeep failed; going on")
+
     def close(self) -> None:
         if self._closed.is_set():
             return
         self._closed.set()
+        self.watchdog.stopping()
+        self._maintenance.join(5)
         if self.uplink is not None:
             self.uplink.close()
         self.outbox.close()
@@ -106,7 +246,11 @@ class GpioKiosk(Kiosk):
         self.panel.when_pressed = self._pressed
 
     def _pressed(self, answer: int) -> None:
-        self.press(answer)
+        try:
+            self.press(answer)
+        except StorageFull as exc:
+            # No thanks for a vote that is not on disk; counted and reported in the heartbeat.
+            _LOG.error("press of %d not recorded: %s", answer, exc)
 
     def press(self, answer: int) -> Vote:
         vote = self.recorder.record(answer)

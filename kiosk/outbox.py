@@ -9,17 +9,29 @@ only then may the visitor be thanked. A vote then goes through three states:
 
 A sent vote that gets no receipt within the confirmation timeout becomes unsent again and is sent once more;
 the vote's id makes that harmless. Confirmed votes are pruned after the retention period.
+
+The outbox is bounded: at ``max_votes`` (counted from the sequence, so it costs nothing per vote) it prunes
+confirmed votes early; if every vote is still unconfirmed it refuses the new one with :class:`OutboxFull`. A
+disk that fills up gives :class:`DiskFull` the same way, after a last attempt: a small reserve file kept next to
+the database is given up, so that pruning and checkpointing still have room to run. Refused presses are counted
+(``refused``) and reported in the heartbeat; the visitor is not thanked for a vote that is not on disk.
+
+A vote recorded while the clock was not synchronised can have its time corrected later, from its boot's
+monotonic clock: :meth:`Outbox.correct_times`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +58,30 @@ class OutboxClosed(RuntimeError):
     """The outbox was used after :meth:`Outbox.close`."""
 
 
+class StorageFull(RuntimeError):
+    """A vote could not be recorded for lack of room; nothing was written."""
+
+
+class OutboxFull(StorageFull):
+    """The outbox holds ``max_votes`` unconfirmed votes already."""
+
+
+class DiskFull(StorageFull, OSError):
+    """The outbox's disk is full, even after pruning."""
+
+
+_SQLITE_FULL = 13
+#: Given up when the disk is full, so that deleting and checkpointing still find room.
+RESERVE_BYTES = 256 * 1024
+
+
+def _is_disk_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == _SQLITE_FULL:
+        return True
+    return "full" in str(exc).lower()
+
+
 @dataclass(frozen=True, slots=True)
 class PendingVote:
     seq: int
@@ -56,7 +92,8 @@ class PendingVote:
 class Outbox:
     """A durable queue of votes. Thread-safe: the recorder and the uplink share one instance."""
 
-    def __init__(self, path: str | Path, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, *, wall: Callable[[], float] = time.time,
+                 max_votes: int | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wall = wall
@@ -69,6 +106,33 @@ class Outbox:
         self._db.executescript(_SCHEMA)
         # A hold waits for a follow-up answer that a restart has made impossible: release them all.
         self._db.execute("UPDATE votes SET held = 0 WHERE held = 1")
+        self.max_votes = max_votes
+        self.refused = 0
+        self.reserve_path = self.path.with_name(self.path.name + ".reserve")
+        self.keep_reserve()
+
+    def keep_reserve(self) -> bool:
+        """Make sure the reserve file exists (when there is room for it); True if it does."""
+        try:
+            if self.reserve_path.exists() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
+                return True
+            with self.reserve_path.open("wb") as f:
+                f.write(b"\0" * RESERVE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+            return True
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.reserve_path.unlink()
+            return False
+
+    def _give_up_reserve(self) -> bool:
+        try:
+            self.reserve_path.unlink()
+        except OSError:
+            return False
+        _LOG.warning("outbox disk full: gave up the reserve file to make room")
+        return True
 
     # -- recording -----------------------------------------------------------------------------------------
 
@@ -76,23 +140,68 @@ class Outbox:
         """Build the next vote from its sequence number and commit it; durable when this returns.
 
         ``hold`` keeps the vote from being sent until :meth:`release` (a follow-up question is on screen).
+        Raises :class:`OutboxFull` or :class:`DiskFull` (nothing written) when there is no room left.
         """
         with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
             try:
-                (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM votes").fetchone()
-                floor = int(self._meta_get(db, "seq_floor") or 0)
-                vote = build(max(last, floor) + 1)
-                db.execute(
-                    "INSERT INTO votes (seq, id, body, recorded_at, held) VALUES (?, ?, ?, ?, ?)",
-                    (vote.seq, str(vote.id), vote.model_dump_json(exclude_none=True), self._wall(), int(hold)),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
+                if self.max_votes is not None and self._span() >= self.max_votes:
+                    self._make_room()
+                try:
+                    return self._insert(build, hold)
+                except sqlite3.OperationalError as exc:
+                    if not _is_disk_full(exc):
+                        raise
+                    _LOG.warning("outbox disk full while recording; pruning confirmed votes and retrying")
+                    self._give_up_reserve()
+                    self._prune_locked(None)
+                    self._checkpoint()
+                    try:
+                        return self._insert(build, hold)
+                    except sqlite3.OperationalError as exc2:
+                        if not _is_disk_full(exc2):
+                            raise
+                        raise DiskFull(f"no room left for the outbox at {self.path}") from None
+            except StorageFull:
+                self.refused += 1
                 raise
+
+    def _insert(self, build: Callable[[int], Vote], hold: bool) -> Vote:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM votes").fetchone()
+            floor = int(self._meta_get(db, "seq_floor") or 0)
+            vote = build(max(last, floor) + 1)
+            db.execute(
+                "INSERT INTO votes (seq, id, body, recorded_at, held) VALUES (?, ?, ?, ?, ?)",
+                (vote.seq, str(vote.id), vote.model_dump_json(exclude_none=True), self._wall(), int(hold)),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
         return vote
+
+    def _span(self) -> int:
+        """Votes on disk at most (from the first to the last sequence number): an index lookup, no scan."""
+        lo, hi = self._conn().execute("SELECT MIN(seq), MAX(seq) FROM votes").fetchone()
+        return 0 if lo is None else int(hi) - int(lo) + 1
+
+    def _make_room(self) -> None:
+        """At the bound: prune confirmed votes now, whatever their age; refuse if that frees nothing."""
+        db = self._conn()
+        (n,) = db.execute("SELECT COUNT(*) FROM votes").fetchone()
+        if n < (self.max_votes or 0):
+            return  # confirmations out of order left holes in the sequence: there is room
+        self._prune_locked(None)
+        (n,) = db.execute("SELECT COUNT(*) FROM votes").fetchone()
+        if n >= (self.max_votes or 0):
+            raise OutboxFull(f"the outbox holds {n} unconfirmed votes (max_votes={self.max_votes})")
+
+    def _checkpoint(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def release(self, vote_id: str, followup: FollowUp | None = None) -> None:
         """Let a held vote go, with the follow-up's answer added to it when there is one."""
@@ -148,7 +257,8 @@ class Outbox:
                 changed = sum(db.execute(sql, (now, i)).rowcount for i in ids)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
                 raise
         return changed
 
@@ -174,21 +284,67 @@ class Outbox:
 
     def prune(self, older_than: float) -> int:
         """Delete confirmed votes confirmed more than ``older_than`` seconds ago; the sequence goes on."""
-        cutoff = self._wall() - older_than
+        with self._lock:
+            return self._prune_locked(older_than)
+
+    def _prune_locked(self, older_than: float | None) -> int:
+        """``older_than=None``: every confirmed vote, whatever its age (making room)."""
+        cutoff = float("inf") if older_than is None else self._wall() - older_than
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM votes").fetchone()
+            self._meta_set(db, "seq_floor", str(last))
+            n = db.execute(
+                "DELETE FROM votes WHERE confirmed_at IS NOT NULL AND confirmed_at < ?", (cutoff,)
+            ).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        if n:
+            _LOG.info("pruned %d confirmed votes", n)
+        return int(n)
+
+    # -- clock correction ----------------------------------------------------------------------------------
+
+    def correct_times(self, boot_id: str, wall_now: datetime, mono_now_ms: int) -> int:
+        """Once the clock is synchronised: re-date this boot's unconfirmed, unsynchronised votes.
+
+        Each vote's time becomes ``wall_now - (mono_now - mono_ms)``, its monotonic time read against the
+        now trusted wall clock, and it is marked ``clock_synced``. Votes of other boots cannot be corrected
+        (their monotonic clock is gone): they stay flagged and the collector bounds them. Returns how many
+        votes were corrected.
+        """
+        corrected = 0
         with self._lock:
             db = self._conn()
+            rows = db.execute(
+                "SELECT seq, body FROM votes WHERE confirmed_at IS NULL AND body LIKE ? AND body LIKE ?",
+                ('%"clock_synced":false%', f'%"boot_id":"{boot_id}"%'),
+            ).fetchall()
+            if not rows:
+                return 0
             db.execute("BEGIN IMMEDIATE")
             try:
-                (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM votes").fetchone()
-                self._meta_set(db, "seq_floor", str(last))
-                n = db.execute(
-                    "DELETE FROM votes WHERE confirmed_at IS NOT NULL AND confirmed_at < ?", (cutoff,)
-                ).rowcount
+                for seq, body in rows:
+                    data = json.loads(body)
+                    mono = data.get("mono_ms")
+                    if data.get("boot_id") != boot_id or mono is None or mono > mono_now_ms:
+                        continue
+                    ts = wall_now.astimezone(UTC) - timedelta(milliseconds=mono_now_ms - mono)
+                    data["ts"] = ts.isoformat().replace("+00:00", "Z")
+                    data["clock_synced"] = True
+                    db.execute("UPDATE votes SET body = ? WHERE seq = ?",
+                               (json.dumps(data, separators=(",", ":")), seq))
+                    corrected += 1
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
                 raise
-        return int(n)
+        return corrected
 
     def votes(self) -> list[dict[str, Any]]:
         """Every vote still on disk, oldest first, with its state: for tests and the self-test."""

@@ -84,6 +84,15 @@ class Recorder:
                 _LOG.exception("vote listener failed")
         return vote
 
+    def apply(self, *, scale: int | None = None, repeat_interval: float | None = None) -> None:
+        """Change the scale or the repeat interval from now on (a remote configuration); no restart."""
+        new_scale = scale_for(scale) if scale is not None else None
+        with self._lock:
+            if new_scale is not None:
+                self.scale = new_scale
+            if repeat_interval is not None:
+                self.repeat_interval = repeat_interval
+
     def complete(self, vote: Vote, followup: FollowUp | None) -> None:
         """Attach the follow-up's answer (or its absence) to a held vote and let it go."""
         self.outbox.release(str(vote.id), followup)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import sqlite3
 import ssl
 import threading
 import time
@@ -86,7 +87,9 @@ class Uplink:
         self._inflight: dict[int, _Inflight] = {}
         self._acks: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._wake = threading.Event()
+        self._heartbeat_now = threading.Event()
         self._stop = threading.Event()
+        self.last_loop = time.monotonic()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
         self._topics = {kind: kiosk_topic(kiosk_id, kind) for kind in TopicKind}
@@ -190,6 +193,11 @@ class Uplink:
             self.stats.votes_confirmed += self.outbox.confirm(ids)
         except OutboxClosed:
             return
+        except sqlite3.Error as exc:
+            # A full disk, say: the votes stay sent and are sent again after the timeout; harmless.
+            self.stats.last_error = f"outbox: {exc}"
+            _LOG.warning("could not confirm %d votes in the outbox: %s", len(ids), exc)
+            return
         if receipt.rejected:
             _LOG.warning("collector quarantined %d of our votes", len(receipt.rejected))
 
@@ -206,9 +214,20 @@ class Uplink:
         """A vote was recorded: send it without waiting for the next tick."""
         self._wake.set()
 
+    def heartbeat_soon(self) -> None:
+        """Send the telemetry at the next step (after a configuration change, say)."""
+        self._heartbeat_now.set()
+        self._wake.set()
+
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def alive(self, stale_after: float = 30.0) -> bool:
+        """The sender thread runs and went round its loop lately: what the watchdog asks."""
+        thread = self._thread
+        return (thread is not None and thread.is_alive()
+                and time.monotonic() - self.last_loop < stale_after)
 
     def _run(self) -> None:
         next_heartbeat = time.monotonic()
@@ -220,6 +239,7 @@ class Uplink:
             if self._stop.is_set():
                 break
             now = time.monotonic()
+            self.last_loop = now
             if int(now) != second:
                 second, sent_this_second = int(now), 0
             try:
@@ -227,7 +247,8 @@ class Uplink:
                 if self.connected:
                     self._expire_inflight(now)
                     sent_this_second += self._send_some(self.settings.drain_rate - sent_this_second)
-                    if now >= next_heartbeat:
+                    if now >= next_heartbeat or self._heartbeat_now.is_set():
+                        self._heartbeat_now.clear()
                         self._heartbeat()
                         next_heartbeat = now + self.settings.heartbeat_s
             except OutboxClosed:
@@ -277,8 +298,14 @@ class Uplink:
             f'{{"v":1,"kiosk_id":"{self.kiosk_id}","sent_at":"{sent_at}","votes":[{",".join(bodies)}]}}'
         ).encode()
 
-    def _heartbeat(self) -> None:
-        extra = self.telemetry_extra() if self.telemetry_extra else {}
+    def telemetry(self) -> Telemetry:
+        """The heartbeat as it would be sent now."""
+        extra: dict[str, object] = {}
+        if self.telemetry_extra is not None:
+            try:
+                extra = self.telemetry_extra()
+            except Exception:
+                _LOG.exception("telemetry readings failed; sending the basic heartbeat")
         telemetry = Telemetry(
             ts=self.clock.now(),
             uptime_s=time.monotonic() - self._started_mono,
@@ -288,6 +315,10 @@ class Uplink:
             clock_synced=self.clock.synced(),
             **extra,
         )
+        return telemetry
+
+    def _heartbeat(self) -> None:
+        telemetry = self.telemetry()
         self._client.publish(self._topics[TopicKind.TELEMETRY], encode(telemetry), qos=0)
 
     # -- lifetime ------------------------------------------------------------------------------------------

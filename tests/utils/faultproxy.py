@@ -102,7 +102,7 @@ class FaultProxy:
         self._blackhole = False
         self._refuse = False
         self._drop = 0.0
-        self._rng = random.Random(seed)  # noqa: S311 - fault injection, not cryptography
+        self._rng = random.Random(seed)
 
     # -- lifetime ------------------------------------------------------------------------------------------
 
@@ -196,7 +196,7 @@ class FaultProxy:
             self._pairs.discard(pair)
 
     def _accept(self) -> None:
-        assert self._listener is not None  # noqa: S101 - set by start()
+        assert self._listener is not None
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
