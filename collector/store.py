@@ -50,6 +50,8 @@ _LOG = logging.getLogger(__name__)
 REJECT_PAYLOAD_KEEP = 64 * 1024
 #: A vote stamped further in the future than this, against the collector's clock, is bounded by it.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+#: A vote stamped by an unsynchronised clock this long before it was received is dated when received.
+UNSYNCED_MAX_AGE = timedelta(days=35)
 
 
 class StoreUnavailable(RuntimeError):
@@ -251,6 +253,8 @@ class Store:
             ts = vote.ts.astimezone(UTC)
             if ts > received_at + FUTURE_TOLERANCE:
                 ts = received_at  # a clock ahead of ours: bounded by when we received it
+            elif not vote.clock_synced and (ts > received_at or ts < received_at - UNSYNCED_MAX_AGE):
+                ts = received_at  # an untrusted clock (issue 8): never after receipt, nor implausibly old
             rows.append({
                 "id": vote.id,
                 "kiosk_id": batch.kiosk_id,
