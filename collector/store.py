@@ -9,34 +9,36 @@ the commit.
 If the group's transaction fails on one bad message, each message is retried alone, so that one message
 cannot block the others; a message that still fails is kept as a reject. If the database itself is
 unreachable, :class:`StoreUnavailable` is raised and nothing is acknowledged.
+
+The vote path is written for tens of thousands of votes a second (``docs/performance.md``): one tuple per vote,
+no ORM objects; the group's ids already stored are looked up first, the new votes written in one statement
+(``executemany`` on SQLite, ``unnest`` of column arrays on PostgreSQL), and the statement's row count checked,
+so that the rollups are bumped by exactly the votes inserted even when another collector inserts the same vote
+at the same moment (the group is then applied again).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+try:
+    from psycopg import errors as psycopg_errors
+except ImportError:  # SQLite only
+    psycopg_errors = None  # type: ignore[assignment]
+
 from collector.db.engine import session_factory
-from collector.db.models import (
-    DailyRollup,
-    Espace,
-    FollowupRollup,
-    HourlyRollup,
-    Kiosk,
-    KioskAssignment,
-    Reject,
-    Vote,
-)
+from collector.db.models import Espace, Kiosk, KioskAssignment, Reject
 from collector.geo import timezone_of
 from collector.metrics import Metrics
 from protocol.codec import decode
@@ -54,8 +56,74 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 UNSYNCED_MAX_AGE = timedelta(days=35)
 
 
+#: How many times a group is applied again when another collector inserted some of its votes meanwhile.
+CONFLICT_RETRIES = 5
+
+_VOTE_COLUMNS = ("id", "kiosk_id", "espace_id", "seq", "answer", "scale", "satisfied", "question", "ts",
+                 "clock_synced", "misuse", "followup", "boot_id", "mono_ms", "received_at")
+_SQLITE_INSERT_VOTES = (
+    f"INSERT INTO votes ({', '.join(_VOTE_COLUMNS)}) "  # noqa: S608 - constants only
+    f"VALUES ({', '.join('?' * len(_VOTE_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+)
+_PG_VOTE_TYPES = ("uuid", "varchar", "varchar", "int8", "int2", "int2", "bool", "varchar", "timestamptz", "bool",
+                  "bool", "varchar", "varchar", "int8", "timestamptz")
+# COPY is several times faster than INSERT on PostgreSQL; it has no ON CONFLICT, hence the look-up before it.
+_PG_COPY_VOTES = f"COPY votes ({', '.join(_VOTE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+def _upsert_counts_sql(table: str, keys: dict[str, str], postgres: bool) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` adding counts to a rollup; ``keys`` maps its key columns to types."""
+    names = ", ".join(keys)
+    if postgres:
+        arrays = ", ".join(f"%s::{t}[]" for t in keys.values())
+        source = f"SELECT * FROM unnest({arrays}, %s::int8[])"  # noqa: S608 - constants only
+    else:
+        source = f"VALUES ({', '.join('?' * (len(keys) + 1))})"
+    return (f"INSERT INTO {table} ({names}, votes) {source} "
+            f"ON CONFLICT ({names}) DO UPDATE SET votes = {table}.votes + excluded.votes")
+
+
+_DAILY_KEYS = {"espace_id": "varchar", "day": "date", "scale": "int2", "answer": "int2", "misuse": "bool"}
+_HOURLY_KEYS = {"espace_id": "varchar", "day": "date", "hour": "int2", "scale": "int2", "answer": "int2",
+                "misuse": "bool"}
+_FOLLOWUP_KEYS = {**_DAILY_KEYS, "followup": "varchar"}
+#: The rollups kept at ingest: daily counts (KPIs), hourly (the heatmap), follow-up answers (resolution rate).
+_ROLLUPS = (("rollup_daily", _DAILY_KEYS), ("rollup_hourly", _HOURLY_KEYS),
+            ("rollup_followup_daily", _FOLLOWUP_KEYS))
+
+
 class StoreUnavailable(RuntimeError):
     """The database could not be reached: nothing was stored, nothing may be acknowledged."""
+
+
+class _Conflict(RuntimeError):
+    """Another transaction inserted some of the group's votes between our look-up and our insert."""
+
+
+class _VoteRow(NamedTuple):
+    """One vote as written: the ``votes`` columns in order, then its local day and hour (for the rollups)."""
+
+    id: uuid.UUID
+    kiosk_id: str
+    espace_id: str
+    seq: int
+    answer: int
+    scale: int
+    satisfied: bool
+    question: str
+    ts: datetime
+    clock_synced: bool
+    misuse: bool
+    followup: str | None
+    boot_id: str | None
+    mono_ms: int | None
+    received_at: datetime
+    day: date
+    hour: int
+
+
+@functools.cache
+def _is_satisfied(scale: int, answer: int) -> bool:
+    return scale_for(scale).is_satisfied(answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +152,21 @@ class Outcome:
             mine[1].extend(rejected)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _KioskInfo:
     espace_id: str
     departement: str
     revoked: bool
     history: tuple[tuple[datetime, datetime | None, str], ...]
 
+    @functools.cached_property
+    def moved(self) -> bool:
+        """Whether the kiosk ever served another espace: if not, every vote goes to ``espace_id``."""
+        return any(espace != self.espace_id for _, _, espace in self.history)
+
     def espace_at(self, ts: datetime) -> str:
+        if not self.moved:
+            return self.espace_id
         for started, ended, espace in self.history:
             if started <= ts and (ended is None or ts < ended):
                 return espace
@@ -115,8 +190,8 @@ class Store:
         self.engine = engine
         self.metrics = metrics or Metrics()
         self._sessions = session_factory(engine)
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._postgres = engine.dialect.name == "postgresql"
+        self._rollup_sql = {table: _upsert_counts_sql(table, keys, self._postgres) for table, keys in _ROLLUPS}
 
     def ingest(self, messages: Sequence[Incoming]) -> Outcome:
         """Apply ``messages`` in one transaction (or one each, if the group fails); commit; report."""
@@ -144,8 +219,14 @@ class Store:
         return outcome
 
     def _apply_committed(self, messages: Sequence[Incoming]) -> Outcome:
-        with self._sessions() as session, session.begin():
-            return self._apply(session, messages)
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                with self._sessions() as session, session.begin():
+                    return self._apply(session, messages)
+            except _Conflict as exc:
+                # Rolled back: the next attempt's look-up sees the other transaction's votes.
+                _LOG.info("group applied again (attempt %d): %s", attempt + 2, exc)
+        raise StoreUnavailable(f"votes kept being inserted concurrently ({CONFLICT_RETRIES} attempts)")
 
     def _reject_committed(self, message: Incoming, exc: SQLAlchemyError) -> Outcome:
         detail = str(exc.orig if isinstance(exc, DBAPIError) else exc)[:500]
@@ -176,7 +257,7 @@ class Store:
                 kiosk_ids.add(topic.kiosk_id)
         kiosks = self._load_kiosks(session, kiosk_ids)
 
-        vote_rows: list[dict[str, Any]] = []
+        vote_rows: list[_VoteRow] = []
         for message, topic, body in parsed:
             if topic is None:  # _decode rejects these already
                 continue
@@ -247,99 +328,115 @@ class Store:
         }
 
     @staticmethod
-    def _vote_rows(batch: VoteBatch, info: _KioskInfo, received_at: datetime) -> list[dict[str, Any]]:
+    def _vote_rows(batch: VoteBatch, info: _KioskInfo, received_at: datetime) -> list[_VoteRow]:
+        tz = timezone_of(info.departement)
+        bound = received_at + FUTURE_TOLERANCE
+        kiosk_id = batch.kiosk_id
         rows = []
         for vote in batch.votes:
             ts = vote.ts.astimezone(UTC)
-            if ts > received_at + FUTURE_TOLERANCE:
+            if ts > bound:
                 ts = received_at  # a clock ahead of ours: bounded by when we received it
             elif not vote.clock_synced and (ts > received_at or ts < received_at - UNSYNCED_MAX_AGE):
                 ts = received_at  # an untrusted clock (issue 8): never after receipt, nor implausibly old
-            rows.append({
-                "id": vote.id,
-                "kiosk_id": batch.kiosk_id,
-                "espace_id": info.espace_at(ts),
-                "seq": vote.seq,
-                "answer": vote.answer,
-                "scale": vote.scale,
-                "satisfied": scale_for(vote.scale).is_satisfied(vote.answer),
-                "question": vote.question,
-                "ts": ts,
-                "clock_synced": vote.clock_synced,
-                "misuse": vote.misuse,
-                "followup": _followup(vote.followup),
-                "boot_id": vote.boot_id,
-                "mono_ms": vote.mono_ms,
-                "received_at": received_at,
-                "_departement": info.departement,
-            })
+            followup = vote.followup
+            local = ts.astimezone(tz)
+            rows.append(_VoteRow(
+                vote.id, kiosk_id, info.espace_at(ts), vote.seq, vote.answer, vote.scale,
+                _is_satisfied(vote.scale, vote.answer), vote.question, ts, vote.clock_synced, vote.misuse,
+                None if followup is None else (followup.answer or "skipped"), vote.boot_id, vote.mono_ms,
+                received_at, local.date(), local.hour,
+            ))
         return rows
 
-    def _insert_votes(self, session: Session, rows: list[dict[str, Any]], outcome: Outcome) -> None:
+    def _insert_votes(self, session: Session, rows: list[_VoteRow], outcome: Outcome) -> None:
         # Two messages of one group may carry the same vote (a resend): keep the first.
-        unique: dict[uuid.UUID, dict[str, Any]] = {}
+        unique: dict[uuid.UUID, _VoteRow] = {}
         for row in rows:
-            unique.setdefault(row["id"], row)
-        table = Vote.__table__
-        assert isinstance(table, Table)  # noqa: S101 - narrows the type for mypy
-        columns = [c.name for c in table.columns]
-        values = [{k: r[k] for k in columns} for r in unique.values()]
-        stmt = self._insert(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
-        inserted: set[uuid.UUID] = set()
+            unique.setdefault(row.id, row)
         conn = session.connection()
-        for start in range(0, len(values), 1000):
-            inserted.update(conn.execute(stmt, values[start:start + 1000]).scalars())
-        outcome.stored += len(inserted)
-        outcome.duplicates += len(rows) - len(inserted)
+        existing = self._existing_ids(conn, list(unique))
+        new = [r for i, r in unique.items() if i not in existing] if existing else list(unique.values())
+        if new:
+            written = self._write_votes(conn, new)
+            if written != len(new):
+                raise _Conflict(f"{len(new) - written} of {len(new)} votes were inserted meanwhile")
+        outcome.stored += len(new)
+        outcome.duplicates += len(rows) - len(new)
+        receipts = outcome.receipts
         for row in rows:
-            kiosk_receipt = outcome.receipts.setdefault(row["kiosk_id"], ([], []))
-            kiosk_receipt[0].append(row["id"])
-        self._bump_rollups(session, [unique[i] for i in inserted])
+            kiosk_receipt = receipts.get(row.kiosk_id)
+            if kiosk_receipt is None:
+                kiosk_receipt = receipts[row.kiosk_id] = ([], [])
+            kiosk_receipt[0].append(row.id)
+        if new:
+            self._bump_rollups(conn, new)
 
-    def _bump_rollups(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        counts: Counter[tuple[str, Any, int, int, bool]] = Counter()
-        for row in rows:
-            day = row["ts"].astimezone(timezone_of(row["_departement"])).date()
-            counts[(row["espace_id"], day, row["scale"], row["answer"], row["misuse"])] += 1
-        if not counts:
-            return
-        self._bump_kpi_rollups(session, rows)
-        table = DailyRollup.__table__
-        assert isinstance(table, Table)  # noqa: S101 - narrows the type for mypy
-        values = [
-            {"espace_id": e, "day": d, "scale": s, "answer": a, "misuse": m, "votes": n}
-            for (e, d, s, a, m), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2:]))
+    def _existing_ids(self, conn: Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of ``ids`` are stored already (usually none: one indexed look-up per id)."""
+        found: set[uuid.UUID] = set()
+        if self._postgres:
+            with _driver(conn).cursor(binary=True) as cur:
+                for start in range(0, len(ids), 10_000):
+                    cur.execute("SELECT id FROM votes WHERE id = ANY(%s)", (ids[start:start + 10_000],),
+                                binary=True)
+                    found.update(row[0] for row in cur)
+            return found
+        for start in range(0, len(ids), 500):
+            chunk = [i.hex for i in ids[start:start + 500]]
+            marks = ",".join("?" * len(chunk))
+            found.update(uuid.UUID(hex=h) for h in conn.exec_driver_sql(
+                f"SELECT id FROM votes WHERE id IN ({marks})", tuple(chunk)).scalars())  # noqa: S608 - only ?s
+        return found
+
+    def _write_votes(self, conn: Connection, rows: list[_VoteRow]) -> int:
+        """Insert ``rows`` (none of them stored, as far as we know); the number actually inserted."""
+        if self._postgres:
+            width = len(_VOTE_COLUMNS)
+            try:
+                with _driver(conn).cursor() as cur, cur.copy(_PG_COPY_VOTES) as copy:
+                    copy.set_types(list(_PG_VOTE_TYPES))
+                    for r in rows:
+                        copy.write_row(r[:width])
+            except psycopg_errors.UniqueViolation as exc:
+                # Another collector committed one of these votes after our look-up: apply the group again.
+                raise _Conflict(str(exc).splitlines()[0]) from exc
+            return len(rows)
+        received: dict[datetime, str] = {}  # one per message, not per vote
+        for r in rows:
+            if r.received_at not in received:
+                received[r.received_at] = _sqlite_datetime(r.received_at)
+        params = [
+            (r.id.hex, r.kiosk_id, r.espace_id, r.seq, r.answer, r.scale, r.satisfied, r.question,
+             r.ts.isoformat(" ", "microseconds")[:26], r.clock_synced, r.misuse, r.followup, r.boot_id, r.mono_ms,
+             received[r.received_at])
+            for r in rows
         ]
-        stmt = self._insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["espace_id", "day", "scale", "answer", "misuse"],
-            set_={"votes": table.c.votes + stmt.excluded.votes},
-        )
-        session.connection().execute(stmt, values)
+        return conn.exec_driver_sql(_SQLITE_INSERT_VOTES, params).rowcount
 
-    def _bump_kpi_rollups(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        """The hourly rollup (heatmap) and the follow-up rollup (resolution rate), in the same transaction."""
+    def _bump_rollups(self, conn: Connection, rows: list[_VoteRow]) -> None:
+        daily: Counter[tuple[Any, ...]] = Counter()
         hourly: Counter[tuple[Any, ...]] = Counter()
         followups: Counter[tuple[Any, ...]] = Counter()
-        for row in rows:
-            local = row["ts"].astimezone(timezone_of(row["_departement"]))
-            key = (row["espace_id"], local.date(), row["scale"], row["answer"], row["misuse"])
-            hourly[(*key[:2], local.hour, *key[2:])] += 1
-            if row["followup"] is not None:
-                followups[(*key, row["followup"])] += 1
-        for model, names, counter in (
-            (HourlyRollup, ("espace_id", "day", "hour", "scale", "answer", "misuse"), hourly),
-            (FollowupRollup, ("espace_id", "day", "scale", "answer", "misuse", "followup"), followups),
-        ):
-            if not counter:
+        for r in rows:
+            daily[(r.espace_id, r.day, r.scale, r.answer, r.misuse)] += 1
+            hourly[(r.espace_id, r.day, r.hour, r.scale, r.answer, r.misuse)] += 1
+            if r.followup is not None:
+                followups[(r.espace_id, r.day, r.scale, r.answer, r.misuse, r.followup)] += 1
+        for (table, _), counts in zip(_ROLLUPS, (daily, hourly, followups), strict=True):
+            if not counts:
                 continue
-            table = model.__table__
-            assert isinstance(table, Table)  # noqa: S101 - narrows the type for mypy
-            stmt = self._insert(table)
-            stmt = stmt.on_conflict_do_update(index_elements=list(names),
-                                              set_={"votes": table.c.votes + stmt.excluded.votes})
-            values = [dict(zip(names, k, strict=True), votes=n) for k, n in sorted(counter.items())]
-            session.connection().execute(stmt, values)
+            # Sorted, so that two collectors bumping the same rows lock them in the same order.
+            items = sorted(counts.items())
+            sql = self._rollup_sql[table]
+            if self._postgres:
+                columns = [list(c) for c in zip(*(k for k, _ in items), strict=True)]
+                with _driver(conn).cursor(binary=True) as cur:
+                    cur.execute(sql, (*columns, [n for _, n in items]), binary=True)
+            else:
+                conn.exec_driver_sql(sql, [
+                    (*(v.isoformat() if isinstance(v, date) else v for v in k), n) for k, n in items
+                ])
 
     @staticmethod
     def _apply_status(session: Session, kiosk_id: str, status: StatusMessage, received_at: datetime) -> None:
@@ -377,10 +474,14 @@ class Store:
             outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
 
 
-def _followup(followup: Any) -> str | None:
-    if followup is None:
-        return None
-    return followup.answer or "skipped"
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under ``conn``, in the same transaction."""
+    return conn.connection.driver_connection
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """A UTC datetime as SQLAlchemy writes it in SQLite (``2026-01-31 08:00:00.000000``), so comparisons hold."""
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 def _aware(value: datetime | None) -> Any:
