@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from collector.api.deps import AppState
+from collector.api.routes import alerts as alerts_routes
 from collector.api.routes import espaces, health
+from collector.api.routes import kpi as kpi_routes
 from collector.db.engine import session_factory
 from collector.metrics import Metrics
 
@@ -26,4 +28,6 @@ def create_app(engine: Engine, *, metrics: Metrics | None = None, ingest: Any | 
                                ingest=ingest)
     app.include_router(health.router)
     app.include_router(espaces.router)
+    app.include_router(kpi_routes.router)
+    app.include_router(alerts_routes.router)
     return app

@@ -1,16 +1,31 @@
-"""Dependencies shared by the routes: the database session and the collector's state."""
+"""Dependencies shared by the routes: the database session, the collector's state, and who is asking.
+
+Authentication: every protected route takes an ``Authorization: Bearer <token>`` header (see
+:mod:`collector.auth`). ``CurrentUser`` answers 401 without a valid token; ``require_role(...)`` answers 403 to
+any other role; :func:`ensure_scope` answers 403 outside the user's scope::
+
+    @router.post("/kiosks", dependencies=[Depends(require_role(Role.ADMIN))])
+    def provision(...): ...
+
+    @router.get("/espaces/{espace_id}/x")
+    def x(espace_id: str, user: CurrentUser, session: SessionDep):
+        ensure_scope(session, user, Level.ESPACE, espace_id)
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from collector.auth import Level, Principal, Role, authenticate
+from collector.db.models import Espace
 from collector.metrics import Metrics
 
 _LOG = logging.getLogger(__name__)
@@ -39,3 +54,47 @@ def get_db(state: Annotated[AppState, Depends(get_state)]) -> Iterator[Session]:
 
 StateDep = Annotated[AppState, Depends(get_state)]
 SessionDep = Annotated[Session, Depends(get_db)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API token made by 'borne collector users add'.")
+
+
+def current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The user behind the request's bearer token; 401 without a valid one."""
+    principal = authenticate(session, credentials.credentials) if credentials is not None else None
+    if principal is None:
+        raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require_role(*roles: Role | str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only ``roles`` through (401 without a token, 403 for another role).
+
+    Use it as ``Depends(require_role(Role.ADMIN))`` on a route or router, or as a parameter's annotation
+    ``Annotated[Principal, Depends(require_role("admin"))]`` to get the user too.
+    """
+    allowed = frozenset(Role(r) for r in roles)
+
+    def check(user: CurrentUser) -> Principal:
+        if user.role not in allowed:
+            raise HTTPException(403, f"this needs the role {' or '.join(sorted(r.value for r in allowed))}")
+        return user
+
+    return check
+
+
+def ensure_scope(session: Session, user: Principal, level: Level | str, code: str | None) -> None:
+    """403 unless ``user`` may read ``level``/``code``; 404 for an unknown espace the user could see."""
+    level = Level(level)
+    espace_departement = None
+    if level is Level.ESPACE and not user.reads_all:
+        espace = session.get(Espace, code) if code else None
+        espace_departement = espace.departement if espace is not None else None
+    if not user.can_read(level, code, espace_departement=espace_departement):
+        raise HTTPException(403, f"{level.value} {code or ''} is outside the scope of {user.name}".strip())

@@ -87,7 +87,22 @@ def api_satisfaction(engine: Engine, espace_id: str, **params: Any) -> dict[str,
     from collector.api.app import create_app
 
     with TestClient(create_app(engine)) as client:
-        response = client.get(f"/api/v1/espaces/{espace_id}/satisfaction", params=params)
+        response = client.get(f"/api/v1/espaces/{espace_id}/satisfaction", params=params,
+                              headers=bearer(admin_token(engine)))
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+
+def admin_token(engine: Engine, role: str = "admin", scope: str | None = None) -> str:
+    """A fresh API token of a new user with ``role`` (admin by default) and ``scope``."""
+    from collector.auth import add_user, issue_token
+
+    with session_factory(engine)() as session, session.begin():
+        user = add_user(session, f"test-{role}-{uuid.uuid4().hex[:8]}", role, scope)
+        return issue_token(session, user)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization`` header of a token."""
+    return {"Authorization": f"Bearer {token}"}

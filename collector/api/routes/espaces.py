@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from sqlalchemy import case, func, select
 
-from collector.api.deps import SessionDep
+from collector.api.deps import CurrentUser, SessionDep, ensure_scope
+from collector.auth import Level
 from collector.db.models import Espace, Vote
 
 _LOG = logging.getLogger(__name__)
@@ -41,11 +42,16 @@ def as_utc_bound(value: date | datetime | None) -> datetime | None:
 def satisfaction(
     espace_id: str,
     session: SessionDep,
+    user: CurrentUser,
     start: Annotated[datetime | date | None, Query(alias="from", description="Inclusive.")] = None,
     end: Annotated[datetime | date | None, Query(alias="to", description="Exclusive.")] = None,
     include_misuse: bool = False,
 ) -> SatisfactionPublic:
-    """Votes, satisfied votes and the satisfaction rate of one espace over ``[from, to)``."""
+    """Votes, satisfied votes and the satisfaction rate of one espace over ``[from, to)``.
+
+    Needs a token whose scope holds the espace (401 without one, 403 outside the scope).
+    """
+    ensure_scope(session, user, Level.ESPACE, espace_id)
     if session.get(Espace, espace_id) is None:
         raise HTTPException(404, f"unknown espace {espace_id}")
     lo, hi = as_utc_bound(start), as_utc_bound(end)

@@ -1,0 +1,233 @@
+"""The indicators: satisfaction over time, resolution of the follow-up, ranking, heatmap, participation.
+
+Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
+then finishes in pandas: periods, rates, Wilson intervals, index. Results are DataFrames, which the API turns
+into JSON, CSV or Parquet.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from collector.auth import Level
+from collector.db.models import (
+    DailyRollup,
+    DepartementActivity,
+    Espace,
+    EspaceActivity,
+    FollowupRollup,
+    HourlyRollup,
+)
+from collector.geo import COLLECTIVITES, DEPARTEMENT_REGION
+from collector.kpi.selection import Selection
+from collector.kpi.stats import Granularity, period_start, summarise, trend, with_answer_columns
+from collector.kpi.targets import target_for
+
+_LOG = logging.getLogger(__name__)
+
+SERIES_COLUMNS = ["period", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index",
+                  "followup_asked", "followup_yes", "followup_no", "resolution_rate", "attained"]
+
+
+@dataclass
+class Satisfaction:
+    """Satisfaction of a selection: the whole period (``total``, one row) and one row a period (``series``)."""
+
+    selection: Selection
+    granularity: Granularity
+    target: float
+    total: dict[str, Any]
+    series: pd.DataFrame
+    trend_pp: float | None
+
+
+def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> pd.DataFrame:
+    columns = [*extra, table.scale, table.answer]
+    rows = session.execute(
+        select(*columns, func.sum(table.votes).label("votes"))
+        .join(Espace, Espace.id == table.espace_id)
+        .where(*selection.rollup_filters(table))
+        .group_by(*columns)
+    ).all()
+    names = [c.key for c in columns] + ["votes"]
+    return pd.DataFrame([tuple(r) for r in rows], columns=names)
+
+
+def _followups(session: Session, selection: Selection, *extra: Any) -> pd.DataFrame:
+    table = FollowupRollup
+    rows = session.execute(
+        select(*extra, table.followup, func.sum(table.votes))
+        .join(Espace, Espace.id == table.espace_id)
+        .where(*selection.rollup_filters(table))
+        .group_by(*extra, table.followup)
+    ).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.key for c in extra] + ["followup", "votes"])
+    frame["votes"] = frame["votes"].astype("int64")
+    return frame
+
+
+def _resolution(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Follow-up counts per group: asked (yes, no, skipped), yes, no, and the resolution rate yes / (yes + no)."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*by, "followup_asked", "followup_yes", "followup_no", "resolution_rate"])
+    wide = frame.pivot_table(index=by or None, columns="followup", values="votes", aggfunc="sum", fill_value=0)
+    if not by:
+        wide = pd.DataFrame([frame.groupby("followup")["votes"].sum()])
+    for answer in ("yes", "no", "skipped"):
+        if answer not in wide.columns:
+            wide[answer] = 0
+    out = pd.DataFrame({
+        "followup_asked": (wide["yes"] + wide["no"] + wide["skipped"]).astype("int64"),
+        "followup_yes": wide["yes"].astype("int64"),
+        "followup_no": wide["no"].astype("int64"),
+    })
+    answered = (out["followup_yes"] + out["followup_no"]).where(lambda s: s > 0)
+    out["resolution_rate"] = out["followup_yes"] / answered
+    return out.reset_index() if by else out.reset_index(drop=True)
+
+
+def satisfaction(session: Session, selection: Selection, granularity: Granularity | str = Granularity.MONTH,
+                 target: float | None = None) -> Satisfaction:
+    """Satisfaction rate, Wilson interval, index, follow-up resolution and target attainment of a selection."""
+    granularity = Granularity(granularity)
+    target = target_for(session, selection.level, selection.code) if target is None else target
+    daily = with_answer_columns(_counts(session, selection, DailyRollup, DailyRollup.day))
+    daily["period"] = [period_start(d, granularity) for d in daily["day"]]
+    follow = _followups(session, selection, FollowupRollup.day)
+    follow["period"] = [period_start(d, granularity) for d in follow["day"]]
+
+    series = summarise(daily, ["period"]) if not daily.empty else pd.DataFrame(columns=SERIES_COLUMNS[:7])
+    series = series.merge(_resolution(follow.drop(columns=["day"]), ["period"]), on="period", how="left")
+    total = summarise(daily, []).join(_resolution(follow.drop(columns=["day", "period"]), []), how="left")
+    for frame in (series, total):
+        for column in ("followup_asked", "followup_yes", "followup_no"):
+            frame[column] = frame[column].fillna(0).astype("int64")
+        frame["attained"] = [None if pd.isna(r) else bool(r * 100 >= target) for r in frame["rate"]]
+    series = series[SERIES_COLUMNS].sort_values("period").reset_index(drop=True)
+    total_row = {k: _plain(v) for k, v in total.iloc[0].to_dict().items()}
+    return Satisfaction(selection, granularity, target, total_row, series,
+                        trend(list(series["rate"].astype("float64"))))
+
+
+def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", min_votes: int = 1,
+            limit: int | None = None) -> pd.DataFrame:
+    """The espaces of a selection, best first by ``by`` (``wilson_low``, ``rate``, ``index`` or ``votes``).
+
+    Ranking by the Wilson lower bound keeps an espace with 3 votes out of 3 from leading one with 980 of 1000.
+    """
+    if by not in ("wilson_low", "rate", "index", "votes"):
+        raise ValueError(f"cannot rank by {by!r}")
+    counts = with_answer_columns(_counts(session, selection, DailyRollup, DailyRollup.espace_id))
+    columns = ["rank", "espace_id", "name", "departement", "region", "votes", "satisfied", "rate",
+               "wilson_low", "wilson_high", "index"]
+    if counts.empty:
+        return pd.DataFrame(columns=columns)
+    per_espace = summarise(counts, ["espace_id"])
+    per_espace = per_espace[per_espace["votes"] >= min_votes]
+    names = pd.DataFrame(
+        [tuple(r) for r in session.execute(
+            select(Espace.id, Espace.name, Espace.departement, Espace.region)
+            .where(Espace.id.in_(per_espace["espace_id"].tolist()))
+        )],
+        columns=["espace_id", "name", "departement", "region"],
+    )
+    ranked = per_espace.merge(names, on="espace_id").sort_values([by, "votes", "espace_id"],
+                                                                   ascending=[False, False, True])
+    ranked.insert(0, "rank", range(1, len(ranked) + 1))
+    ranked = ranked[columns].reset_index(drop=True)
+    return ranked.head(limit) if limit else ranked
+
+
+def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
+    """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup."""
+    counts = with_answer_columns(_counts(session, selection, HourlyRollup, HourlyRollup.day, HourlyRollup.hour))
+    columns = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
+    if counts.empty:
+        return pd.DataFrame(columns=columns)
+    counts["weekday"] = [d.weekday() for d in counts["day"]]
+    counts["hour"] = counts["hour"].astype("int64")
+    return summarise(counts, ["weekday", "hour"])[columns]
+
+
+def participation(session: Session, selection: Selection,
+                  granularity: Granularity | str = Granularity.MONTH) -> pd.DataFrame:
+    """Votes per act carried out, per period of at least a month.
+
+    Acts come from the espace's monthly figures at the espace level; above it, from the départements'
+    figures (IND-323), or, for a département and month without one, from the sum of its espaces' figures.
+    """
+    granularity = Granularity(granularity)
+    if granularity in (Granularity.DAY, Granularity.WEEK):
+        raise ValueError("acts are counted per month: participation needs month, quarter or year")
+    votes = _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
+    votes["month"] = [d.replace(day=1) for d in votes["day"]]
+    votes = votes.groupby(["departement", "month"], as_index=False)["votes"].sum()
+    acts = _acts(session, selection)
+    merged = votes.merge(acts, on=["departement", "month"], how="outer")
+    merged["period"] = [period_start(m, granularity) for m in merged["month"]]
+    out = merged.groupby("period", as_index=False)[["votes", "actes"]].sum(min_count=1)
+    out["votes"] = out["votes"].fillna(0).astype("int64")
+    out["participation"] = out["votes"] / out["actes"].where(out["actes"] > 0)
+    return out.sort_values("period").reset_index(drop=True)
+
+
+def _acts(session: Session, selection: Selection) -> pd.DataFrame:
+    def in_period(table: Any) -> list[Any]:
+        where = []
+        if selection.start is not None:
+            where.append(table.month >= selection.start.replace(day=1))
+        if selection.end is not None:
+            where.append(table.month < selection.end)
+        return where
+
+    per_espace = pd.DataFrame(
+        [tuple(r) for r in session.execute(
+            select(Espace.departement, EspaceActivity.month, func.sum(EspaceActivity.actes))
+            .join(Espace, Espace.id == EspaceActivity.espace_id)
+            .where(*selection.espace_filters(), *in_period(EspaceActivity))
+            .group_by(Espace.departement, EspaceActivity.month)
+        )],
+        columns=["departement", "month", "actes"],
+    )
+    if selection.level is Level.ESPACE or selection.espace_format or selection.kind:
+        return per_espace
+    dep_where: list[Any] = in_period(DepartementActivity)
+    if selection.level is Level.DEPARTEMENT:
+        dep_where.append(DepartementActivity.departement == selection.code)
+    elif selection.level is Level.REGION:
+        deps = [d for d, r in DEPARTEMENT_REGION.items() if r == selection.code]
+        if selection.code == "COM":
+            deps = list(COLLECTIVITES)
+        dep_where.append(DepartementActivity.departement.in_(deps))
+    per_dep = pd.DataFrame(
+        [tuple(r) for r in session.execute(
+            select(DepartementActivity.departement, DepartementActivity.month, DepartementActivity.actes)
+            .where(*dep_where)
+        )],
+        columns=["departement", "month", "actes"],
+    )
+    if per_espace.empty:
+        return per_dep
+    keys = set(zip(per_dep["departement"], per_dep["month"], strict=True))
+    fallback = per_espace[[(d, m) not in keys for d, m in zip(per_espace["departement"], per_espace["month"],
+                                                                 strict=True)]]
+    return pd.concat([per_dep, fallback], ignore_index=True) if not per_dep.empty else per_espace
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as a plain Python value; NaN as None."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+        if isinstance(value, float) and value != value:
+            return None
+    return value

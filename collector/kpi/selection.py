@@ -1,0 +1,99 @@
+"""What an indicator is computed over: a level and its code, a period of local days, and filters.
+
+Every query of :mod:`collector.kpi` reads rollups joined to ``espaces`` and restricted by a
+:class:`Selection`; none reads the raw votes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
+
+from collector.auth import Level
+from collector.db.models import Espace
+from collector.geo import COM, REGIONS, UnknownDepartement, normalise_departement, zone_id
+
+_LOG = logging.getLogger(__name__)
+
+
+class SelectionError(ValueError):
+    """A level, code or period that does not make sense; the message says why."""
+
+
+class UnknownEspace(SelectionError):
+    """No espace has this id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """``level``/``code`` over local days ``[start, end)``; misuse-flagged votes left out unless asked."""
+
+    level: Level = Level.NATIONAL
+    code: str | None = None
+    start: date | None = None
+    end: date | None = None
+    include_misuse: bool = False
+    espace_format: str | None = None  # fixed, bus, itinerant
+    kind: str | None = None  # Principal, Antenne
+
+    @classmethod
+    def make(cls, session: Session | None, level: Level | str, code: str | None = None, **kwargs: Any) -> Selection:
+        """A checked selection: the code normalised (``2a`` -> ``2A``), an espace's existence checked."""
+        level = Level(level)
+        if level is Level.NATIONAL:
+            code = None
+        elif not code:
+            raise SelectionError(f"level {level.value} needs a code")
+        elif level is Level.DEPARTEMENT:
+            try:
+                code = normalise_departement(code)
+            except UnknownDepartement as exc:
+                raise SelectionError(str(exc)) from None
+        elif level is Level.REGION:
+            code = code.strip().upper()
+            if code not in REGIONS and code != COM:
+                raise SelectionError(f"unknown région code {code!r}")
+        elif session is not None and session.get(Espace, code) is None:
+            raise UnknownEspace(f"unknown espace {code}")
+        selection = cls(level=level, code=code, **kwargs)
+        if selection.start and selection.end and selection.start >= selection.end:
+            raise SelectionError("'from' must come before 'to'")
+        return selection
+
+    @property
+    def zone_id(self) -> str | None:
+        """The barometer's zone id (``D2A``, ``R84``, ``FRANCE``); None for an espace."""
+        if self.level is Level.ESPACE:
+            return None
+        return zone_id(self.level.value, self.code)
+
+    def espace_filters(self) -> list[ColumnElement[bool]]:
+        """Conditions on ``espaces`` for this level, code and filters."""
+        where: list[ColumnElement[bool]] = []
+        if self.level is Level.ESPACE:
+            where.append(Espace.id == self.code)
+        elif self.level is Level.DEPARTEMENT:
+            where.append(Espace.departement == self.code)
+        elif self.level is Level.REGION:
+            where.append(Espace.region == self.code)
+        if self.espace_format:
+            where.append(Espace.format == self.espace_format)
+        if self.kind:
+            where.append(Espace.kind == self.kind)
+        return where
+
+    def rollup_filters(self, table: Any) -> list[ColumnElement[bool]]:
+        """Conditions on a rollup table (``day``, ``misuse`` columns) for the period and misuse."""
+        where: list[ColumnElement[bool]] = list(self.espace_filters())
+        if self.start is not None:
+            where.append(table.day >= self.start)
+        if self.end is not None:
+            where.append(table.day < self.end)
+        if not self.include_misuse:
+            where.append(table.misuse.is_(False))
+        return where

@@ -1,0 +1,96 @@
+"""The arithmetic of the indicators: Wilson intervals, periods, the 0-100 index, the trend.
+
+Pure functions on numbers and pandas frames, so that they can be checked on tables.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from datetime import date, timedelta
+
+import pandas as pd
+
+_LOG = logging.getLogger(__name__)
+
+#: The normal quantile of a two-sided 95 % interval.
+Z95 = 1.959963984540054
+
+
+class Granularity(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+def wilson(successes: float, n: float, z: float = Z95) -> tuple[float | None, float | None]:
+    """The Wilson score interval of a proportion ``successes / n`` (None, None when ``n`` is 0)."""
+    if n <= 0:
+        return None, None
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def period_start(day: date, granularity: Granularity) -> date:
+    """The first day of the period ``day`` falls in; weeks start on Monday (ISO)."""
+    if granularity is Granularity.DAY:
+        return day
+    if granularity is Granularity.WEEK:
+        return day - timedelta(days=day.weekday())
+    if granularity is Granularity.MONTH:
+        return day.replace(day=1)
+    if granularity is Granularity.QUARTER:
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, 1, 1)
+
+
+def with_answer_columns(counts: pd.DataFrame) -> pd.DataFrame:
+    """Add ``satisfied`` (votes of satisfied answers) and ``weighted`` (votes x index weight) to rollup counts.
+
+    ``counts`` has the columns ``scale``, ``answer`` and ``votes``; the definitions are those of
+    :mod:`protocol.scales`: satisfied strictly above the middle, weights evenly spaced from 0 to 100.
+    """
+    out = counts.copy()
+    scale = out["scale"].astype("int64")
+    answer = out["answer"].astype("int64")
+    votes = out["votes"].astype("int64")
+    out["votes"] = votes
+    out["satisfied"] = votes.where(answer * 2 > scale + 1, 0)
+    out["weighted"] = votes * (answer - 1) * 100.0 / (scale - 1)
+    return out
+
+
+def summarise(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Votes, satisfied votes, rate, Wilson bounds and index per group of ``by`` (or overall if empty)."""
+    if by:
+        grouped = frame.groupby(by, as_index=False, sort=True)[["votes", "satisfied", "weighted"]].sum()
+    else:
+        grouped = pd.DataFrame([frame[["votes", "satisfied", "weighted"]].sum()])
+    grouped["votes"] = grouped["votes"].astype("int64")
+    grouped["satisfied"] = grouped["satisfied"].astype("int64")
+    votes = grouped["votes"].where(grouped["votes"] > 0)
+    grouped["rate"] = grouped["satisfied"] / votes
+    bounds = [wilson(s, n) for s, n in zip(grouped["satisfied"], grouped["votes"], strict=True)]
+    grouped["wilson_low"] = [b[0] for b in bounds]
+    grouped["wilson_high"] = [b[1] for b in bounds]
+    grouped["index"] = grouped["weighted"] / votes
+    return grouped.drop(columns=["weighted"])
+
+
+def trend(rates: list[float]) -> float | None:
+    """The least-squares slope of successive rates, in percentage points a period (None under 2 periods)."""
+    points = [(i, r) for i, r in enumerate(rates) if r is not None and not math.isnan(r)]
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    return sxy / sxx * 100.0
