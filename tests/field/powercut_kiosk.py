@@ -37,7 +37,7 @@ def _say(line: str) -> None:
 def _kiosk(config_path: str) -> None:
     """The child: press until killed."""
     config = load_config(config_path)
-    rng = random.Random(os.getpid())  # noqa: S311 - a simulation
+    rng = random.Random(os.getpid())
 
     def feedback(vote: Vote) -> None:
         _say(f"ACK {vote.id}")

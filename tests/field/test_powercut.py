@@ -70,6 +70,10 @@ class Zygote:
         assert reply.startswith("PID "), reply
         return int(reply.split()[1])
 
+    def wait_up(self, pid: int, timeout: float = 20.0) -> bool:
+        with self._cv:
+            return self._cv.wait_for(lambda: pid in self.up, timeout)
+
     def kill(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
         assert self._ask(f"reap {pid}") == f"REAPED {pid}"
@@ -94,8 +98,7 @@ def power_cuts(site: Site, tmp_path: Path, kills: int, seed: int = 8) -> None:
             pid = zygote.spawn()
             # Half the time, let the kiosk come up first; otherwise kill it anywhere, even while it starts.
             if rng.random() < 0.5:
-                with zygote._cv:
-                    zygote._cv.wait_for(lambda pid=pid: pid in zygote.up, 20)
+                zygote.wait_up(pid)
             threading.Event().wait(rng.uniform(0.0, 0.25))
             zygote.kill(pid)
     finally:
