@@ -1,0 +1,85 @@
+"""Opening hours: whether the espace is open now, and when it opens next.
+
+Read from ``VotingConfig.opening_hours`` (``{"mon": "09:00-12:00,13:30-17:00", ...}``, already validated) in
+the configured time zone. An empty table means always open; a weekday missing from a non-empty table is
+closed all day. A range ending at or before its start runs past midnight (``"20:00-02:00"``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from kiosk.config import WEEKDAYS, VotingConfig
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    start: time
+    end: time
+
+
+def _parse_time(text: str) -> time:
+    hh, mm = text.split(":")
+    return time(int(hh), int(mm))
+
+
+def parse_day(spec: str) -> tuple[Interval, ...]:
+    """``"09:00-12:00,13:30-17:00"`` -> intervals (the config has already checked the format)."""
+    out = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        start, end = part.split("-")
+        out.append(Interval(_parse_time(start), _parse_time(end)))
+    return tuple(out)
+
+
+class OpeningHours:
+    """A weekly timetable in one time zone."""
+
+    def __init__(self, table: dict[str, str], zone: str = "Europe/Paris") -> None:
+        self.zone = ZoneInfo(zone)
+        self.always_open = not table
+        self.days: dict[int, tuple[Interval, ...]] = {
+            i: parse_day(table.get(name, "")) for i, name in enumerate(WEEKDAYS)
+        }
+
+    @classmethod
+    def from_config(cls, voting: VotingConfig) -> OpeningHours:
+        return cls(voting.opening_hours, voting.timezone)
+
+    def _spans(self, day: datetime) -> list[tuple[datetime, datetime]]:
+        """The open spans starting on ``day``'s date, as aware local datetimes."""
+        out = []
+        for iv in self.days[day.weekday()]:
+            start = datetime.combine(day.date(), iv.start, self.zone)
+            end = datetime.combine(day.date(), iv.end, self.zone)
+            if end <= start:
+                end += timedelta(days=1)
+            out.append((start, end))
+        return out
+
+    def is_open(self, now: datetime) -> bool:
+        """Whether ``now`` (any aware datetime) falls in an opening range."""
+        if self.always_open:
+            return True
+        local = now.astimezone(self.zone)
+        for day in (local - timedelta(days=1), local):
+            if any(start <= local < end for start, end in self._spans(day)):
+                return True
+        return False
+
+    def next_opening(self, now: datetime) -> datetime | None:
+        """The next start of an opening range after ``now``, in local time; ``None`` if never (or always)."""
+        if self.always_open:
+            return None
+        local = now.astimezone(self.zone)
+        for offset in range(8):
+            day = local + timedelta(days=offset)
+            starts = sorted(start for start, _ in self._spans(day) if start > local)
+            if starts:
+                return starts[0]
+        return None
