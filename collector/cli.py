@@ -274,3 +274,256 @@ def kiosks_config_show(
             want_text = want if isinstance(want, str) else (want.version if want is not None else "-")
             typer.echo(f"{r.kiosk_id}\tpublished {want_text}\tapplied {r.applied or '-'}"
                        f"\t{'refused ' + r.rejected if r.rejected else ''}".rstrip())
+
+
+# -- Espaces list, activity, users, KPIs and alerts (issue 5) ---------------------------------------------
+
+activity_app = typer.Typer(no_args_is_help=True, help="Acts carried out (participation's denominator).")
+users_app = typer.Typer(no_args_is_help=True, help="API users and tokens: add, list, revoke.")
+kpi_app = typer.Typer(no_args_is_help=True, help="KPIs: exports and targets.")
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: evaluate the rules, list.")
+app.add_typer(activity_app, name="activity")
+app.add_typer(users_app, name="users")
+app.add_typer(kpi_app, name="kpi")
+app.add_typer(alerts_app, name="alerts")
+
+
+@espaces_app.command("import")
+def espaces_import(
+    source: str = typer.Argument(..., help="The ANCT list (liste-fs-*.csv): a path or an http(s) URL."),
+    close_missing: bool = typer.Option(True, "--close-missing/--no-close",
+                                       help="Close the espaces the list no longer holds."),
+    database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Import (upsert) the ANCT list of France services; bad rows are reported and the rest imported."""
+    from rich.progress import Progress
+
+    from collector.espaces_import import ImportFailed, import_espaces
+
+    sessions = open_db(database_url, data_dir)
+    with Progress(transient=True) as bar, sessions() as session, session.begin():
+        task = bar.add_task("importing espaces", total=None)
+        try:
+            report = import_espaces(session, source, close_missing=close_missing,
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except ImportFailed as exc:
+            raise CliError(str(exc), 2) from None
+    for bad in report.bad:
+        typer.echo(f"line {bad.line}: {bad.reason} (id_fs {bad.id_fs or '-'})", err=True)
+    typer.echo(report.summary())
+
+
+@espaces_app.command("list")
+def espaces_list(
+    departement: str = typer.Option(None, "--departement"), closed: bool = typer.Option(False, "--closed"),
+    database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Espaces (open ones, or closed ones with --closed), optionally of one département."""
+    from sqlalchemy import select
+
+    from collector.db.models import Espace
+
+    sessions = open_db(database_url, data_dir)
+    query = select(Espace).order_by(Espace.departement, Espace.id)
+    query = query.where(Espace.closed_at.is_not(None) if closed else Espace.closed_at.is_(None))
+    if departement:
+        query = query.where(Espace.departement == departement.upper().zfill(2))
+    with sessions() as session:
+        for e in session.scalars(query):
+            typer.echo(f"{e.id}\t{e.departement}\t{e.region}\t{e.kind}\t{e.format or '-'}\t{e.name}")
+
+
+@activity_app.command("import")
+def activity_import(
+    source: str = typer.Argument(..., help="espace_id,month,actes CSV, or the barometer's IND-323 CSV."),
+    database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Import acts carried out per espace and month, or per département (IND-323)."""
+    from collector.activity import import_activity
+    from collector.espaces_import import ImportFailed
+
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session, session.begin():
+        try:
+            report = import_activity(session, source)
+        except ImportFailed as exc:
+            raise CliError(str(exc), 2) from None
+    for bad in report.bad:
+        typer.echo(f"line {bad.line}: {bad.reason}", err=True)
+    typer.echo(report.summary())
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: str = typer.Option(..., "--role", help="admin, national, prefecture or agent."),
+    scope: str = typer.Option(None, "--scope", help="The département of a prefecture user, the espace of an agent."),
+    database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Add a user and print its API token, once: it is kept only hashed."""
+    from collector.auth import AuthError, Role, add_user, issue_token
+
+    if role not in {r.value for r in Role}:
+        raise CliError(f"unknown role {role!r}: admin, national, prefecture or agent", 2)
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session, session.begin():
+        try:
+            token = issue_token(session, add_user(session, name, role, scope))
+        except AuthError as exc:
+            raise CliError(str(exc), 2) from None
+    typer.echo(f"user {name} ({role}{' ' + scope if scope else ''}); its token, shown only now:\n{token}")
+
+
+@users_app.command("token")
+def users_token(name: str, database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> None:
+    """Issue another token to an existing user (shown once)."""
+    from sqlalchemy import select
+
+    from collector.auth import issue_token
+    from collector.db.models import User
+
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session, session.begin():
+        user = session.scalar(select(User).where(User.name == name, User.disabled_at.is_(None)))
+        if user is None:
+            raise CliError(f"no active user {name!r}", 2)
+        token = issue_token(session, user)
+    typer.echo(token)
+
+
+@users_app.command("list")
+def users_list(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> None:
+    """Users with their role, scope and tokens (prefixes only)."""
+    from collector.auth import list_users
+
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session:
+        for user, tokens in list_users(session):
+            active = [t.prefix for t in tokens if t.revoked_at is None]
+            state = "disabled" if user.disabled_at else "active"
+            typer.echo(f"{user.name}\t{user.role}\t{user.scope or '-'}\t{state}\ttokens: {', '.join(active) or '-'}")
+
+
+@users_app.command("revoke")
+def users_revoke(
+    name_or_prefix: str = typer.Argument(..., help="A user's name (all its tokens) or a token's prefix."),
+    database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Revoke a token, or every token of a user (and disable the user)."""
+    from collector.auth import AuthError, revoke
+
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session, session.begin():
+        try:
+            count = revoke(session, name_or_prefix)
+        except AuthError as exc:
+            raise CliError(str(exc), 2) from None
+    typer.echo(f"{count} token(s) revoked")
+
+
+class KpiExport(StrEnum):
+    satisfaction = "satisfaction"
+    ranking = "ranking"
+    heatmap = "heatmap"
+    participation = "participation"
+    ind_246 = "ind-246"
+
+
+@kpi_app.command("export")
+def kpi_export(
+    what: KpiExport,
+    out: Path = typer.Option(..., "--out", "-o", help="The file to write (.csv or .parquet)."),
+    level: str = typer.Option("national", "--level", help="espace, departement, region or national."),
+    code: str = typer.Option(None, "--code"),
+    start: str = typer.Option(None, "--from", help="First local day, YYYY-MM-DD."),
+    end: str = typer.Option(None, "--to", help="Day after the last, YYYY-MM-DD."),
+    granularity: str = typer.Option("month", "--granularity", help="day, week, month, quarter or year."),
+    include_misuse: bool = typer.Option(False, "--include-misuse"),
+    database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Write a KPI table as CSV or Parquet (by the file's extension); ind-246 in the barometer's format."""
+    from datetime import date
+
+    from collector.kpi import barometer, indicators
+    from collector.kpi.export import to_bytes
+    from collector.kpi.selection import Selection, SelectionError
+
+    fmt = "parquet" if out.suffix == ".parquet" else "csv"
+    try:
+        lo = date.fromisoformat(start) if start else None
+        hi = date.fromisoformat(end) if end else None
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session:
+        try:
+            if what is KpiExport.ind_246:
+                frame = barometer.ind246(session, lo, hi, granularity=granularity, include_misuse=include_misuse)
+                data = barometer.to_csv(frame).encode() if fmt == "csv" else to_bytes(frame, fmt)
+            else:
+                selection = Selection.make(session, level, code, start=lo, end=hi, include_misuse=include_misuse)
+                if what is KpiExport.satisfaction:
+                    frame = indicators.satisfaction(session, selection, granularity).series
+                elif what is KpiExport.ranking:
+                    frame = indicators.ranking(session, selection)
+                elif what is KpiExport.heatmap:
+                    frame = indicators.heatmap(session, selection)
+                else:
+                    frame = indicators.participation(session, selection, granularity)
+                data = to_bytes(frame, fmt)
+        except (SelectionError, ValueError) as exc:
+            raise CliError(str(exc), 2) from None
+    out.write_bytes(data)
+    typer.echo(f"{what.value}: {len(frame)} rows written to {out}")
+
+
+@kpi_app.command("target")
+def kpi_target(
+    level: str = typer.Argument(..., help="espace, departement, region or national."),
+    target: float = typer.Argument(..., help="In %, e.g. 95."),
+    code: str = typer.Option(None, "--code", help="One zone of the level; all of them without it."),
+    database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Set the satisfaction target of a level, or of one zone of it (default 95 %)."""
+    from collector.kpi.targets import set_target
+
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session, session.begin():
+        try:
+            set_target(session, level, code, target)
+        except ValueError as exc:
+            raise CliError(str(exc), 2) from None
+    typer.echo(f"target of {level} {code or '(all)'}: {target:g} %")
+
+
+@alerts_app.command("check")
+def alerts_check(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> None:
+    """Evaluate the alert rules now: raise and clear alerts."""
+    from collector.alerts import evaluate
+
+    sessions = open_db(database_url, data_dir)
+    with sessions() as session, session.begin():
+        result = evaluate(session)
+        for alert in result.raised:
+            typer.echo(f"raised\t{alert.rule}\t{alert.subject}\t{alert.detail}")
+        for alert in result.cleared:
+            typer.echo(f"cleared\t{alert.rule}\t{alert.subject}")
+    typer.echo(f"{len(result.raised)} raised, {len(result.cleared)} cleared")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    open_only: bool = typer.Option(False, "--open"), database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
+) -> None:
+    """Alerts, newest first, with the time raised and cleared."""
+    from sqlalchemy import select
+
+    from collector.db.models import Alert
+
+    sessions = open_db(database_url, data_dir)
+    query = select(Alert).order_by(Alert.raised_at.desc()).limit(500)
+    if open_only:
+        query = query.where(Alert.cleared_at.is_(None))
+    with sessions() as session:
+        for a in session.scalars(query):
+            typer.echo(f"{a.raised_at:%Y-%m-%d %H:%M}\t{a.cleared_at or 'open'}\t{a.rule}\t{a.subject}\t{a.detail}")
