@@ -29,5 +29,9 @@ test: system-deps $(STAMP) lint
 bench: system-deps $(STAMP)
 	$(BIN)/python -m bench
 
+SOAK_SECONDS ?= 900
+soak: system-deps $(STAMP)
+	$(BIN)/python -m tests.soak.chaos --seconds $(SOAK_SECONDS) --kiosks 50
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,345 @@
+"""The chaos soak: a fleet, two collectors, Mosquitto and PostgreSQL, and faults at random for a while.
+
+    python -m tests.soak.chaos --seconds 120 --kiosks 50 [--postgres-url URL] [--json out.json]
+
+Faults, drawn at random every few seconds: SIGKILL of the broker (restarted a moment later, without persistence:
+what it held is gone), SIGKILL of a collector (restarted), SIGKILL of a kiosk process (restarted on the same
+outboxes), network cuts, black holes and delays through a :class:`~tests.utils.faultproxy.FaultProxy` between each
+kiosk process and the broker, and clock jumps inside the kiosks. Then the faults stop, the kiosks stop pressing,
+everything drains, and the books are checked for every kiosk:
+
+- every press whose feedback fired is stored;
+- what is stored is exactly what the kiosks recorded on their disks: nothing lost, nothing invented;
+- no vote is stored twice (neither by id nor by kiosk and sequence number).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from collector.broker import free_port
+from collector.db.engine import session_factory
+from collector.db.models import Vote
+from tests.utils.brokers import Mosquitto
+from tests.utils.builders import migrated_engine, register
+from tests.utils.faultproxy import FaultProxy
+
+_LOG = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+KIOSKS_PER_PROCESS = 10
+
+
+@dataclass
+class Report:
+    seconds: float = 0.0
+    kiosks: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    acknowledged: int = 0
+    recorded: int = 0
+    stored: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    invented: int = 0
+    drain_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0 and self.invented == 0 and self.stored == self.recorded
+
+    def lines(self) -> list[str]:
+        faults = ", ".join(f"{n} {k}" for k, n in sorted(self.faults.items()))
+        return [
+            f"chaos soak: {self.kiosks} kiosks, {self.seconds:.0f} s of faults, drained in {self.drain_seconds:.1f} s",
+            f"  faults injected: {sum(self.faults.values())} ({faults})",
+            f"  presses acknowledged: {self.acknowledged}",
+            f"  votes recorded on kiosks: {self.recorded}",
+            f"  votes stored: {self.stored}",
+            f"  lost: {self.lost}   duplicated: {self.duplicated}   stored but never recorded: {self.invented}",
+            f"  verdict: {'OK' if self.ok else 'FAILED'}",
+        ]
+
+
+class _Proc:
+    """A child process that can be SIGKILLed and started again with the same command."""
+
+    def __init__(self, name: str, command: list[str], log: Path, env: dict[str, str] | None = None,
+                 on_line: Any = None) -> None:
+        self.name, self.command, self.log, self.env, self.on_line = name, command, log, env, on_line
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        stderr = self.log.open("a")
+        self.proc = subprocess.Popen(
+            self.command, cwd=ROOT, env={**os.environ, **(self.env or {})}, text=True,
+            stdout=subprocess.PIPE if self.on_line else subprocess.DEVNULL, stderr=stderr,
+        )
+        if self.on_line:
+            threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.on_line(line)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Soak:
+    def __init__(self, workdir: Path, postgres_url: str, kiosks: int, seed: int) -> None:
+        self.workdir = workdir
+        self.url = postgres_url
+        self.rng = random.Random(seed)
+        self.kiosk_ids = [f"soak-{i:03d}" for i in range(kiosks)]
+        self.acknowledged: dict[str, set[str]] = defaultdict(set)
+        self._ack_lock = threading.Lock()
+        self.report = Report(kiosks=kiosks)
+        self.broker = Mosquitto(workdir / "mosquitto")
+        self.engine: Engine | None = None
+        self.collectors: list[_Proc] = []
+        self.fleets: list[tuple[_Proc, FaultProxy]] = []
+        self._timers: list[threading.Timer] = []
+
+    # -- set-up ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.engine = migrated_engine(self.url)
+        deps = ["22", "2A", "59", "75", "971", "13", "31", "67", "87", "974"]
+        register(self.engine, {k: (f"fs-soak-{i % 25}", deps[i % len(deps)]) for i, k in enumerate(self.kiosk_ids)})
+        self.broker.start()
+        for i in range(2):
+            proc = _Proc(
+                f"collector-{i}",
+                [sys.executable, "-m", "borne", "collector", "serve", "--broker", "external",
+                 "--mqtt-port", str(self.broker.port), "--database-url", self.url,
+                 "--data-dir", str(self.workdir / f"collector-{i}"), "--api-port", str(free_port())],
+                self.workdir / f"collector-{i}.log",
+                env={"BORNE_MQTT_CLIENT_ID": f"soak-collector-{i}"},
+            )
+            proc.start()
+            self.collectors.append(proc)
+        for n, start in enumerate(range(0, len(self.kiosk_ids), KIOSKS_PER_PROCESS)):
+            ids = self.kiosk_ids[start:start + KIOSKS_PER_PROCESS]
+            proxy = FaultProxy("127.0.0.1", self.broker.port, seed=n).start()
+            proc = _Proc(
+                f"kiosks-{n}",
+                [sys.executable, "-m", "tests.soak.kiosk_fleet", str(self.workdir / "kiosks"), str(proxy.port),
+                 str(self.rng.randrange(1 << 30)), *ids],
+                self.workdir / f"kiosks-{n}.log",
+                on_line=self._on_kiosk_line,
+            )
+            proc.start()
+            self.fleets.append((proc, proxy))
+
+    def _on_kiosk_line(self, line: str) -> None:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "FEEDBACK":
+            with self._ack_lock:
+                self.acknowledged[parts[1]].add(parts[2])
+
+    # -- faults ----------------------------------------------------------------------------------------------
+
+    def _later(self, delay: float, action: Any) -> None:
+        timer = threading.Timer(delay, action)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def inject(self) -> None:
+        fault = self.rng.choices(
+            ["broker", "collector", "kiosk", "cut", "blackhole", "delay", "refuse"],
+            weights=[1, 2, 2, 3, 1, 1, 1],
+        )[0]
+        self.report.faults[fault] += 1
+        if fault == "broker":
+            self.broker.kill()
+            self._later(self.rng.uniform(0.5, 3), self.broker.start)
+        elif fault == "collector":
+            victim = self.rng.choice(self.collectors)
+            victim.kill()
+            self._later(self.rng.uniform(0.5, 3), victim.start)
+        elif fault == "kiosk":
+            proc, _proxy = self.rng.choice(self.fleets)
+            proc.kill()
+            self._later(self.rng.uniform(0.5, 2), proc.start)
+        else:
+            _proc, proxy = self.rng.choice(self.fleets)
+            if fault == "cut":
+                proxy.cut()
+            elif fault == "blackhole":
+                proxy.blackhole(True)
+                self._later(self.rng.uniform(1, 8), lambda: (proxy.blackhole(False), proxy.cut()))
+            elif fault == "delay":
+                proxy.set_delay(self.rng.uniform(0.05, 0.5))
+                self._later(self.rng.uniform(2, 6), lambda: proxy.set_delay(0))
+            elif fault == "refuse":
+                proxy.refuse(True)
+                proxy.cut()
+                self._later(self.rng.uniform(1, 5), lambda: proxy.refuse(False))
+
+    def heal(self) -> None:
+        for timer in self._timers:
+            timer.join()  # every restart scheduled has happened
+        if not self.broker.running:
+            self.broker.start()
+        for proc in self.collectors:
+            if proc.proc is None or proc.proc.poll() is not None:
+                proc.start()
+        for proc, proxy in self.fleets:
+            proxy.heal()
+            if proc.proc is None or proc.proc.poll() is not None:
+                proc.start()
+
+    # -- the books -------------------------------------------------------------------------------------------
+
+    def _outbox(self, kiosk_id: str) -> tuple[set[str], int]:
+        """Votes recorded on a kiosk's disk, and how many are not yet confirmed."""
+        import sqlite3
+
+        path = self.workdir / "kiosks" / kiosk_id / "outbox.sqlite3"
+        if not path.exists():
+            return set(), 0
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            ids = {row[0] for row in db.execute("SELECT id FROM votes")}
+            (pending,) = db.execute("SELECT COUNT(*) FROM votes WHERE confirmed_at IS NULL").fetchone()
+        finally:
+            db.close()
+        return ids, int(pending)
+
+    def _stored(self) -> tuple[dict[str, list[str]], int]:
+        assert self.engine is not None
+        stored: dict[str, list[str]] = defaultdict(list)
+        with session_factory(self.engine)() as session:
+            for kiosk_id, vote_id in session.execute(select(Vote.kiosk_id, Vote.id)):
+                stored[kiosk_id].append(str(vote_id))
+            dup_seq = session.execute(
+                select(func.count()).select_from(
+                    select(Vote.kiosk_id, Vote.seq).group_by(Vote.kiosk_id, Vote.seq)
+                    .having(func.count() > 1).subquery()
+                )
+            ).scalar_one()
+        return stored, int(dup_seq)
+
+    def drain(self, timeout: float) -> bool:
+        (self.workdir / "kiosks" / "stop-pressing").touch()
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            pending = sum(self._outbox(k)[1] for k in self.kiosk_ids)
+            if pending == 0:
+                self.report.drain_seconds = time.monotonic() - started
+                return True
+            time.sleep(1)
+        self.report.drain_seconds = time.monotonic() - started
+        return False
+
+    def account(self) -> Report:
+        stored, dup_seq = self._stored()
+        report = self.report
+        for kiosk_id in self.kiosk_ids:
+            recorded, _pending = self._outbox(kiosk_id)
+            mine = stored.get(kiosk_id, [])
+            acked = self.acknowledged.get(kiosk_id, set())
+            report.acknowledged += len(acked)
+            report.recorded += len(recorded)
+            report.stored += len(set(mine))
+            report.duplicated += len(mine) - len(set(mine))
+            report.lost += len((acked | recorded) - set(mine))
+            report.invented += len(set(mine) - recorded)
+        report.duplicated += dup_seq
+        return report
+
+    def close(self) -> None:
+        for proc, proxy in self.fleets:
+            proc.stop()
+            proxy.stop()
+        for proc in self.collectors:
+            proc.stop()
+        self.broker.stop()
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def run(seconds: float, kiosks: int, postgres_url: str, workdir: Path, seed: int = 1,
+        mean_fault_interval: float = 4.0) -> Report:
+    soak = Soak(workdir, postgres_url, kiosks, seed)
+    try:
+        soak.start()
+        started = time.monotonic()
+        time.sleep(3)  # let everyone connect before the first blow
+        while time.monotonic() - started < seconds:
+            time.sleep(soak.rng.expovariate(1 / mean_fault_interval))
+            soak.inject()
+        soak.report.seconds = time.monotonic() - started
+        soak.heal()
+        drained = soak.drain(timeout=max(120.0, seconds))
+        report = soak.account()
+        if not drained:
+            _LOG.error("the fleet did not drain in time")
+        return report
+    finally:
+        soak.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.soak.chaos", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--kiosks", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--postgres-url", default=os.environ.get("BORNE_TEST_POSTGRES_URL"))
+    parser.add_argument("--json", type=Path, help="write the figures as JSON here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    from tests.utils.databases import PostgresServer, ThrowAwayPostgres
+
+    cluster = None
+    admin_url = args.postgres_url
+    if not admin_url:
+        cluster = ThrowAwayPostgres()
+        admin_url = cluster.start()
+    server = PostgresServer(admin_url)
+    url = server.create_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="borne-soak-") as tmp:
+            report = run(args.seconds, args.kiosks, url, Path(tmp), seed=args.seed)
+    finally:
+        server.drop_database(url)
+        server.close()
+        if cluster is not None:
+            cluster.stop()
+    print("\n".join(report.lines()))
+    if args.json:
+        data = {k: v for k, v in report.__dict__.items() if k != "faults"}
+        args.json.write_text(json.dumps({**data, "faults": dict(report.faults), "ok": report.ok}, indent=2))
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    main()
