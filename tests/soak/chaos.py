@@ -194,7 +194,11 @@ class Soak:
                 proxy.cut()
             elif fault == "blackhole":
                 proxy.blackhole(True)
-                self._later(self.rng.uniform(1, 8), lambda: (proxy.blackhole(False), proxy.cut()))
+                def back(proxy: FaultProxy = proxy) -> None:
+                    proxy.blackhole(False)
+                    proxy.cut()
+
+                self._later(self.rng.uniform(1, 8), back)
             elif fault == "delay":
                 proxy.set_delay(self.rng.uniform(0.05, 0.5))
                 self._later(self.rng.uniform(2, 6), lambda: proxy.set_delay(0))
