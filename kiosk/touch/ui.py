@@ -125,7 +125,8 @@ class TouchApp(App):
         return root
 
     def screen_widget(self, name: str) -> Screen:
-        assert self.sm is not None, "the app is not built"  # noqa: S101 - a programming error
+        if self.sm is None:
+            raise RuntimeError("the app is not built yet")
         return self.sm.get_screen(name)
 
     def faces(self) -> list[FaceTile]:

@@ -1,0 +1,126 @@
+"""The touch kiosk in a real Kivy window (SDL offscreen), driven by simulated touches.
+
+Kivy allows one window per process and keeps global state, so each scenario runs in its own child process
+(``tests/touch/kivy_child.py``); these tests check what it saw and what it left in the outbox, read here
+from the SQLite file itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.outbox import Outbox
+
+_LOG = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_child(scenario: str, workdir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    env = {
+        **os.environ,
+        "KIVY_NO_ARGS": "1",
+        "KIVY_HOME": str(workdir / "kivy"),
+        "SDL_VIDEODRIVER": "offscreen",
+        "KIVY_WINDOW": "sdl2",
+        "KIVY_LOG_MODE": "PYTHON",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.touch.kivy_child", scenario, str(workdir)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"the Kivy child failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    result = json.loads((workdir / "result.json").read_text(encoding="utf-8"))
+    with Outbox(workdir / "data" / "outbox.sqlite3") as outbox:
+        votes = outbox.votes()
+    return result, votes
+
+
+@pytest.fixture(scope="module")
+def main_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return run_child("main", tmp_path_factory.mktemp("kivy-main"))
+
+
+@pytest.fixture(scope="module")
+def yesno_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return run_child("yesno", tmp_path_factory.mktemp("kivy-yesno"))
+
+
+@pytest.fixture(scope="module")
+def five_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return run_child("five", tmp_path_factory.mktemp("kivy-five"))
+
+
+def test_exactly_one_input_provider_is_configured(main_run: Any) -> None:
+    result, _ = main_run
+    assert result["input"] == [["mouse", "mouse,disable_multitouch"]]
+    # The window's own SDL provider stays (Kivy adds it), but on Linux it ignores finger events: touches
+    # reach the app through the one configured provider only.
+    assert result["providers"] == ["MouseMotionEventProvider", "SDL2MotionEventProvider"]
+    assert result["first_screen"] == "home"
+
+
+def test_a_touch_on_a_face_puts_its_vote_in_the_outbox(main_run: Any) -> None:
+    result, votes = main_run
+    face = result["steps"]["face"]
+    assert face == {"screen": "followup", "votes": 1, "sendable": 0}  # held during the follow-up
+    assert votes[0]["answer"] == 3 and votes[0]["scale"] == 4
+
+
+def test_the_followup_answer_travels_with_its_vote(main_run: Any) -> None:
+    result, votes = main_run
+    assert result["steps"]["followup"] == {"screen": "thanks", "sendable": 1}
+    assert votes[0]["followup"] == {"question": "fs-resolved-1", "answer": "yes"}
+    assert result["steps"]["back_home"] == "home"
+
+
+def test_one_touch_from_two_providers_makes_one_vote(main_run: Any) -> None:
+    result, votes = main_run
+    steps = result["steps"]
+    assert steps["duplicate"]["votes"] == 2  # the first visitor's, and one for this touch
+    assert votes[1]["answer"] == 1
+    assert votes[1]["followup"] == {"question": "fs-resolved-1"}  # skipped after the timeout
+    late = steps["duplicate_late"]
+    assert late["votes"] == 3 and late["hit"]  # the copy landed on « Oui »...
+    assert late["pending"] and late["screen"] == "followup"  # ...and did not answer it
+    assert late["ignored"] >= 1
+    assert len(votes) == 3
+
+
+def test_language_switch(main_run: Any) -> None:
+    result, _ = main_run
+    assert result["steps"]["language"] == {
+        "lang": "en", "labels": ["Very unhappy", "Unhappy", "Satisfied", "Very satisfied"],
+    }
+
+
+def test_sleep_outside_opening_hours_records_nothing(main_run: Any) -> None:
+    result, _ = main_run
+    assert result["steps"]["sleep_screen"] == "sleep"
+    assert result["steps"]["sleep"] == {"votes_before": 3, "votes_after": 3}
+
+
+def test_no_text_is_clipped(main_run: Any, yesno_run: Any, five_run: Any) -> None:
+    for result, _ in (main_run, yesno_run, five_run):
+        assert result["steps"]["clipped"] == []
+
+
+def test_oui_non_without_followup(yesno_run: Any) -> None:
+    result, votes = yesno_run
+    assert result["steps"]["labels"] == ["Non", "Oui"]
+    assert result["steps"]["oui"] == {"screen": "thanks", "sendable": 1}
+    assert [(v["answer"], v["scale"], "followup" in v) for v in votes] == [(2, 2, False)]
+
+
+def test_five_answers(five_run: Any) -> None:
+    _, votes = five_run
+    assert [(v["answer"], v["scale"]) for v in votes] == [(5, 5)]
