@@ -59,6 +59,7 @@ class FlowSettings:
 
     @classmethod
     def from_config(cls, config: KioskConfig) -> FlowSettings:
+        """The settings in force: ``config.voting`` may come from the collector (remote configuration)."""
         v = config.voting
         return cls(
             scale=v.scale,
@@ -180,6 +181,19 @@ class Flow:
                     self._notify()
             elif self.screen is Screen.SLEEP and self._open():
                 self._go(Screen.HOME, now)
+
+    def reconfigure(self, settings: FlowSettings, hours: OpeningHours) -> None:
+        """New settings from a remote configuration, from now on; a visitor on screen finishes first."""
+        with self._lock:
+            self.settings = settings
+            self.hours = hours
+            self.default_language = i18n.check_language(settings.language)
+            if self.screen in (Screen.HOME, Screen.SLEEP):
+                self.language = self.default_language
+            _LOG.info("touch flow reconfigured: %d answers, follow-up %s", settings.scale,
+                      "on" if settings.followup else "off")
+            self._notify()
+            self.tick()
 
     def seconds_left(self) -> float | None:
         """Time until the current screen's timeout, for a countdown; ``None`` on screens without one."""

@@ -98,8 +98,8 @@ class TouchApp(App):
     def tr(self, key: str, lang: str, **values: object) -> str:
         return i18n.text(lang, key, **values)
 
-    def answer_label(self, answer: int, lang: str) -> str:
-        return i18n.answer_labels(lang, self.flow.settings.scale)[int(answer) - 1]
+    def answer_label(self, answer: int, scale: int, lang: str) -> str:
+        return i18n.answer_labels(lang, int(scale))[int(answer) - 1]
 
     # -- building ------------------------------------------------------------------------------------------
 
@@ -113,16 +113,33 @@ class TouchApp(App):
             sm.add_widget(screen)
         root.ids.screens.add_widget(sm)
         self.sm = sm
-        home = sm.get_screen("home")
+        self._build_faces()
+        self.flow.listeners.append(self._on_flow)
+        self.kiosk.config_listeners.append(self._on_remote_voting)
+        self._on_flow(self.flow)
+        return root
+
+    def _build_faces(self) -> None:
+        box = self.screen_widget("home").ids.faces
+        box.clear_widgets()
         scale = self.flow.settings.scale
         for answer in range(1, scale + 1):
             face = FaceTile(answer=answer, scale=scale, mood=theme.mood(scale, answer),
                             fill=list(theme.face_fill(scale, answer)))
             face.bind(on_press=lambda tile: self.on_face(int(tile.answer)))
-            home.ids.faces.add_widget(face)
-        self.flow.listeners.append(self._on_flow)
-        self._on_flow(self.flow)
-        return root
+            box.add_widget(face)
+
+    def _on_remote_voting(self, _voting: object) -> None:
+        # Called on the uplink's thread: widgets change on Kivy's.
+        Clock.schedule_once(lambda _dt: self.apply_config(), 0)
+
+    def apply_config(self) -> None:
+        """Take the kiosk's settings in force (after a remote configuration) without a restart."""
+        config = self.kiosk.config
+        old_scale = self.flow.settings.scale
+        self.flow.reconfigure(FlowSettings.from_config(config), OpeningHours.from_config(config.voting))
+        if self.flow.settings.scale != old_scale:
+            self._build_faces()
 
     def screen_widget(self, name: str) -> Screen:
         if self.sm is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from kiosk.config import KioskConfig
 from kiosk.touch.app import configure_kivy
+from protocol.models import RemoteConfig
 
 _LOG = logging.getLogger(__name__)
 
@@ -144,6 +146,15 @@ def main(scenario: str, workdir: Path) -> None:
             steps["oui"] = {"screen": app.screen, "sendable": len(kiosk.outbox.unsent(10, resend_after=60))}
             yield from settle(app, 3.0)
             yield from clipping_in_every_language(app)
+            # A remote configuration from the collector, on the uplink's thread: four answers, no restart.
+            app.flow.set_language("fr")
+            message = RemoteConfig(version="r2", scale=4, language="en").model_dump_json().encode()
+            threading.Thread(target=kiosk.remote.handle, args=(message,)).start()
+            yield from driver.until(lambda: len(app.faces()) == 4)
+            yield from settle(app, 5.0)
+            steps["remote"] = {"labels": [f.ids.label.text for f in app.faces()], "lang": app.lang}
+            yield from driver.tap(*driver.center_of(app.faces()[3]))
+            yield from driver.until(lambda: app.screen == "thanks")
         elif scenario == "five":
             yield from clipping_in_every_language(app)
             yield from driver.tap(*driver.center_of(faces[4]))

@@ -204,3 +204,23 @@ def test_seconds_left(kiosk_factory: Any, clock: ManualClock) -> None:
     flow.press(1)
     clock.advance(2)
     assert flow.seconds_left() == pytest.approx(4.0)
+
+
+def test_reconfigure_takes_effect_from_now_on(kiosk_factory: Any, clock: ManualClock) -> None:
+    kiosk = kiosk_factory()
+    flow = make_flow(kiosk, clock)
+    first = flow.press(4)
+    assert first is not None
+    flow.reconfigure(FlowSettings(scale=2, followup=False, language="en"), OpeningHours(MORNING))
+    # The visitor on the follow-up finishes it.
+    assert flow.screen is Screen.FOLLOWUP and flow.language == "fr"
+    clock.advance(1)
+    assert flow.answer_followup("no")
+    clock.advance(3)
+    flow.tick()
+    assert flow.screen is Screen.HOME and flow.language == "en"
+    kiosk.recorder.apply(scale=2)
+    clock.advance(1)
+    second = flow.press(2)
+    assert second is not None and second.scale == 2 and flow.screen is Screen.THANKS
+    assert [str(first.id), str(second.id)] == sendable(kiosk)

@@ -114,11 +114,14 @@ def test_no_text_is_clipped(main_run: Any, yesno_run: Any, five_run: Any) -> Non
         assert result["steps"]["clipped"] == []
 
 
-def test_oui_non_without_followup(yesno_run: Any) -> None:
+def test_oui_non_without_followup_then_a_remote_configuration(yesno_run: Any) -> None:
     result, votes = yesno_run
     assert result["steps"]["labels"] == ["Non", "Oui"]
     assert result["steps"]["oui"] == {"screen": "thanks", "sendable": 1}
-    assert [(v["answer"], v["scale"], "followup" in v) for v in votes] == [(2, 2, False)]
+    assert result["steps"]["remote"] == {
+        "labels": ["Very unhappy", "Unhappy", "Satisfied", "Very satisfied"], "lang": "en",
+    }
+    assert [(v["answer"], v["scale"], "followup" in v) for v in votes] == [(2, 2, False), (4, 4, False)]
 
 
 def test_five_answers(five_run: Any) -> None:
