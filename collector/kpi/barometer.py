@@ -14,7 +14,7 @@ import logging
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
@@ -53,7 +53,7 @@ def ind246(session: Session, start: date | None = None, end: date | None = None,
     selection = Selection(start=start, end=end, include_misuse=include_misuse)
     rows = session.execute(
         select(Espace.departement, DailyRollup.day, DailyRollup.scale, DailyRollup.answer,
-               func.sum(DailyRollup.votes))
+               cast(func.sum(DailyRollup.votes), BigInteger))
         .join(Espace, Espace.id == DailyRollup.espace_id)
         .where(*selection.rollup_filters(DailyRollup))
         .group_by(Espace.departement, DailyRollup.day, DailyRollup.scale, DailyRollup.answer)

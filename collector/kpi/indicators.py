@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
@@ -50,7 +50,7 @@ class Satisfaction:
 def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> pd.DataFrame:
     columns = [*extra, table.scale, table.answer]
     rows = session.execute(
-        select(*columns, func.sum(table.votes).label("votes"))
+        select(*columns, cast(func.sum(table.votes), BigInteger).label("votes"))
         .join(Espace, Espace.id == table.espace_id)
         .where(*selection.rollup_filters(table))
         .group_by(*columns)
@@ -62,7 +62,7 @@ def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> 
 def _followups(session: Session, selection: Selection, *extra: Any) -> pd.DataFrame:
     table = FollowupRollup
     rows = session.execute(
-        select(*extra, table.followup, func.sum(table.votes))
+        select(*extra, table.followup, cast(func.sum(table.votes), BigInteger))
         .join(Espace, Espace.id == table.espace_id)
         .where(*selection.rollup_filters(table))
         .group_by(*extra, table.followup)
@@ -188,7 +188,7 @@ def _acts(session: Session, selection: Selection) -> pd.DataFrame:
 
     per_espace = pd.DataFrame(
         [tuple(r) for r in session.execute(
-            select(Espace.departement, EspaceActivity.month, func.sum(EspaceActivity.actes))
+            select(Espace.departement, EspaceActivity.month, cast(func.sum(EspaceActivity.actes), BigInteger))
             .join(Espace, Espace.id == EspaceActivity.espace_id)
             .where(*selection.espace_filters(), *in_period(EspaceActivity))
             .group_by(Espace.departement, EspaceActivity.month)
