@@ -46,6 +46,7 @@ def root(
 def _register() -> None:
     from borne.demo import demo
     from collector.cli import app as collector_app
+    from collector.sim.cli import sim
     from kiosk.cli import app as kiosk_app
     from protocol.cli import app as protocol_app
     from provisioning.cli import app as provision_app
@@ -55,6 +56,7 @@ def _register() -> None:
     app.add_typer(provision_app, name="provision", help="Register and prepare kiosks (technicians).")
     app.add_typer(protocol_app, name="protocol", help="The MQTT protocol: schemas and examples.")
     app.command("demo", help="Run a broker, a collector and simulated kiosks on this machine.")(demo)
+    app.command("sim", help="A fleet of simulated kiosks (thousands of connections) against a broker.")(sim)
 
 
 _register()

@@ -11,7 +11,10 @@ from sqlalchemy import Engine
 from collector.api.deps import AppState
 from collector.api.routes import alerts as alerts_routes
 from collector.api.routes import espaces, health
+from collector.api.routes import kiosks as kiosks_routes
 from collector.api.routes import kpi as kpi_routes
+from collector.api.routes import provision as provision_routes
+from collector.dashboard import router as dashboard_router
 from collector.db.engine import session_factory
 from collector.metrics import Metrics
 
@@ -30,4 +33,7 @@ def create_app(engine: Engine, *, metrics: Metrics | None = None, ingest: Any | 
     app.include_router(espaces.router)
     app.include_router(kpi_routes.router)
     app.include_router(alerts_routes.router)
+    app.include_router(kiosks_routes.router)
+    app.include_router(provision_routes.router)
+    app.include_router(dashboard_router)
     return app
