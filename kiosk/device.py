@@ -178,10 +178,12 @@ class Kiosk:
         self.check_clock()
         now = time.monotonic()
         if now >= self._next_prune:
-            self._next_prune = now + 3600
-            self.outbox.prune(self.config.storage.retention_days * 86400)
-            if not disk_state(self.config.data_dir).low:
-                self.outbox.keep_reserve()
+            retention = self.config.storage.retention_days * 86400
+            self._next_prune = now + min(3600.0, retention / 2)
+            self.outbox.prune(retention)
+            self.outbox.keep_reserve()
+        if self.outbox.low_space:
+            self.outbox.reclaim()
         if self.healthy():
             self.watchdog.ping()
         else:
@@ -230,11 +232,15 @@ class GpioKiosk(Kiosk):
         pin_factory: Factory | None = None,
         connect: bool = True,
         on_feedback: Callable[[Vote], None] | None = None,
+        watchdog: Watchdog | None = None,
+        maintenance_s: float = 1.0,
+        boot_id: str | None = None,
     ) -> None:
         # Imported here: a touch kiosk need not have gpiozero's pins.
         from hardware.panel import ButtonPanel, FeedbackLeds
 
-        super().__init__(config, clock=clock, connect=connect)
+        super().__init__(config, clock=clock, connect=connect, watchdog=watchdog, maintenance_s=maintenance_s,
+                         boot_id=boot_id)
         self.on_feedback = on_feedback
         try:
             panel = config.panel

@@ -12,9 +12,13 @@ the vote's id makes that harmless. Confirmed votes are pruned after the retentio
 
 The outbox is bounded: at ``max_votes`` (counted from the sequence, so it costs nothing per vote) it prunes
 confirmed votes early; if every vote is still unconfirmed it refuses the new one with :class:`OutboxFull`. A
-disk that fills up gives :class:`DiskFull` the same way, after a last attempt: a small reserve file kept next to
-the database is given up, so that pruning and checkpointing still have room to run. Refused presses are counted
-(``refused``) and reported in the heartbeat; the visitor is not thanked for a vote that is not on disk.
+disk that fills up gives :class:`DiskFull` the same way, after a checkpoint and a prune. Refused presses are
+counted (``refused``) and reported in the heartbeat; the visitor is not thanked for a vote that is not on disk.
+
+A small reserve file is kept next to the database and is never used for votes: on a full disk it is given up
+so that receipts can still be written (the *low-space* mode, where a confirmed vote is deleted at once, in
+small checkpointed transactions) and the outbox can still be opened after a restart. :meth:`Outbox.reclaim`
+gives deleted pages back to the filesystem and makes the reserve again, which ends the mode.
 
 A vote recorded while the clock was not synchronised can have its time corrected later, from its boot's
 monotonic clock: :meth:`Outbox.correct_times`.
@@ -26,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -71,6 +76,8 @@ class DiskFull(StorageFull, OSError):
 
 
 _SQLITE_FULL = 13
+WAL_CHECKPOINT_PAGES = 64
+WAL_SIZE_LIMIT = 512 * 1024
 #: Given up when the disk is full, so that deleting and checkpointing still find room.
 RESERVE_BYTES = 256 * 1024
 
@@ -98,33 +105,81 @@ class Outbox:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wall = wall
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        # A hold waits for a follow-up answer that a restart has made impossible: release them all.
-        self._db.execute("UPDATE votes SET held = 0 WHERE held = 1")
         self.max_votes = max_votes
         self.refused = 0
+        self.low_space = False
         self.reserve_path = self.path.with_name(self.path.name + ".reserve")
-        self.keep_reserve()
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._open()
+        except sqlite3.OperationalError as exc:
+            if not _is_disk_full(exc):
+                raise
+            # Started on a full disk (the WAL and its index need a little room): the reserve is for this.
+            self.low_space = True
+            self._give_up_reserve()
+            self._db = self._open()
+        if not self.low_space:
+            self.keep_reserve()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            # Before the first table: lets a full disk get pages back from deleted votes (see reclaim()).
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            # A small WAL, checkpointed often and truncated: on a nearly full disk it is room for votes.
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            db.executescript(_SCHEMA)
+            # A hold waits for a follow-up answer that a restart has made impossible: release them all.
+            db.execute("UPDATE votes SET held = 0 WHERE held = 1")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def keep_reserve(self) -> bool:
-        """Make sure the reserve file exists (when there is room for it); True if it does."""
+        """Make sure the reserve file exists (when there is room for it); True if it does.
+
+        Leaves the low-space mode once the reserve could be made again.
+        """
         try:
             if self.reserve_path.exists() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
+                self.low_space = False
                 return True
+            if shutil.disk_usage(self.reserve_path.parent).free < 4 * RESERVE_BYTES:
+                return False
             with self.reserve_path.open("wb") as f:
                 f.write(b"\0" * RESERVE_BYTES)
                 f.flush()
                 os.fsync(f.fileno())
+            self.low_space = False
             return True
         except OSError:
             with contextlib.suppress(OSError):
                 self.reserve_path.unlink()
             return False
+
+    def reclaim(self) -> bool:
+        """In low-space mode: give the pages of deleted votes back to the filesystem, then try to make the
+        reserve again (which ends the mode). True once out of it."""
+        with self._lock:
+            try:
+                self._conn().execute("PRAGMA incremental_vacuum").fetchall()
+            except sqlite3.OperationalError as exc:
+                _LOG.info("outbox could not reclaim space yet: %s", exc)
+            self._checkpoint()
+        return self.keep_reserve()
+
+    def _enter_low_space(self) -> None:
+        """The disk is full: give up the reserve, and move the WAL into the database so that it shrinks."""
+        if not self.low_space:
+            _LOG.warning("outbox disk full: low-space mode (confirmed votes are deleted at once)")
+        self.low_space = True
+        self._give_up_reserve()
+        self._checkpoint()
 
     def _give_up_reserve(self) -> bool:
         try:
@@ -151,9 +206,11 @@ class Outbox:
                 except sqlite3.OperationalError as exc:
                     if not _is_disk_full(exc):
                         raise
+                    # The reserve is not for votes: it is what lets receipts, and a restart, still work.
                     _LOG.warning("outbox disk full while recording; pruning confirmed votes and retrying")
-                    self._give_up_reserve()
-                    self._prune_locked(None)
+                    self._checkpoint()
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        self._prune_locked(None)
                     self._checkpoint()
                     try:
                         return self._insert(build, hold)
@@ -238,13 +295,53 @@ class Outbox:
                     break
         return out
 
-    def mark_sent(self, ids: Sequence[str]) -> None:
-        """The broker acknowledged these votes (PUBACK)."""
-        self._update("UPDATE votes SET sent_at = ? WHERE confirmed_at IS NULL AND id = ?", ids)
+    def mark_sent(self, ids: Sequence[str]) -> bool:
+        """The broker acknowledged these votes (PUBACK). False if the disk was too full to note it (harmless:
+        the caller keeps them aside until the confirmation timeout, the collector ignores a resend)."""
+        try:
+            self._update("UPDATE votes SET sent_at = ? WHERE confirmed_at IS NULL AND id = ?", ids)
+        except sqlite3.OperationalError as exc:
+            if not _is_disk_full(exc):
+                raise
+            return False
+        return True
 
     def confirm(self, ids: Sequence[str]) -> int:
-        """The collector committed these votes; returns how many were newly confirmed."""
-        return self._update("UPDATE votes SET confirmed_at = ? WHERE confirmed_at IS NULL AND id = ?", ids)
+        """The collector committed these votes; returns how many were newly confirmed.
+
+        On a full disk a confirmed vote is deleted at once instead, in small checkpointed transactions: that is
+        what makes room for new votes again.
+        """
+        if not self.low_space:
+            try:
+                return self._update("UPDATE votes SET confirmed_at = ? WHERE confirmed_at IS NULL AND id = ?", ids)
+            except sqlite3.OperationalError as exc:
+                if not _is_disk_full(exc):
+                    raise
+                with self._lock:
+                    self._enter_low_space()
+        return self._confirm_by_deleting(ids)
+
+    def _confirm_by_deleting(self, ids: Sequence[str]) -> int:
+        done = 0
+        with self._lock:
+            db = self._conn()
+            for start in range(0, len(ids), 32):
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM votes").fetchone()
+                    self._meta_set(db, "seq_floor", str(last))
+                    done += sum(
+                        db.execute("DELETE FROM votes WHERE confirmed_at IS NULL AND id = ?", (i,)).rowcount
+                        for i in ids[start:start + 32]
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+                self._checkpoint()
+        return done
 
     def _update(self, sql: str, ids: Sequence[str]) -> int:
         if not ids:

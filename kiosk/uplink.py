@@ -16,6 +16,7 @@ close. A heartbeat goes to ``.../telemetry``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import queue
 import sqlite3
@@ -85,6 +86,8 @@ class Uplink:
         # Touched by the sender thread only; PUBACKs reach it through ``_acks`` (paho calls on_publish
         # holding its own lock, which the sender needs to publish: sharing a lock here would deadlock).
         self._inflight: dict[int, _Inflight] = {}
+        self._unmarked: dict[int, _Inflight] = {}
+        self._unmarked_keys = itertools.count()
         self._acks: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._heartbeat_now = threading.Event()
@@ -166,7 +169,9 @@ class Uplink:
                 _LOG.warning("broker refused a batch of %d votes: %s", len(entry.ids), failure)
                 self.stats.last_error = f"publish refused: {failure}"
                 continue
-            self.outbox.mark_sent(entry.ids)
+            if not self.outbox.mark_sent(entry.ids):
+                # A full disk: keep these aside until the confirmation timeout rather than send them again now.
+                self._unmarked[next(self._unmarked_keys)] = _Inflight(entry.ids, entry.published_at)
             self.stats.votes_acked += len(entry.ids)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -263,6 +268,8 @@ class Uplink:
         stale = [mid for mid, e in self._inflight.items() if now - e.published_at > limit]
         for mid in stale:
             del self._inflight[mid]
+        for mid in [mid for mid, e in self._unmarked.items() if now - e.published_at > limit]:
+            del self._unmarked[mid]
         if stale:
             _LOG.warning("%d batches got no PUBACK within %.0fs: sending again", len(stale), limit)
 
@@ -271,7 +278,7 @@ class Uplink:
         while self.connected and budget - sent >= 1 and not self._stop.is_set():
             if len(self._inflight) >= self.settings.inflight_max:
                 return sent
-            busy = {i for e in self._inflight.values() for i in e.ids}
+            busy = {i for e in (*self._inflight.values(), *self._unmarked.values()) for i in e.ids}
             limit = int(min(self.settings.batch_max, budget - sent))
             pending = self.outbox.unsent(limit, resend_after=self.settings.confirm_timeout_s, exclude=busy)
             if not pending:
