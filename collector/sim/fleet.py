@@ -178,15 +178,18 @@ class SimKiosk:
             await future
             self.stats.votes_acked += n
 
-    async def heartbeats(self) -> None:
+    async def heartbeat(self) -> None:
         assert self.connection is not None  # noqa: S101 - connected first
+        telemetry = Telemetry(ts=datetime.now(UTC), uptime_s=time.monotonic() - self.started,
+                              version=self.options.version, outbox_depth=len(self.pending) + len(self.unsent))
+        await self.connection.publish(self._topics[TopicKind.TELEMETRY], encode(telemetry), qos=0)
+        self.stats.heartbeats += 1
+
+    async def heartbeats(self) -> None:
         # Spread the fleet's heartbeats over the period, as kiosks started at different times would.
         await asyncio.sleep(_RANDOM.uniform(0, self.options.heartbeat_s))
         while True:
-            telemetry = Telemetry(ts=datetime.now(UTC), uptime_s=time.monotonic() - self.started,
-                                  version=self.options.version, outbox_depth=len(self.pending) + len(self.unsent))
-            await self.connection.publish(self._topics[TopicKind.TELEMETRY], encode(telemetry), qos=0)
-            self.stats.heartbeats += 1
+            await self.heartbeat()
             await asyncio.sleep(self.options.heartbeat_s)
 
     async def vote_live(self) -> None:

@@ -1,0 +1,51 @@
+"""GET /api/v1/kiosks: online, then offline from the Last Will when the kiosk's connection dies."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from collector.api.app import create_app
+from collector.sim.fleet import Fleet, FleetOptions, kiosk_ids, register_fleet
+from kiosk.simulator import wait_until
+from tests.utils.brokers import Mosquitto
+from tests.utils.builders import collector_settings, migrated_engine, start_collector
+
+
+def test_kiosks_online_then_offline_by_last_will(mosquitto: Mosquitto, database_url: str, tmp_path: Path) -> None:
+    engine = migrated_engine(database_url)
+    register_fleet(engine, kiosk_ids("sim", 2))
+    collector = start_collector(collector_settings(database_url, mosquitto.port, tmp_path))
+    api = TestClient(create_app(engine))
+
+    def states() -> dict[str, dict[str, object]]:
+        response = api.get("/api/v1/kiosks")
+        assert response.status_code == 200
+        return {k["id"]: k for k in response.json()}
+
+    loop = asyncio.new_event_loop()
+    fleet = Fleet(FleetOptions(port=mosquitto.port, kiosks=2, votes_per_hour=0))
+    try:
+        loop.run_until_complete(fleet.connect_all())
+        loop.run_until_complete(fleet.kiosks[0].heartbeat())
+        assert wait_until(lambda: all(k["online"] for k in states().values()), 20), states()
+        assert wait_until(lambda: states()["sim-00000"]["outbox_depth"] == 0, 20), states()
+        first = states()["sim-00000"]
+        assert first["version"] == "sim-1" and first["last_seen"] is not None
+
+        killed = fleet.kiosks[0].connection
+        assert killed is not None
+        killed.kill()  # no goodbye: the broker publishes the Will
+        loop.run_until_complete(asyncio.sleep(0.1))  # the loop closes the socket
+        assert wait_until(lambda: states()["sim-00000"]["status"] == "offline", 30), states()
+        assert states()["sim-00001"]["online"] is True
+        offline = api.get("/api/v1/kiosks", params={"status": "offline"}).json()
+        assert [k["id"] for k in offline] == ["sim-00000"]
+    finally:
+        fleet.kiosks[0].connection = None
+        loop.run_until_complete(fleet.close())
+        loop.close()
+        collector.close()
+        engine.dispose()
