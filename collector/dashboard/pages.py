@@ -1,0 +1,81 @@
+"""The dashboard's pages: one layout (header, navigation, footer) around one body template a page.
+
+Templates are plain HTML with ``$name`` placeholders (:class:`string.Template`): the pages hold no data, so no
+template engine is needed, and nothing a user typed is ever put into them.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from string import Template
+
+_LOG = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+ECHARTS = ("vendor/echarts/echarts.min.js", "vendor/echarts/langFR.js")
+
+
+@dataclass(frozen=True)
+class Page:
+    slug: str  # the path under the dashboard's prefix ("" for the overview)
+    title: str
+    template: str
+    scripts: tuple[str, ...] = ()
+    charts: bool = False
+    in_nav: bool = True
+    signed_in: bool = True  # the page needs a token (its script sends to the sign-in page without one)
+
+
+PAGES: dict[str, Page] = {
+    page.slug: page
+    for page in (
+        Page("", "Vue d'ensemble", "overview.html", ("overview.js",), charts=True),
+        Page("classement", "Classement des espaces", "ranking.html", ("ranking.js",)),
+        Page("affluence", "Heures et jours", "heatmap.html", ("heatmap.js",), charts=True),
+        Page("carte", "Carte des départements", "map.html", ("map.js",), charts=True),
+        Page("parc", "Parc de bornes", "fleet.html", ("fleet.js",)),
+        Page("alertes", "Alertes", "alerts.html", ("alerts.js",)),
+        Page("connexion", "Connexion", "signin.html", ("signin.js",), in_nav=False, signed_in=False),
+    )
+}
+
+NAV_LABELS = {"": "Vue d'ensemble", "classement": "Classement", "affluence": "Heures et jours",
+              "carte": "Carte", "parc": "Parc de bornes", "alertes": "Alertes"}
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+def _nav(current: Page, prefix: str) -> str:
+    items = []
+    for page in PAGES.values():
+        if not page.in_nav:
+            continue
+        here = ' aria-current="page"' if page.slug == current.slug else ""
+        label = html.escape(NAV_LABELS[page.slug])
+        items.append(f'<li><a href="{prefix}/{page.slug}"{here}>{label}</a></li>')
+    return "\n        ".join(items)
+
+
+def render(page: Page, prefix: str, extra: dict[str, str] | None = None) -> str:
+    """The page's HTML: the layout around its body."""
+    static = f"{prefix}/static"
+    scripts = [*ECHARTS] if page.charts else []
+    scripts += ["app.js", *page.scripts]
+    values = {"prefix": prefix, "static": static, **(extra or {})}
+    body = _template(page.template).substitute(values)
+    return _template("layout.html").substitute(
+        values,
+        title=html.escape(page.title),
+        page=page.slug or "overview",
+        signed_in="true" if page.signed_in else "false",
+        nav=_nav(page, prefix) if page.signed_in else "",
+        body=body,
+        scripts="\n  ".join(f'<script src="{static}/{s}" defer></script>' for s in scripts),
+    )

@@ -1,0 +1,293 @@
+/* borne dashboard: what every page shares.
+ *
+ * The token lives in sessionStorage only (gone when the tab closes), is sent in an Authorization header to the
+ * collector's own API, and is never written to the console, a URL or a cookie. Every figure on a page comes from
+ * an API answer; each element showing one carries the raw value in data-value, so that tests compare them.
+ * Text from the API is always set with textContent, never as HTML.
+ */
+"use strict";
+
+(function () {
+  const body = document.body;
+  const PREFIX = body.dataset.prefix || "/dashboard";
+  const TOKEN_KEY = "borne.token";
+  const LEVELS = ["national", "region", "departement", "espace"];
+  const LEVEL_NAMES = { national: "France", region: "région", departement: "département", espace: "espace" };
+  const WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"];
+  const COLORS = { blue: "#000091", red: "#ce0500", green: "#18753c", text: "#161616", muted: "#3a3a3a" };
+
+  const nf0 = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 0 });
+  const nf1 = new Intl.NumberFormat("fr-FR", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const dateTime = new Intl.DateTimeFormat("fr-FR", { dateStyle: "short", timeStyle: "short" });
+  const dayFmt = new Intl.DateTimeFormat("fr-FR", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  const monthFmt = new Intl.DateTimeFormat("fr-FR", { month: "long", year: "numeric", timeZone: "UTC" });
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+  function setToken(value) { sessionStorage.setItem(TOKEN_KEY, value); }
+  function signOut() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    window.location.assign(PREFIX + "/connexion");
+  }
+
+  function toSignIn() {
+    const next = window.location.pathname + window.location.search;
+    window.location.assign(PREFIX + "/connexion?suite=" + encodeURIComponent(next));
+  }
+
+  /** GET a JSON resource of the collector with the user's token; 401 sends back to the sign-in page. */
+  async function api(path, params) {
+    const url = new URL(path, window.location.origin);
+    for (const [key, value] of Object.entries(params || {})) {
+      if (value !== null && value !== undefined && value !== "") url.searchParams.set(key, value);
+    }
+    const headers = { Accept: "application/json" };
+    const current = token();
+    if (current) headers.Authorization = "Bearer " + current;
+    const response = await fetch(url, { headers, cache: "no-store", credentials: "omit" });
+    if (response.status === 401 && body.dataset.signedIn === "true") {
+      sessionStorage.removeItem(TOKEN_KEY);
+      toSignIn();
+      throw new ApiError(401, "Session expirée : reconnectez-vous.");
+    }
+    if (!response.ok) {
+      let detail = "";
+      try { detail = (await response.json()).detail || ""; } catch (e) { detail = ""; }
+      if (response.status === 403) throw new ApiError(403, "Hors de votre périmètre : " + detail);
+      throw new ApiError(response.status, "Le collecteur a répondu " + response.status + " " + detail);
+    }
+    return response.json();
+  }
+
+  let zonesPromise = null;
+  function zones() {
+    if (!zonesPromise) zonesPromise = api(PREFIX + "/api/zones");
+    return zonesPromise;
+  }
+  let espacesPromise = null;
+  /** The espaces the user may read, by id. */
+  function espaces() {
+    if (!espacesPromise) {
+      espacesPromise = api(PREFIX + "/api/espaces").then((list) => {
+        const byId = {};
+        for (const espace of list) byId[espace.id] = espace;
+        return byId;
+      });
+    }
+    return espacesPromise;
+  }
+
+  // ---- formatting (French) ----
+  function pct(rate) { return rate === null || rate === undefined ? "—" : nf1.format(rate * 100) + "\u00a0%"; }
+  function points(value) { return value === null || value === undefined ? "—" : nf1.format(value) + "\u00a0%"; }
+  function int(n) { return n === null || n === undefined ? "—" : nf0.format(n); }
+  function signed(value) {
+    if (value === null || value === undefined) return "—";
+    return (value > 0 ? "+" : value < 0 ? "−" : "") + nf1.format(Math.abs(value)) + "\u00a0pt";
+  }
+  function when(iso) { return iso ? dateTime.format(new Date(iso)) : "jamais"; }
+  function period(iso, granularity) {
+    const day = new Date(iso + "T00:00:00Z");
+    if (granularity === "month") return monthFmt.format(day);
+    if (granularity === "week") return "semaine du " + dayFmt.format(day);
+    return dayFmt.format(day);
+  }
+  function interval(low, high) {
+    if (low === null || low === undefined) return "—";
+    return nf1.format(low * 100) + " – " + nf1.format(high * 100) + "\u00a0%";
+  }
+
+  function zoneName(z, level, code, espacesById) {
+    if (level === "national") return "France entière";
+    if (level === "region") return (z.regions[code] || "Région " + code);
+    if (level === "departement") {
+      const dep = z.departements[code];
+      return (dep ? dep.name : "Département") + " (" + code + ")";
+    }
+    const espace = espacesById && espacesById[code];
+    return espace ? espace.name : "Espace " + code;
+  }
+
+  /** The zone a page shows: ?level=&code= in the URL, else where the user's scope starts. */
+  function where(session) {
+    const params = new URLSearchParams(window.location.search);
+    let level = params.get("level") || session.level;
+    let code = params.get("code") || null;
+    if (!LEVELS.includes(level)) level = session.level;
+    if (level === "national") code = null;
+    if (LEVELS.indexOf(level) < LEVELS.indexOf(session.level)) { level = session.level; code = session.code; }
+    if (level !== "national" && !code) { level = session.level; code = session.code; }
+    return { level, code };
+  }
+
+  function link(page, level, code) {
+    const params = new URLSearchParams();
+    if (level && level !== "national") { params.set("level", level); params.set("code", code); }
+    const query = params.toString();
+    return PREFIX + "/" + page + (query ? "?" + query : "");
+  }
+
+  /** The breadcrumb from the user's top zone down to ``w``. */
+  async function crumbs(session, w, page) {
+    const list = document.getElementById("crumbs");
+    if (!list) return;
+    const z = await zones();
+    const espacesById = await espaces();
+    const chain = [{ level: "national", code: null }];
+    let departement = null;
+    if (w.level === "espace") departement = (espacesById[w.code] || {}).departement || null;
+    if (w.level === "departement") departement = w.code;
+    const region = w.level === "region" ? w.code : departement && z.departements[departement]
+      ? z.departements[departement].region : null;
+    if (region) chain.push({ level: "region", code: region });
+    if (departement) chain.push({ level: "departement", code: departement });
+    if (w.level === "espace") chain.push({ level: "espace", code: w.code });
+    const top = LEVELS.indexOf(session.level);
+    list.replaceChildren();
+    for (const item of chain) {
+      if (LEVELS.indexOf(item.level) < top) continue;
+      const li = document.createElement("li");
+      const label = zoneName(z, item.level, item.code, espacesById);
+      if (item.level === w.level) {
+        const span = document.createElement("span");
+        span.textContent = label;
+        span.setAttribute("aria-current", "location");
+        li.append(span);
+      } else {
+        const a = document.createElement("a");
+        a.href = link(page, item.level, item.code);
+        a.textContent = label;
+        li.append(a);
+      }
+      list.append(li);
+    }
+  }
+
+  /** from/to (local days, to exclusive) of the period chosen in #period. */
+  function periodParams() {
+    const select = document.getElementById("period");
+    delete body.dataset.from;
+    delete body.dataset.to;
+    if (!select || select.value === "all") return {};
+    const days = Number(select.value);
+    const today = new Date();
+    const iso = (d) => d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-"
+      + String(d.getDate()).padStart(2, "0");
+    const to = new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1);
+    const from = new Date(today.getFullYear(), today.getMonth(), today.getDate() - days + 1);
+    // Shown on the page so that tests (and curious users) can ask the API for the same period.
+    body.dataset.from = iso(from);
+    body.dataset.to = iso(to);
+    return { from: iso(from), to: iso(to) };
+  }
+
+  /** Keep the filters in the URL's query, so that a reload or a shared link shows the same thing. */
+  function bindFilters(onChange) {
+    const form = document.getElementById("filters");
+    if (!form) return;
+    const params = new URLSearchParams(window.location.search);
+    for (const field of form.elements) {
+      if (!field.name || !params.has(field.name)) continue;
+      if (field.type === "checkbox") field.checked = params.get(field.name) === "1";
+      else field.value = params.get(field.name);
+    }
+    form.addEventListener("submit", (event) => event.preventDefault());
+    form.addEventListener("change", () => {
+      const next = new URLSearchParams(window.location.search);
+      for (const field of form.elements) {
+        if (!field.name) continue;
+        next.set(field.name, field.type === "checkbox" ? (field.checked ? "1" : "0") : field.value);
+      }
+      history.replaceState(null, "", window.location.pathname + "?" + next.toString());
+      onChange();
+    });
+  }
+
+  function cell(text, options) {
+    const td = document.createElement(options && options.header ? "th" : "td");
+    if (options && options.header) td.scope = "row";
+    if (options && options.num) td.className = "num";
+    if (options && options.value !== undefined && options.value !== null) td.dataset.value = String(options.value);
+    if (options && options.node) td.append(options.node); else td.textContent = text;
+    if (options && options.cls) td.classList.add(options.cls);
+    return td;
+  }
+
+  function attainment(rate, target) {
+    const span = document.createElement("span");
+    if (rate === null || rate === undefined) { span.textContent = "—"; return span; }
+    const reached = rate * 100 >= target;
+    span.className = reached ? "ok" : "ko";
+    span.textContent = reached ? "✓ atteint" : "✗ non atteint";
+    return span;
+  }
+
+  function status(message, isError) {
+    const el = document.getElementById("status");
+    if (!el) return;
+    el.textContent = message || "";
+    el.classList.toggle("error", Boolean(isError));
+  }
+
+  function done() { body.dataset.ready = "true"; }
+  function loading() { body.dataset.ready = "false"; }
+
+  const charts = [];
+  /** An ECharts chart in ``el`` (SVG, French, with ECharts' own ARIA description). */
+  function chart(el, option) {
+    let instance = window.echarts.getInstanceByDom(el);
+    if (!instance) {
+      instance = window.echarts.init(el, null, { renderer: "svg", locale: "FR" });
+      charts.push(instance);
+    }
+    // ECharts writes an aria-label of its own; ours (in the template) points to the table behind the chart.
+    if (!el.dataset.label) el.dataset.label = el.getAttribute("aria-label") || "";
+    instance.setOption(Object.assign({ aria: { enabled: true, label: { description: el.dataset.label } },
+      animation: false,
+      textStyle: { fontFamily: "Arial, Helvetica, sans-serif", color: COLORS.text } }, option), true);
+    return instance;
+  }
+  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+
+  let sessionPromise = null;
+  /** Who is signed in; without a token, off to the sign-in page. */
+  function session() {
+    if (!sessionPromise) {
+      if (!token()) { toSignIn(); return new Promise(() => {}); }
+      sessionPromise = api(PREFIX + "/api/session").then((who) => {
+        const box = document.getElementById("who");
+        document.getElementById("who-name").textContent = who.name + " · " + who.role_label;
+        box.hidden = false;
+        return who;
+      });
+    }
+    return sessionPromise;
+  }
+
+  /** Run a page: its ``load(session)`` once, then again each time a filter changes. */
+  function page(load) {
+    document.addEventListener("DOMContentLoaded", () => {
+      const signout = document.getElementById("signout");
+      if (signout) signout.addEventListener("click", signOut);
+      session().then((who) => {
+        const run = () => {
+          loading();
+          status("Chargement…");
+          return Promise.resolve(load(who)).then(() => { status(""); done(); })
+            .catch((error) => { status(error.message, true); done(); });
+        };
+        bindFilters(run);
+        return run();
+      }).catch((error) => { status(error.message, true); done(); });
+    });
+  }
+
+  window.Borne = {
+    PREFIX, LEVELS, LEVEL_NAMES, WEEKDAYS, COLORS, ApiError,
+    token, setToken, signOut, api, zones, espaces, where, link, crumbs, periodParams,
+    pct, points, int, signed, when, period, interval, zoneName, cell, attainment, status, chart, page, done,
+  };
+})();

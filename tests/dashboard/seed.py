@@ -1,0 +1,144 @@
+"""A collector's database filled for the dashboard: espaces, kiosks, votes, status, telemetry, alerts, users.
+
+Everything goes through the real paths: the registry, ``Store.ingest`` with wire payloads (as the broker
+delivers them), ``collector.alerts.evaluate`` and ``collector.auth``. The API server runs in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import uvicorn
+from sqlalchemy import Engine
+
+from collector.alerts import evaluate
+from collector.api.app import create_app
+from collector.auth import add_user, issue_token
+from collector.broker import free_port
+from collector.db.engine import session_factory
+from collector.registry import add_espace, add_kiosk
+from collector.store import Incoming, Store
+from protocol.codec import encode
+from protocol.models import FollowUp, StatusMessage, Telemetry, VoteBatch
+from protocol.models import Vote as WireVote
+from protocol.topics import TopicKind, kiosk_topic
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Place:
+    espace_id: str
+    name: str
+    departement: str
+    happiness: float  # probability that a visitor answers 3 or 4 of 4
+    visitors_per_day: int = 20
+
+
+@dataclass
+class Seeded:
+    tokens: dict[str, str] = field(default_factory=dict)  # user name -> token
+    kiosks: dict[str, str] = field(default_factory=dict)  # kiosk id -> espace id
+
+
+def _incoming(kiosk_id: str, kind: TopicKind, payload: bytes, received_at: datetime) -> Incoming:
+    return Incoming(kiosk_topic(kiosk_id, kind), payload, received_at)
+
+
+def _votes(place: Place, days: int, now: datetime, rng: random.Random) -> list[WireVote]:
+    votes = []
+    for back in range(days, -1, -1):
+        day = (now - timedelta(days=back)).replace(hour=0, minute=0, second=0, microsecond=0)
+        if day.weekday() == 6:
+            continue
+        for _ in range(rng.randint(place.visitors_per_day // 2, place.visitors_per_day)):
+            ts = day + timedelta(hours=rng.choice([8, 9, 9, 10, 10, 10, 11, 11, 13, 14, 14, 15, 16, 17]),
+                                 minutes=rng.randint(0, 59))
+            if ts >= now - timedelta(minutes=30):
+                continue  # keep the last half hour for the alert's votes
+            happy = rng.random() < place.happiness
+            answer = rng.choice([3, 4]) if happy else rng.choice([1, 2])
+            followup = None
+            if rng.random() < 0.3:
+                followup = FollowUp(answer=rng.choice(["yes", "yes", "no", None]))
+            votes.append((ts, answer, followup))
+    votes.sort(key=lambda v: v[0])
+    return [WireVote(id=uuid.uuid4(), seq=i + 1, answer=a, scale=4, ts=ts, clock_synced=True, followup=f)
+            for i, (ts, a, f) in enumerate(votes)]
+
+
+def seed(engine: Engine, places: list[Place], *, days: int = 20, seed_value: int = 6,
+         offline: tuple[str, ...] = (), unhappy_now: tuple[str, ...] = (),
+         users: dict[str, tuple[str, str | None]] | None = None) -> Seeded:
+    """Fill ``engine``: one kiosk a place, ``days`` days of votes, status and telemetry, alerts, users.
+
+    ``offline``: espaces whose kiosk is offline; ``unhappy_now``: espaces given 6 unhappy votes in the last
+    minutes (so that the ``unhappy`` alert fires); ``users``: name -> (role, scope).
+    """
+    rng = random.Random(seed_value)
+    now = datetime.now(UTC)
+    out = Seeded()
+    sessions = session_factory(engine)
+    with sessions() as session, session.begin():
+        for i, place in enumerate(places):
+            add_espace(session, place.espace_id, place.name, place.departement)
+            kiosk_id = f"kiosk-{i + 1:03d}"
+            add_kiosk(session, kiosk_id, place.espace_id)
+            out.kiosks[kiosk_id] = place.espace_id
+    store = Store(engine)
+    for kiosk_id, espace_id in out.kiosks.items():
+        place = next(p for p in places if p.espace_id == espace_id)
+        votes = _votes(place, days, now, rng)
+        if espace_id in unhappy_now:
+            start = votes[-1].seq + 1 if votes else 1
+            votes += [WireVote(id=uuid.uuid4(), seq=start + j, answer=1, scale=4,
+                               ts=now - timedelta(minutes=5 - j * 0.5), clock_synced=True) for j in range(6)]
+        batches = [VoteBatch(kiosk_id=kiosk_id, sent_at=now, votes=votes[k:k + 500]) for k in range(0, len(votes), 500)]
+        messages = [_incoming(kiosk_id, TopicKind.VOTES, encode(batch), now) for batch in batches]
+        status = "offline" if espace_id in offline else "online"
+        seen = now - timedelta(hours=3) if status == "offline" else now - timedelta(seconds=rng.randint(5, 50))
+        messages.append(_incoming(kiosk_id, TopicKind.TELEMETRY, encode(Telemetry(
+            ts=seen, uptime_s=3600, version="0.1.0", outbox_depth=rng.randint(3, 40) if status == "offline" else 0,
+        )), seen))
+        messages.append(_incoming(kiosk_id, TopicKind.STATUS, encode(StatusMessage(status=status, ts=seen,
+                                                                                  version="0.1.0")), seen))
+        outcome = store.ingest(messages)
+        assert not outcome.rejected, outcome.rejected
+    with sessions() as session, session.begin():
+        evaluate(session, now)
+        for name, (role, scope) in (users or {}).items():
+            out.tokens[name] = issue_token(session, add_user(session, name, role, scope))
+    return out
+
+
+@contextmanager
+def serve(engine: Engine) -> Iterator[str]:
+    """The collector's API (and dashboard) on a free local port, in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, name="dashboard-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
