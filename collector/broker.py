@@ -1,7 +1,9 @@
 """The embedded MQTT broker for small deployments: amqtt, in a process of its own.
 
 It speaks MQTT 3.1.1 only: no shared subscriptions and no MQTT 5, so one collector at a time; national
-deployments use Mosquitto (``deploy/``). It listens on 127.0.0.1 unless told otherwise.
+deployments use Mosquitto (``deploy/``). Without an accounts file it is anonymous and listens on loopback only;
+with one (written by :class:`collector.accounts.FileAccounts`) every client needs its own account and may use only
+its own topics (:mod:`collector.broker_auth`), and it may listen on the network.
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ def wait_port(host: str, port: int, timeout: float) -> bool:
 class EmbeddedBroker:
     """Runs ``python -m collector.broker`` and stops it; a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, log_file: Path | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, log_file: Path | None = None,
+                 accounts_file: Path | None = None) -> None:
         self.host, self.port = host, port
         self.log_file = log_file
+        self.accounts_file = accounts_file
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
@@ -67,7 +71,8 @@ class EmbeddedBroker:
             )
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         self._proc = subprocess.Popen(  # noqa: S603 - our own module, no shell
-            [sys.executable, "-m", "collector.broker", self.host, str(self.port)],
+            [sys.executable, "-m", "collector.broker", self.host, str(self.port),
+             *([str(self.accounts_file)] if self.accounts_file else [])],
             stdout=out, stderr=subprocess.STDOUT,
         )
         if not wait_port(self.host, self.port, timeout):
@@ -94,12 +99,17 @@ class EmbeddedBroker:
         self.stop()
 
 
-async def _serve(host: str, port: int) -> None:
+async def _serve(host: str, port: int, accounts_file: str | None = None) -> None:
     from amqtt.broker import Broker
 
+    plugins: dict[str, dict[str, object]] = {
+        "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+    if accounts_file:
+        plugins = {"collector.broker_auth.AccountsAuthPlugin": {"accounts_file": accounts_file},
+                   "collector.broker_auth.AccountsTopicPlugin": {"accounts_file": accounts_file}}
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 5000}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        "plugins": plugins,
     }
     broker = Broker(config)
     await broker.start()
@@ -114,10 +124,12 @@ async def _serve(host: str, port: int) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s broker %(levelname)s %(message)s")
     host, port = sys.argv[1], int(sys.argv[2])
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    accounts_file = sys.argv[3] if len(sys.argv) > 3 else None
+    if host not in ("127.0.0.1", "localhost", "::1") and not accounts_file:
         # Anonymous access is only acceptable on loopback.
-        sys.exit("borne: error: the embedded broker listens on loopback only; use Mosquitto for a network")
-    asyncio.run(_serve(host, port))
+        sys.exit("borne: error: without accounts (BORNE_MQTT_ACCOUNTS=embedded) the embedded broker listens "
+                 "on loopback only")
+    asyncio.run(_serve(host, port, accounts_file))
 
 
 if __name__ == "__main__":

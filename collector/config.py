@@ -44,6 +44,17 @@ class Settings(BaseSettings):
 
     embedded_broker: bool = Field(False, description="Start the embedded broker on mqtt_host:mqtt_port.")
 
+    # Kiosks' broker accounts (issue 7, collector/accounts.py).
+    mqtt_accounts: Literal["none", "dynsec", "embedded"] = Field(
+        "none", description="Who keeps kiosks' MQTT accounts: nobody, Mosquitto's dynamic security plugin, or "
+        "the embedded broker's accounts file (data_dir/broker-accounts.json).",
+    )
+    mqtt_admin_username: str | None = Field(None, description="Mosquitto dynamic security admin (dynsec).")
+    mqtt_admin_password: SecretStr | None = None
+    kiosk_mqtt_host: str | None = Field(None, description="The broker's address as kiosks reach it.")
+    kiosk_mqtt_port: int | None = Field(None, ge=1, le=65535, description="Its port for kiosks (8883 with TLS).")
+    kiosk_mqtt_tls: bool | None = Field(None, description="Kiosks connect with TLS (default: as mqtt_tls).")
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
 

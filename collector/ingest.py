@@ -96,6 +96,7 @@ class Ingestor:
             (shared(kiosk_filter(TopicKind.TELEMETRY), group), 0),
             # Not shared: a shared subscription gets no retained messages, and every collector wants them.
             (kiosk_filter(TopicKind.STATUS), 1),
+            (kiosk_filter(TopicKind.SELFTEST), 1),  # retained too (issue 7)
         ])
         self._connected.set()
 

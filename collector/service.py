@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from sqlalchemy import Engine
 
+from collector.accounts import ACCOUNTS_FILE, accounts_for, kiosk_broker, sync_file_accounts
 from collector.api.app import create_app
 from collector.broker import EmbeddedBroker
 from collector.config import Settings
@@ -35,17 +36,22 @@ class Collector:
 
     def start(self, *, api: bool = True) -> Collector:
         s = self.settings
+        accounts = accounts_for(s)  # issue 7: kiosks' broker accounts (the embedded one's made here)
         if s.embedded_broker:
-            self.broker = EmbeddedBroker(s.mqtt_host, s.mqtt_port, log_file=s.data_dir / "broker.log")
+            accounts_file = s.data_dir / ACCOUNTS_FILE if s.mqtt_accounts == "embedded" else None
+            self.broker = EmbeddedBroker(s.mqtt_host, s.mqtt_port, log_file=s.data_dir / "broker.log",
+                                         accounts_file=accounts_file)
             s.data_dir.mkdir(parents=True, exist_ok=True)
             self.broker.start()
         url = s.effective_database_url
         _LOG.info("database %s", redact_url(url))
         self.engine = make_engine(url)
         ensure_current(self.engine)
+        sync_file_accounts(accounts, self.engine)
         self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
         if api:
             app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest)
+            app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s))
             config = uvicorn.Config(app, host=s.api_host, port=s.api_port, log_level="warning",
                                     lifespan="off")
             self.server = uvicorn.Server(config)

@@ -43,7 +43,7 @@ from collector.geo import timezone_of
 from collector.metrics import Metrics
 from protocol.codec import decode
 from protocol.errors import ProtocolError
-from protocol.models import StatusMessage, Telemetry, VoteBatch
+from protocol.models import SelfTestReport, StatusMessage, Telemetry, VoteBatch
 from protocol.scales import scale_for
 from protocol.topics import KioskTopic, TopicKind
 
@@ -269,6 +269,8 @@ class Store:
                     self._apply_status(session, topic.kiosk_id, body, message.received_at)
                 elif isinstance(body, Telemetry):
                     self._apply_telemetry(session, topic.kiosk_id, body, message.received_at)
+                elif isinstance(body, SelfTestReport):
+                    self._apply_selftest(session, topic.kiosk_id, body)
             except _Rejected as rejected:
                 self._keep_reject(session, message, rejected, outcome)
         if vote_rows:
@@ -279,13 +281,15 @@ class Store:
     def _decode(topic: KioskTopic | None, message: Incoming) -> Any:
         if topic is None:
             raise _Rejected("bad-topic", message.topic[:200])
-        model: type[VoteBatch] | type[StatusMessage] | type[Telemetry]
+        model: type[VoteBatch] | type[StatusMessage] | type[Telemetry] | type[SelfTestReport]
         if topic.kind is TopicKind.VOTES:
             model = VoteBatch
         elif topic.kind is TopicKind.STATUS:
             model = StatusMessage
         elif topic.kind is TopicKind.TELEMETRY:
             model = Telemetry
+        elif topic.kind is TopicKind.SELFTEST:
+            model = SelfTestReport
         else:
             raise _Rejected("bad-topic", f"collectors do not take {topic.kind.value}", topic.kiosk_id)
         try:
@@ -445,6 +449,14 @@ class Store:
             .where(Kiosk.id == kiosk_id)
             .values(status=status.status.value, status_at=status.ts.astimezone(UTC), last_seen=received_at,
                     version=status.version or Kiosk.version)
+        )
+
+    @staticmethod
+    def _apply_selftest(session: Session, kiosk_id: str, report: SelfTestReport) -> None:
+        session.execute(
+            update(Kiosk)
+            .where(Kiosk.id == kiosk_id)
+            .values(selftest=report.model_dump(mode="json", exclude_none=True), selftest_at=report.ts.astimezone(UTC))
         )
 
     @staticmethod

@@ -47,3 +47,36 @@ def run(
         except KeyboardInterrupt:
             pass
     _LOG.info("kiosk %s stopped", cfg.kiosk_id)
+
+
+@app.command("selftest")
+def selftest(
+    config: Path = typer.Option(..., "--config", "-c", help="The kiosk's TOML configuration."),
+    press_timeout: float = typer.Option(30.0, help="Seconds to wait for each button press."),
+    technician: str = typer.Option(None, help="Your name, kept with the report."),
+) -> None:
+    """Check the buttons, LEDs, screen, clock, disk and broker, and report to the collector (stop the kiosk's
+    service first: it holds the GPIO pins)."""
+    from kiosk.config import ConfigInvalid, load_config
+
+    try:
+        cfg = load_config(config)
+    except ConfigInvalid as exc:
+        raise CliError(str(exc), exit_code=2) from None
+    with requires("kiosk"):
+        from kiosk.selftest import SelfTest, SelfTestOptions
+
+    class _Console:
+        def tell(self, text: str) -> None:
+            typer.echo(text)
+
+        def confirm(self, question: str) -> bool:
+            return bool(typer.confirm(question, default=False))
+
+    report = SelfTest(cfg, _Console(), options=SelfTestOptions(press_timeout_s=press_timeout,
+                                                               technician_name=technician)).run()
+    for check in report.checks:
+        typer.echo(f"{check.outcome.value.upper():8} {check.name:8} {check.detail}")
+    typer.echo("self-test PASSED" if report.passed else "self-test FAILED: see docs/provisioning.md")
+    if not report.passed:
+        raise typer.Exit(1)

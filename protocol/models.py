@@ -187,5 +187,36 @@ class RemoteConfig(_Model):
         return hours
 
 
+class CheckOutcome(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class SelfTestCheck(_Model):
+    """One check of a self-test: ``buttons``, ``leds``, ``screen``, ``clock``, ``broker``, ``disk``..."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+    outcome: CheckOutcome
+    detail: str = Field(default="", max_length=500, description="What was seen, or what to do about it.")
+
+
+class SelfTestReport(_Model):
+    """A kiosk's self-test, retained on ``fs/v1/kiosks/{kiosk_id}/selftest`` (``borne kiosk selftest``)."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    ts: AwareDatetime
+    passed: bool = Field(description="Every check passed (a skipped check does not fail the test).")
+    checks: list[SelfTestCheck] = Field(min_length=1, max_length=32)
+    version: str | None = Field(default=None, max_length=64)
+    technician: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SelfTestReport:
+        if self.passed and any(c.outcome is CheckOutcome.FAILED for c in self.checks):
+            raise ValueError("a self-test with a failed check cannot have passed")
+        return self
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from protocol.models import Receipt, RemoteConfig, StatusMessage, Telemetry, VoteBatch
+from protocol.models import Receipt, RemoteConfig, SelfTestReport, StatusMessage, Telemetry, VoteBatch
 
 _LOG = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "status.v1.json": StatusMessage,
     "telemetry.v1.json": Telemetry,
     "remote-config.v1.json": RemoteConfig,
+    "selftest.v1.json": SelfTestReport,
 }
 
 

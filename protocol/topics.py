@@ -10,6 +10,7 @@ topic                                   direction           QoS   retained
 ``fs/v1/kiosks/{id}/telemetry``         kiosk -> collector  0     no
 ``fs/v1/kiosks/{id}/receipts``          collector -> kiosk  1     no
 ``fs/v1/kiosks/{id}/config``            collector -> kiosk  1     yes
+``fs/v1/kiosks/{id}/selftest``          kiosk -> collector  1     yes
 ======================================  ==================  ====  ========
 """
 
@@ -35,6 +36,7 @@ class TopicKind(enum.StrEnum):
     TELEMETRY = "telemetry"
     RECEIPTS = "receipts"
     CONFIG = "config"
+    SELFTEST = "selftest"
 
 
 def valid_kiosk_id(kiosk_id: str) -> bool:

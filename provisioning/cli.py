@@ -1,13 +1,233 @@
-"""``borne provision``: register and prepare kiosks."""
+"""``borne provision``: register and prepare kiosks.
+
+``borne provision kiosk new --espace ID --collector URL --out DIR`` registers a kiosk, gets its MQTT password
+(shown once: it is only written into ``DIR/kiosk.toml``) and writes the SD card's bundle and the label.
+The collector's address and an admin token come from ``--collector``/``--token`` or ``BORNE_COLLECTOR_URL``/
+``BORNE_ADMIN_TOKEN``.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+
+from borne.errors import CliError, requires
 
 _LOG = logging.getLogger(__name__)
 
 app = typer.Typer(no_args_is_help=True)
-kiosk_app = typer.Typer(no_args_is_help=True, help="Kiosks: new, verify, revoke, rotate, move, list.")
+kiosk_app = typer.Typer(no_args_is_help=True, help="Kiosks: new, verify, revoke, rotate, move, list, label.")
 app.add_typer(kiosk_app, name="kiosk")
+
+Collector = Annotated[str, typer.Option("--collector", envvar="BORNE_COLLECTOR_URL",
+                                        help="The collector's API, e.g. https://collecteur.example.fr")]
+Token = Annotated[str, typer.Option("--token", envvar="BORNE_ADMIN_TOKEN", show_default=False,
+                                    help="An admin API token (better in BORNE_ADMIN_TOKEN than on the command line).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the collector's answer as JSON.")]
+
+
+def _client(collector: str, token: str) -> Any:
+    with requires("provisioning"):
+        from provisioning.client import CollectorClient, ProvisionError
+    try:
+        return CollectorClient(collector, token)
+    except ProvisionError as exc:
+        raise CliError(str(exc), exit_code=2) from None
+
+
+def _call(collector: str, token: str, method: str, *args: Any) -> Any:
+    from provisioning.client import ProvisionError
+
+    with _client(collector, token) as client:
+        try:
+            return getattr(client, method)(*args)
+        except ProvisionError as exc:
+            raise CliError(str(exc)) from None
+
+
+def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, wifi_ssid: str | None,
+                    wifi_password: str | None, package: str, wheel: Path | None) -> Any:
+    from provisioning.bundle import BundleOptions
+
+    keys = []
+    for path in ssh_key or []:
+        try:
+            keys.append(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise CliError(f"{path}: {exc.strerror}", exit_code=2) from None
+    if wheel is not None and not wheel.is_file():
+        raise CliError(f"{wheel}: no such wheel", exit_code=2)
+    return BundleOptions(ui=ui, hostname=hostname, ssh_keys=keys, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
+                         package=package, wheel=wheel)
+
+
+def _override_broker(credentials: dict[str, Any], host: str | None, port: int | None, tls: bool | None,
+                     ca_file: Path | None) -> None:
+    broker = dict(credentials.get("broker") or {})
+    if host:
+        broker["host"] = host
+    if port:
+        broker["port"] = port
+    if tls is not None:
+        broker["tls"] = tls
+    if ca_file is not None:
+        try:
+            broker["ca_pem"] = ca_file.read_text(encoding="ascii")
+        except OSError as exc:
+            raise CliError(f"{ca_file}: {exc.strerror}", exit_code=2) from None
+        broker["tls"] = True if tls is None else tls
+    if broker.get("tls") and not broker.get("ca_pem"):
+        _LOG.warning("TLS without a CA certificate: the kiosk will check the broker against the system's CAs")
+    credentials["broker"] = broker
+
+
+BrokerHost = Annotated[str | None, typer.Option("--broker-host", help="The broker as kiosks reach it "
+                                                                      "(default: what the collector says).")]
+BrokerPort = Annotated[int | None, typer.Option("--broker-port", help="Its port (8883 with TLS).")]
+BrokerTls = Annotated[bool | None, typer.Option("--tls/--no-tls", help="Kiosks connect with TLS.")]
+CaFile = Annotated[Path | None, typer.Option("--ca-file", help="The broker's CA certificate, put in the bundle.")]
+
+
+@kiosk_app.command("new")
+def new(
+    espace: Annotated[str, typer.Option("--espace", help="The espace's id (ANCT matricule).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the bundle (the SD card's boot partition).")],
+    collector: Collector,
+    token: Token = "",
+    kiosk_id: Annotated[str | None, typer.Option("--id", help="The kiosk's id (default: made up).")] = None,
+    ui: Annotated[str, typer.Option(help="gpio (buttons) or touch (touchscreen).")] = "gpio",
+    hostname: Annotated[str | None, typer.Option(help="The Pi's host name (default: borne-<id>).")] = None,
+    ssh_key: Annotated[list[Path] | None, typer.Option(help="A public key for the 'admin' SSH user.")] = None,
+    wifi_ssid: Annotated[str | None, typer.Option(help="Wi-Fi network (default: Ethernet only).")] = None,
+    wifi_password: Annotated[str | None, typer.Option(envvar="BORNE_WIFI_PASSWORD")] = None,
+    package: Annotated[str, typer.Option(help="What pip installs on the kiosk.")] = "borne[kiosk]",
+    wheel: Annotated[Path | None, typer.Option(help="A borne wheel to install instead (copied to the card).")] = None,
+    broker_host: BrokerHost = None,
+    broker_port: BrokerPort = None,
+    tls: BrokerTls = None,
+    ca_file: CaFile = None,
+    label: Annotated[bool, typer.Option("--label/--no-label", help="Write label.png too.")] = True,
+) -> None:
+    """Register a kiosk at an espace and write its SD card bundle (kiosk.toml, user-data, ...)."""
+    if ui not in ("gpio", "touch"):
+        raise CliError("--ui is gpio or touch", exit_code=2)
+    options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, package, wheel)
+    credentials = _call(collector, token, "register", espace, kiosk_id)
+    _override_broker(credentials, broker_host, broker_port, tls, ca_file)
+    _write(out, credentials, options, label)
+    typer.echo(f"kiosk {credentials['kiosk_id']} registered at {credentials['espace_name']} "
+               f"({credentials['espace_id']}); bundle in {out}")
+    if credentials.get("accounts") == "none":
+        typer.echo("warning: the collector does not manage broker accounts (BORNE_MQTT_ACCOUNTS=none): the broker "
+                   "does not enforce this kiosk's password nor its topics", err=True)
+    typer.echo("Copy the bundle onto the SD card's boot partition, boot the kiosk, run 'borne kiosk selftest', "
+               f"then 'borne provision kiosk verify {credentials['kiosk_id']}'.")
+
+
+def _write(out: Path, credentials: dict[str, Any], options: Any, label: bool) -> None:
+    from provisioning.bundle import write_bundle
+
+    try:
+        write_bundle(out, credentials, options)
+        if label:
+            from provisioning.label import write_label
+
+            write_label(out / "label.png", credentials["kiosk_id"], credentials["espace_id"],
+                        credentials["espace_name"])
+    except OSError as exc:
+        raise CliError(f"cannot write the bundle in {out}: {exc} -- the kiosk is registered: run "
+                       f"'borne provision kiosk rotate {credentials['kiosk_id']} --out DIR' for new credentials"
+                       ) from None
+
+
+@kiosk_app.command("verify")
+def verify(kiosk_id: str, collector: Collector, token: Token = "", as_json: AsJson = False) -> None:
+    """Whether the collector saw the kiosk online and its self-test passed (exit 1 if not)."""
+    result = _call(collector, token, "verify", kiosk_id)
+    if as_json:
+        typer.echo(json.dumps(result, indent=1))
+    else:
+        typer.echo(f"kiosk {kiosk_id}: {'OK' if result['ok'] else 'NOT READY'} "
+                   f"(online: {'yes' if result['online'] else 'no'}, "
+                   f"self-test: {'passed' if result['selftest_passed'] else 'not passed'})")
+        for problem in result["problems"]:
+            typer.echo(f"  - {problem}")
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@kiosk_app.command("revoke")
+def revoke(kiosk_id: str, collector: Collector, token: Token = "",
+           yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
+    """Remove the kiosk's broker account: it is disconnected and refused from now on."""
+    if not yes and not typer.confirm(f"Revoke kiosk {kiosk_id}? It will not be able to send votes any more."):
+        raise typer.Exit(1)
+    _call(collector, token, "revoke", kiosk_id)
+    typer.echo(f"kiosk {kiosk_id} revoked")
+
+
+@kiosk_app.command("rotate")
+def rotate(
+    kiosk_id: str,
+    collector: Collector,
+    token: Token = "",
+    out: Annotated[Path | None, typer.Option("--out", help="Write the new kiosk.toml (and bundle) here.")] = None,
+    ui: Annotated[str, typer.Option(help="gpio or touch, for the new kiosk.toml.")] = "gpio",
+    broker_host: BrokerHost = None,
+    broker_port: BrokerPort = None,
+    tls: BrokerTls = None,
+    ca_file: CaFile = None,
+) -> None:
+    """A new MQTT password for the kiosk; the old one stops working at once."""
+    credentials = _call(collector, token, "rotate", kiosk_id)
+    _override_broker(credentials, broker_host, broker_port, tls, ca_file)
+    if out is None:
+        out = Path(f"borne-{kiosk_id}-rotated")
+    options = _bundle_options(ui, None, None, None, None, "borne[kiosk]", None)
+    _write(out, credentials, options, label=False)
+    typer.echo(f"kiosk {kiosk_id}: new password in {out / 'kiosk.toml'}. Copy that kiosk.toml onto the kiosk's "
+               "boot partition and reboot it: the kiosk is refused by the broker until then.")
+
+
+@kiosk_app.command("move")
+def move(kiosk_id: str, collector: Collector, token: Token = "",
+         espace: Annotated[str, typer.Option("--espace", help="The espace it serves from now on.")] = "") -> None:
+    """Assign the kiosk to another espace from now on; its past votes stay where they were cast."""
+    if not espace:
+        raise CliError("--espace is needed", exit_code=2)
+    result = _call(collector, token, "move", kiosk_id, espace)
+    typer.echo(f"kiosk {kiosk_id} now serves {result['espace_name']} ({result['espace_id']})")
+    for a in result["assignments"]:
+        typer.echo(f"  {a['espace_id']:<16} from {a['started_at'][:16]} to {(a['ended_at'] or 'now')[:16]}")
+
+
+@kiosk_app.command("list")
+def list_(collector: Collector, token: Token = "", as_json: AsJson = False,
+          espace: Annotated[str | None, typer.Option("--espace", help="Only this espace's kiosks.")] = None) -> None:
+    """Every kiosk: espace, state, last seen, self-test."""
+    kiosks = _call(collector, token, "kiosks", espace)
+    if as_json:
+        typer.echo(json.dumps(kiosks, indent=1))
+        return
+    typer.echo(f"{'kiosk':<24} {'espace':<14} {'status':<8} {'last seen':<17} self-test")
+    for k in kiosks:
+        state = "revoked" if k["revoked_at"] else k["status"]
+        selftest = {True: "passed", False: "FAILED", None: "-"}[k["selftest_passed"]]
+        typer.echo(f"{k['id']:<24} {k['espace_id']:<14} {state:<8} {(k['last_seen'] or '-')[:16]:<17} {selftest}")
+
+
+@kiosk_app.command("label")
+def label(kiosk_id: str, collector: Collector, token: Token = "",
+          out: Annotated[Path | None, typer.Option("--out", help="label.png, or .pdf (default: <id>.png)")] = None,
+          ) -> None:
+    """A printable label: the kiosk's id, its espace's name and a QR code."""
+    with requires("provisioning"):
+        from provisioning.label import write_label
+    kiosk = _call(collector, token, "kiosk", kiosk_id)
+    path = write_label(out or Path(f"{kiosk_id}.png"), kiosk["id"], kiosk["espace_id"],
+                       kiosk["espace_name"] or kiosk["espace_id"])
+    typer.echo(f"label written to {path}")

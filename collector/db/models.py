@@ -76,6 +76,9 @@ class Kiosk(Base):
     version: Mapped[str | None] = mapped_column(String(64))
     outbox_depth: Mapped[int | None] = mapped_column(Integer)
     telemetry: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    #: The last self-test the kiosk reported (``borne kiosk selftest``, issue 7), and when it ran.
+    selftest: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    selftest_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class KioskAssignment(Base):

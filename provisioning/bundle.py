@@ -1,0 +1,293 @@
+"""The SD card's bundle: what the technician copies onto a Raspberry Pi OS card's boot partition.
+
+Raspberry Pi OS (since Trixie) runs cloud-init from the boot partition's NoCloud files: ``user-data``,
+``meta-data`` and ``network-config``. Ours, at first boot:
+
+1. makes a ``borne`` user (no password, no login) and, with ``--ssh-key``, an ``admin`` user for SSH;
+2. installs the kiosk into ``/opt/borne`` (a venv over the system's gpiozero and lgpio) and its units;
+3. makes a data partition (``LABEL=borne-data``, ext4) in the space after the root partition and mounts it on
+   ``/var/lib/borne``: the outbox and the kiosk's configuration live there, and stay writable;
+4. turns screen blanking off (console and desktop);
+5. turns the read-only root on (raspi-config's overlayfs) and reboots.
+
+``kiosk.toml`` holds the kiosk's MQTT password: at every boot, before the kiosk starts,
+``borne-config-import.service`` moves a ``kiosk.toml`` found on the boot partition into the data partition
+(mode 0600) and deletes it from the boot partition. A new password (``rotate``) goes the same way: copy the new
+``kiosk.toml`` onto the boot partition, reboot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_LOG = logging.getLogger(__name__)
+
+BOOT = "/boot/firmware"
+DATA_DIR = "/var/lib/borne"
+CONFIG_PATH = f"{DATA_DIR}/kiosk.toml"
+CA_PATH = "/etc/borne/ca.crt"
+VENV = "/opt/borne"
+DATA_LABEL = "borne-data"
+
+
+@dataclass
+class BundleOptions:
+    """What the technician chooses; defaults suit a GPIO kiosk on Ethernet."""
+
+    ui: str = "gpio"
+    hostname: str | None = None
+    package: str = "borne[kiosk]"
+    wheel: Path | None = None
+    ssh_keys: list[str] = field(default_factory=list)
+    wifi_ssid: str | None = None
+    wifi_password: str | None = None
+    wifi_country: str = "FR"
+    timezone: str = "Europe/Paris"
+    watchdog_s: int = 30
+    data_size: str = "+"  # sfdisk size of the data partition: the rest of the card
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def kiosk_toml(credentials: dict[str, Any], options: BundleOptions, *, broker: dict[str, Any] | None = None) -> str:
+    """The kiosk's configuration (see :mod:`kiosk.config`), with its broker account."""
+    broker = broker or credentials.get("broker") or {}
+    lines = [
+        f"# borne kiosk {credentials['kiosk_id']} at {credentials['espace_name']} ({credentials['espace_id']})",
+        "# Holds this kiosk's MQTT password: keep it off shared drives; 'rotate' makes a new one.",
+        f"kiosk_id = {_toml_value(credentials['kiosk_id'])}",
+        f"data_dir = {_toml_value(DATA_DIR)}",
+        f"ui = {_toml_value(options.ui)}",
+        "",
+        "[broker]",
+        f"host = {_toml_value(broker.get('host', '127.0.0.1'))}",
+        f"port = {_toml_value(int(broker.get('port', 1883)))}",
+        f"username = {_toml_value(credentials['mqtt_username'])}",
+        f"password = {_toml_value(credentials['mqtt_password'])}",
+        f"tls = {_toml_value(bool(broker.get('tls')))}",
+    ]
+    if broker.get("tls") and broker.get("ca_pem"):
+        lines.append(f"ca_file = {_toml_value(CA_PATH)}")
+    if options.ui == "gpio":
+        lines += ["", "[panel]", "buttons = [5, 6, 13, 19]", "thanks_led = 26"]
+    return "\n".join(lines) + "\n"
+
+
+def kiosk_unit(options: BundleOptions) -> str:
+    """The kiosk's systemd service: restarted always, watched by systemd's watchdog (sd_notify)."""
+    return f"""[Unit]
+Description=borne satisfaction kiosk
+Documentation=https://github.com/borne/borne/blob/main/docs/provisioning.md
+Wants=network-online.target time-sync.target
+After=network-online.target time-sync.target borne-config-import.service
+Requires=borne-config-import.service
+RequiresMountsFor={DATA_DIR}
+StartLimitIntervalSec=0
+
+[Service]
+Type=notify
+NotifyAccess=main
+User=borne
+Group=borne
+SupplementaryGroups=gpio video input render
+ExecStart={VENV}/bin/borne kiosk run --config {CONFIG_PATH}
+Restart=always
+RestartSec=5
+WatchdogSec={options.watchdog_s}
+TimeoutStopSec=20
+Environment=PYTHONUNBUFFERED=1
+NoNewPrivileges=true
+ProtectSystem=strict
+ReadWritePaths={DATA_DIR}
+PrivateTmp=true
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+IMPORT_SCRIPT = f"""#!/bin/sh
+# Move a kiosk.toml dropped on the boot partition into the data partition (it holds the MQTT password).
+set -eu
+src={BOOT}/kiosk.toml
+[ -f "$src" ] || exit 0
+install -D -m 0600 -o borne -g borne "$src" {CONFIG_PATH}.new
+mv {CONFIG_PATH}.new {CONFIG_PATH}
+rm -f "$src"
+if [ -f {BOOT}/borne-ca.crt ]; then
+  mount -o remount,rw / 2>/dev/null || true
+  install -D -m 0644 {BOOT}/borne-ca.crt {CA_PATH} || logger -t borne "cannot write {CA_PATH}: root is read-only"
+fi
+logger -t borne "kiosk configuration imported from the boot partition"
+"""
+
+
+def import_unit() -> str:
+    return f"""[Unit]
+Description=borne: import a kiosk.toml from the boot partition
+RequiresMountsFor={DATA_DIR} {BOOT}
+ConditionPathExists={BOOT}/kiosk.toml
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/borne-config-import
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+FIRSTBOOT_SCRIPT = f"""#!/bin/sh
+# borne first boot: data partition, screen blanking off, read-only root. Run once by cloud-init.
+set -eu
+log() {{ logger -t borne-firstboot "$*"; echo "borne-firstboot: $*"; }}
+
+# 1. The data partition, after the root partition (the root is not grown: see growpart in user-data).
+if ! blkid -L {DATA_LABEL} >/dev/null 2>&1; then
+  root=$(findmnt -no SOURCE /)
+  disk=/dev/$(lsblk -no PKNAME "$root")
+  log "creating the data partition on $disk"
+  echo ',{{size}},L' | sfdisk --append --no-reread "$disk"
+  partprobe "$disk" || true
+  udevadm settle
+  part=$(lsblk -lnpo NAME "$disk" | tail -n 1)
+  mkfs.ext4 -F -L {DATA_LABEL} "$part"
+fi
+grep -q 'LABEL={DATA_LABEL}' /etc/fstab || \\
+  echo 'LABEL={DATA_LABEL} {DATA_DIR} ext4 defaults,noatime,commit=5,nofail 0 2' >> /etc/fstab
+mkdir -p {DATA_DIR}
+mountpoint -q {DATA_DIR} || mount {DATA_DIR}
+chown borne:borne {DATA_DIR}
+chmod 0750 {DATA_DIR}
+if [ -f {BOOT}/borne-ca.crt ]; then install -D -m 0644 {BOOT}/borne-ca.crt {CA_PATH}; fi
+/usr/local/sbin/borne-config-import
+
+# 2. Screen blanking off: console (kernel) and desktop (raspi-config).
+grep -q consoleblank=0 {BOOT}/cmdline.txt || sed -i '1 s/$/ consoleblank=0/' {BOOT}/cmdline.txt
+raspi-config nonint do_blanking 1 || log "raspi-config could not turn blanking off"
+
+# 3. The kiosk.
+systemctl daemon-reload
+systemctl enable borne-config-import.service borne-kiosk.service
+
+# 4. Read-only root (overlayfs); the data partition stays writable. Takes effect at the reboot.
+raspi-config nonint do_overlayfs 0 || log "raspi-config could not enable the overlay root"
+log "done; rebooting"
+"""
+
+
+def user_data(credentials: dict[str, Any], options: BundleOptions) -> str:
+    """The cloud-init ``user-data`` (``#cloud-config``), validated by ``cloud-init schema`` in the tests."""
+    kiosk_id = credentials["kiosk_id"]
+    spec = f"{BOOT}/borne-wheels/{options.wheel.name}[kiosk]" if options.wheel else options.package
+    install = f"{VENV}/bin/pip install {shlex.quote(spec)}"
+    users: list[Any] = [
+        {"name": "borne", "system": True, "shell": "/usr/sbin/nologin", "lock_passwd": True,
+         "groups": ["gpio", "video", "input", "render"], "homedir": DATA_DIR, "no_create_home": True},
+    ]
+    if options.ssh_keys:
+        users.insert(0, "default")
+        users.append({"name": "admin", "groups": ["sudo", "adm"], "shell": "/bin/bash", "lock_passwd": True,
+                      "sudo": "ALL=(ALL) NOPASSWD:ALL", "ssh_authorized_keys": options.ssh_keys})
+    config: dict[str, Any] = {
+        "hostname": options.hostname or f"borne-{kiosk_id}"[:63],
+        "manage_etc_hosts": True,
+        "timezone": options.timezone,
+        "ssh_pwauth": False,
+        "users": users,
+        # No growing of the root partition: the space after it becomes the data partition.
+        "growpart": {"mode": "off"},
+        "resize_rootfs": False,
+        "package_update": True,
+        "packages": ["python3-venv", "python3-gpiozero", "python3-lgpio", "parted", "systemd-timesyncd"],
+        "write_files": [
+            {"path": "/etc/systemd/system/borne-kiosk.service", "permissions": "0644",
+             "content": kiosk_unit(options)},
+            {"path": "/etc/systemd/system/borne-config-import.service", "permissions": "0644",
+             "content": import_unit()},
+            {"path": "/usr/local/sbin/borne-config-import", "permissions": "0755", "content": IMPORT_SCRIPT},
+            {"path": "/usr/local/sbin/borne-firstboot", "permissions": "0755",
+             "content": FIRSTBOOT_SCRIPT.replace("{size}", options.data_size)},
+        ],
+        "runcmd": [
+            ["python3", "-m", "venv", "--system-site-packages", VENV],
+            ["sh", "-c", install],
+            ["/usr/local/sbin/borne-firstboot"],
+        ],
+        "power_state": {"mode": "reboot", "message": "borne: first boot done, rebooting read-only",
+                        "delay": "now", "condition": True},
+    }
+    header = f"#cloud-config\n# borne kiosk {kiosk_id} for {credentials['espace_name']} ({credentials['espace_id']})\n"
+    return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def network_config(options: BundleOptions) -> str | None:
+    """Netplan-style network-config v2: Ethernet by DHCP, and the Wi-Fi network when one is given."""
+    if not options.wifi_ssid:
+        return None
+    config: dict[str, Any] = {
+        "network": {
+            "version": 2,
+            "ethernets": {"eth0": {"dhcp4": True, "optional": True}},
+            "wifis": {"wlan0": {"dhcp4": True, "optional": True, "regulatory-domain": options.wifi_country,
+                                "access-points": {options.wifi_ssid: {"password": options.wifi_password or ""}}}},
+        }
+    }
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+def meta_data(kiosk_id: str, generation: str) -> str:
+    # A new instance-id makes cloud-init run again on a card re-flashed for another kiosk.
+    return f"instance-id: borne-{kiosk_id}-{generation}\nlocal-hostname: borne-{kiosk_id}\n"
+
+
+def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions | None = None, *,
+                 generation: str = "1") -> list[Path]:
+    """Write the bundle into ``out`` (the boot partition, or a folder to copy onto it); returns the files."""
+    options = options or BundleOptions()
+    out.mkdir(parents=True, exist_ok=True)
+    broker = credentials.get("broker") or {}
+    ca_pem = broker.get("ca_pem") if broker.get("tls") else None
+    files: dict[str, str] = {
+        "kiosk.toml": kiosk_toml(credentials, options),
+        "user-data": user_data(credentials, options),
+        "meta-data": meta_data(credentials["kiosk_id"], generation),
+        "borne-kiosk.service": kiosk_unit(options),
+        "borne-config-import.service": import_unit(),
+    }
+    if ca_pem:
+        files["borne-ca.crt"] = ca_pem
+    network = network_config(options)
+    if network:
+        files["network-config"] = network
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        if name in ("kiosk.toml", "network-config"):
+            path.chmod(0o600)
+        written.append(path)
+    if options.wheel:
+        wheels = out / "borne-wheels"
+        wheels.mkdir(exist_ok=True)
+        target = wheels / options.wheel.name
+        target.write_bytes(options.wheel.read_bytes())
+        written.append(target)
+    _LOG.info("bundle for kiosk %s written to %s (%d files)", credentials["kiosk_id"], out, len(written))
+    return written

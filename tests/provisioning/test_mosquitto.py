@@ -1,0 +1,178 @@
+"""Provisioning end to end on a real Mosquitto with the dynamic security plugin, through the CLI and the API.
+
+A kiosk registered with ``borne provision kiosk new`` connects with the bundle's kiosk.toml and its vote is
+counted; with its credentials it cannot publish as another kiosk; ``rotate`` locks the old password out;
+``revoke`` locks the kiosk out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
+
+from borne.cli import app as borne_app
+from collector.accounts import DynsecAccounts
+from collector.api.app import create_app
+from kiosk.config import load_config
+from kiosk.simulator import SimulatedKiosk, wait_until
+from protocol.codec import encode
+from protocol.topics import TopicKind, kiosk_topic
+from tests.provisioning.conftest import admin_token, connect_reason, espaces, serve
+from tests.utils.builders import collector_settings, migrated_engine, rejects, start_collector, vote_counts, wire_batch
+from tests.utils.dynsec import DynsecMosquitto
+
+LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
+
+
+def _cli(args: list[str], url: str, token: str) -> Any:
+    result = CliRunner().invoke(borne_app, ["provision", "kiosk", *args, "--collector", url],
+                                env={"BORNE_ADMIN_TOKEN": token})
+    return result
+
+
+def _kiosk_config(bundle: Path, data_dir: Path) -> Any:
+    # The bundle's own file; only the outbox moves out of /var/lib/borne, and reconnects are quick.
+    cfg = load_config(bundle / "kiosk.toml", data_dir=data_dir)
+    return cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"reconnect_min_s": 0.2,
+                                                                          "reconnect_max_s": 1.0})})
+
+
+def _publish_as(port: int, username: str, password: str, messages: list[tuple[str, bytes]]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"rogue-{secrets.token_hex(3)}",
+                         protocol=mqtt.MQTTv311)
+    client.username_pw_set(username, password)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlite_url: str, tmp_path: Path) -> None:
+    broker = dynsec_mosquitto
+    engine = migrated_engine(sqlite_url)
+    espaces(engine, {LANNION: "France services de Lannion", PAIMPOL: "France services de Paimpol"})
+    accounts = DynsecAccounts("127.0.0.1", broker.port, broker.admin_user, broker.admin_password)
+    collector_password = secrets.token_urlsafe(24)
+    accounts.ensure_collector("borne-collector", collector_password)
+    assert connect_reason(broker.port, None, None) == "Not authorized", "anonymous clients must be refused"
+
+    collector = start_collector(collector_settings(sqlite_url, broker.port, tmp_path / "collector",
+                                                   mqtt_username="borne-collector",
+                                                   mqtt_password=collector_password))
+    app = create_app(engine)
+    app.state.borne.extra.update(accounts=accounts,
+                                 kiosk_broker={"host": "127.0.0.1", "port": broker.port, "tls": False})
+    token = admin_token(engine)
+    try:
+        with serve(app) as url:
+            for kiosk_id, espace in (("k-a", LANNION), ("k-b", PAIMPOL)):
+                result = _cli(["new", "--espace", espace, "--id", kiosk_id, "--out", str(tmp_path / kiosk_id)],
+                              url, token)
+                assert result.exit_code == 0, result.output
+                assert (tmp_path / kiosk_id / "label.png").exists()
+            a = _kiosk_config(tmp_path / "k-a", tmp_path / "outbox-a")
+            b = _kiosk_config(tmp_path / "k-b", tmp_path / "outbox-b")
+            assert a.broker.password is not None and b.broker.password is not None
+            password_a, password_b = a.broker.password.get_secret_value(), b.broker.password.get_secret_value()
+
+            # A provisioned kiosk publishes and its vote is counted.
+            with SimulatedKiosk(a) as kiosk:
+                kiosk.press(4)
+                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 1, 20), broker.log.read_text()[-3000:]
+                assert wait_until(lambda: kiosk.kiosk.outbox.depth() == 0, 20), "no receipt reached the kiosk"
+
+                # With its credentials, k-a cannot publish as k-b: the broker drops it, nothing is counted.
+                forged = wire_batch("k-b", [1, 1, 1])
+                marker = wire_batch("k-a", [3], start_seq=100)
+                _publish_as(broker.port, "k-a", password_a, [
+                    (kiosk_topic("k-b", TopicKind.VOTES), encode(forged)),
+                    (kiosk_topic("k-a", TopicKind.VOTES), encode(marker)),
+                ])
+                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 2, 20)
+                assert PAIMPOL not in vote_counts(engine)
+                assert not [r for r in rejects(engine) if r.kiosk_id == "k-b"]
+
+                # rotate: the old password stops working, the running session is closed.
+                result = _cli(["rotate", "k-a", "--out", str(tmp_path / "k-a-rotated")], url, token)
+                assert result.exit_code == 0, result.output
+                uplink = kiosk.kiosk.uplink
+                assert uplink is not None
+                assert wait_until(lambda: not uplink.connected, 20), "the old session was not closed"
+            assert connect_reason(broker.port, "k-a", password_a) == "Not authorized"
+            rotated = _kiosk_config(tmp_path / "k-a-rotated", tmp_path / "outbox-a")
+            assert rotated.broker.password is not None
+            new_password = rotated.broker.password.get_secret_value()
+            assert new_password != password_a
+            assert connect_reason(broker.port, "k-a", new_password) == "Success"
+            with SimulatedKiosk(rotated) as kiosk:
+                kiosk.press(2)
+                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 3, 20)
+
+            # revoke: the kiosk is refused.
+            assert connect_reason(broker.port, "k-b", password_b) == "Success"
+            result = _cli(["revoke", "k-b", "--yes"], url, token)
+            assert result.exit_code == 0, result.output
+            assert connect_reason(broker.port, "k-b", password_b) == "Not authorized"
+
+            # list, move (with history), verify, label.
+            result = _cli(["list"], url, token)
+            assert result.exit_code == 0 and "k-a" in result.output and "revoked" in result.output, result.output
+            result = _cli(["move", "k-a", "--espace", PAIMPOL], url, token)
+            assert result.exit_code == 0 and "France services de Paimpol" in result.output, result.output
+            history = [line.split()[0] for line in result.output.splitlines() if line.startswith("  fs-")]
+            assert history == [LANNION, PAIMPOL]
+            result = _cli(["verify", "k-a"], url, token)
+            assert result.exit_code == 1 and "no self-test" in result.output, result.output
+            result = _cli(["label", "k-a", "--out", str(tmp_path / "k-a.pdf")], url, token)
+            assert result.exit_code == 0 and (tmp_path / "k-a.pdf").read_bytes().startswith(b"%PDF")
+    finally:
+        collector.close()
+
+
+def test_cli_errors_are_one_line(dynsec_mosquitto: DynsecMosquitto, sqlite_url: str, tmp_path: Path) -> None:
+    engine = migrated_engine(sqlite_url)
+    espaces(engine, {LANNION: "France services de Lannion"})
+    app = create_app(engine)
+    broker = dynsec_mosquitto
+    app.state.borne.extra.update(accounts=DynsecAccounts("127.0.0.1", broker.port, broker.admin_user, "wrong"))
+    token = admin_token(engine)
+    with serve(app) as url:
+        result = _cli(["new", "--espace", LANNION, "--out", str(tmp_path / "x")], url, "borne_bad_token")
+        assert result.exit_code != 0 and "401" in str(result.exception)
+        result = _cli(["new", "--espace", "fs-unknown", "--out", str(tmp_path / "x")], url, token)
+        assert "404" in str(result.exception) and "unknown espace" in str(result.exception)
+        # The broker refuses the admin: nothing is registered, the call can be made again.
+        result = _cli(["new", "--espace", LANNION, "--id", "k-z", "--out", str(tmp_path / "x")], url, token)
+        assert "502" in str(result.exception), result.output
+        result = _cli(["list", "--json"], url, token)
+        assert result.exit_code == 0 and "k-z" not in result.output
+    result = _cli(["list"], "http://127.0.0.1:9", token)
+    assert "cannot reach the collector" in str(result.exception)
+
+
+@pytest.mark.parametrize("role", ["national", "agent"])
+def test_only_admins_provision(role: str, sqlite_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from collector.auth import add_user, issue_token
+    from collector.db.engine import session_factory
+
+    engine = migrated_engine(sqlite_url)
+    espaces(engine, {LANNION: "France services de Lannion"})
+    with session_factory(engine)() as session, session.begin():
+        token = issue_token(session, add_user(session, f"u-{role}", role, LANNION if role == "agent" else None))
+    with TestClient(create_app(engine)) as client:
+        response = client.post("/api/v1/provision/kiosks", json={"espace_id": LANNION},
+                               headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 403
+        assert client.get("/api/v1/provision/kiosks").status_code == 401
