@@ -72,8 +72,11 @@ class _Pair:
                     if not data:
                         self.close()
                         return
-                    if not self.proxy._forward(self, sock is self.client, data):
+                    verdict = self.proxy._forward(self, data)
+                    if verdict is None:
                         return
+                    if not verdict:
+                        continue  # swallowed (blackhole)
                     peers[sock].sendall(data)
                     if sock is self.client:
                         self.proxy.stats.bytes_up += len(data)
@@ -181,15 +184,17 @@ class FaultProxy:
 
     # -- inside --------------------------------------------------------------------------------------------
 
-    def _forward(self, pair: _Pair, upstream: bool, data: bytes) -> bool:
-        """Whether ``data`` may go on; may sleep (delay) or close the pair (drop)."""
+    def _forward(self, pair: _Pair, data: bytes) -> bool | None:
+        """True: send ``data`` on; False: swallow it (blackhole); None: the pair is closed (drop, cut)."""
         if self._drop and self._rng.random() < self._drop:
             self.stats.drops += 1
             pair.close(reset=True)
-            return False
+            return None
         if self._delay:
             time.sleep(self._delay)
-        return not self._blackhole and not pair.closed.is_set()
+        if pair.closed.is_set():
+            return None
+        return not self._blackhole
 
     def _forget(self, pair: _Pair) -> None:
         with self._lock:
