@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,7 +164,7 @@ def test_the_heartbeat_says_the_disk_is_full(tiny_disk: Path, site: Site) -> Non
             for _ in range(10_000):
                 kiosk.recorder.record(4)
 
-    def telemetry() -> dict[str, object]:
+    def telemetry() -> dict[str, Any]:
         with session_factory(site.engine)() as session:
             row = session.scalars(select(KioskRow).where(KioskRow.id == "k-2")).one()
             return dict(row.telemetry or {})
