@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
 
+    alerts_interval_s: float = Field(60.0, ge=0, description="How often alert rules are evaluated; 0: never.")
+
     ingest_max_messages: int = Field(500, ge=1, description="Messages grouped in one transaction at most.")
     ingest_linger_ms: float = Field(5.0, ge=0, description="How long to wait for more messages to group.")
 

@@ -10,6 +10,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from collector.accounts import ACCOUNTS_FILE, accounts_for, kiosk_broker, sync_file_accounts
+from collector.alerts import AlertLoop
 from collector.api.app import create_app
 from collector.broker import EmbeddedBroker
 from collector.config import Settings
@@ -32,6 +33,7 @@ class Collector:
     broker: EmbeddedBroker | None = None
     ingest: Ingestor | None = None
     server: uvicorn.Server | None = None
+    alerts: AlertLoop | None = None
     _api_thread: threading.Thread | None = None
 
     def start(self, *, api: bool = True) -> Collector:
@@ -49,6 +51,8 @@ class Collector:
         ensure_current(self.engine)
         sync_file_accounts(accounts, self.engine)
         self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
+        if s.alerts_interval_s > 0:
+            self.alerts = AlertLoop(self.engine, interval=s.alerts_interval_s).start()
         if api:
             app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest)
             app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s))
@@ -69,6 +73,9 @@ class Collector:
             if self._api_thread is not None:
                 self._api_thread.join(5)
             self.server = None
+        if self.alerts is not None:
+            self.alerts.close()
+            self.alerts = None
         if self.ingest is not None:
             self.ingest.close()
             self.ingest = None
