@@ -1,0 +1,118 @@
+"""The SD card's bundle: cloud-init's own schema check, systemd-analyze on the units, a kiosk.toml the kiosk
+loads, and the label."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+
+from kiosk.config import load_config
+from provisioning.bundle import BundleOptions, kiosk_unit, write_bundle
+from provisioning.label import qr_payload, write_label
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+
+
+def _credentials(**broker: Any) -> dict[str, Any]:
+    return {"kiosk_id": "fs-22-001-ab12", "espace_id": "fs-22-001", "espace_name": "France services de Lannion",
+            "mqtt_username": "fs-22-001-ab12", "mqtt_password": 'p"a\\ss-wörd',
+            "broker": {"host": "mqtt.example.fr", "port": 1883, "tls": False, **broker}, "accounts": "dynsec"}
+
+
+OPTIONS = {
+    "gpio-ethernet": BundleOptions(),
+    "touch-wifi-ssh": BundleOptions(ui="touch", ssh_keys=["ssh-ed25519 AAAAC3Nza test@laptop"], wifi_ssid="FS Wi-Fi",
+                                    wifi_password="secret-wifi", hostname="borne-lannion"),
+    "pinned-package": BundleOptions(package="borne[kiosk]==0.1.0"),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_user_data_passes_cloud_init_schema(name: str, tmp_path: Path) -> None:
+    cloud_init = shutil.which("cloud-init")
+    if cloud_init is None:
+        pytest.skip("cloud-init is not installed (Debian package cloud-init)")
+    write_bundle(tmp_path, _credentials(), OPTIONS[name])
+    result = subprocess.run([cloud_init, "schema", "--config-file", str(tmp_path / "user-data")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
+    data = yaml.safe_load((tmp_path / "user-data").read_text())
+    assert (tmp_path / "user-data").read_text().startswith("#cloud-config\n")
+    assert data["growpart"] == {"mode": "off"}, "the space after the root partition is for the data partition"
+    assert 'p"a' not in (tmp_path / "user-data").read_text(), "the MQTT password stays out of user-data"
+    if OPTIONS[name].wifi_ssid:
+        network = yaml.safe_load((tmp_path / "network-config").read_text())
+        assert network["network"]["version"] == 2 and "FS Wi-Fi" in network["network"]["wifis"]["wlan0"][
+            "access-points"]
+    else:
+        assert not (tmp_path / "network-config").exists()
+
+
+def test_kiosk_toml_is_what_the_kiosk_loads(tmp_path: Path) -> None:
+    write_bundle(tmp_path, _credentials(tls=True, port=8883, ca_pem=CA), BundleOptions())
+    cfg = load_config(tmp_path / "kiosk.toml")
+    assert cfg.kiosk_id == "fs-22-001-ab12" and cfg.ui == "gpio"
+    assert cfg.broker.username == "fs-22-001-ab12" and cfg.broker.password is not None
+    assert cfg.broker.password.get_secret_value() == 'p"a\\ss-wörd'
+    assert cfg.broker.tls and cfg.broker.port == 8883 and str(cfg.broker.ca_file) == "/etc/borne/ca.crt"
+    assert str(cfg.data_dir) == "/var/lib/borne"
+    assert (tmp_path / "borne-ca.crt").read_text() == CA
+    assert (tmp_path / "kiosk.toml").stat().st_mode & 0o077 == 0, "the password's file is private"
+
+
+def test_systemd_units_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    system_units = Path("/usr/lib/systemd/system")
+    if analyze is None or not (system_units / "multi-user.target").exists():
+        pytest.skip("systemd-analyze or systemd's own units are not installed here")
+    write_bundle(tmp_path / "bundle", _credentials(), BundleOptions())
+    # A throw-away root holding the units, the programs they start and systemd's targets: verify checks them all.
+    root = tmp_path / "root"
+    units = root / "etc/systemd/system"
+    units.mkdir(parents=True)
+    shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
+    for program in ("opt/borne/bin/borne", "usr/local/sbin/borne-config-import"):
+        path = root / program
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    names = ["borne-kiosk.service", "borne-config-import.service"]
+    for name in names:
+        shutil.copy(tmp_path / "bundle" / name, units / name)
+    result = subprocess.run([analyze, "verify", f"--root={root}", *(f"/etc/systemd/system/{n}" for n in names)],
+                            capture_output=True, text=True, check=False)
+    if "Failed to" in result.stderr and "sysinit.target" in result.stderr:
+        pytest.skip(f"systemd-analyze cannot load the units in this container: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr  # unknown keys are only warnings: none allowed
+    unit = kiosk_unit(BundleOptions(watchdog_s=20))
+    assert "Restart=always" in unit and "WatchdogSec=20" in unit and "Type=notify" in unit
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+def test_label(suffix: str, tmp_path: Path) -> None:
+    path = write_label(tmp_path / f"label{suffix}", "fs-22-001-ab12", "fs-22-001",
+                       "France services de Lannion, une espace au nom très long qui ne tient pas sur une ligne")
+    if suffix == ".pdf":
+        assert path.read_bytes().startswith(b"%PDF")
+        return
+    with Image.open(path) as image:
+        assert image.size == (732, 366)
+        assert image.getextrema() == (0, 255), "black on white"
+    zbarimg = shutil.which("zbarimg")
+    if zbarimg is None:
+        pytest.skip("zbarimg (Debian package zbar-tools) is not installed: the QR code is not read back")
+    result = subprocess.run([zbarimg, "--raw", "-q", str(path)], capture_output=True, text=True,
+                            check=False)
+    assert result.stdout.strip() == qr_payload("fs-22-001-ab12", "fs-22-001"), result.stderr
+
+
+def test_qr_payload_is_quoted() -> None:
+    assert qr_payload("k-1", "FS 22/1") == "borne:kiosk/k-1?espace=FS%2022/1"
