@@ -57,6 +57,8 @@ def configure_kivy(
     Config.set("graphics", "show_cursor", "1" if touch.show_cursor else "0")
     Config.set("graphics", "rotation", str(touch.rotation))
     Config.set("graphics", "resizable", "1")
+    # No multisampling: it costs tens of MB (bench/kiosk_touch.py); the drawings use antialiased lines.
+    Config.set("graphics", "multisamples", "0")
     if size is not None:
         Config.set("graphics", "width", str(size[0]))
         Config.set("graphics", "height", str(size[1]))

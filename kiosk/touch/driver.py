@@ -67,6 +67,13 @@ def frames(n: int = 2) -> Script:
         yield
 
 
+def pause(seconds: float) -> Script:
+    """Let ``seconds`` of real time pass, frame after frame."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        yield
+
+
 def until(condition: Callable[[], bool], timeout: float = 30.0) -> Script:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -3,7 +3,8 @@
 Each target reacts on touch *down*: the visitor's finger gets its feedback at once, and a touch that a
 second input provider delivers again finds the next screen, which :class:`~kiosk.touch.flow.Flow` guards.
 Shapes carry the meaning (the mouth's curve, the brows, a tick or a cross) and every target has a text
-label: colour is never the only cue.
+label: colour is never the only cue. Lines are Kivy's antialiased ``SmoothLine``: the window runs without
+multisampling, which costs memory (:func:`kiosk.touch.app.configure_kivy`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 import math
 from typing import Any
 
-from kivy.graphics import Color, Ellipse, Line, RoundedRectangle
+from kivy.graphics import Color, Ellipse, RoundedRectangle
+from kivy.graphics import SmoothLine as Line
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.widget import Widget

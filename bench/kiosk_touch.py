@@ -1,0 +1,263 @@
+"""The touch kiosk: cold start to the question, touch to feedback, resident memory.
+
+- *cold start*: ``borne kiosk run --ui touch`` started as a technician's service would (a new process, a real
+  Mosquitto), until the first frame of the home screen is drawn (its « ready » log line's timestamp);
+- *touch to feedback*: a touch injected into Kivy's input pipeline, then the vote committed (fsync'd), then
+  the first frame drawn with the next screen (« Merci ! », or the follow-up question);
+- *RSS*: the running kiosk's resident memory (``VmRSS``) and peak (``VmHWM``), after start and after votes.
+
+SDL renders offscreen here (llvmpipe); a Raspberry Pi draws with its GPU. Target: under 150 MB RSS.
+Run: ``python -m bench kiosk_touch`` (``--quick`` for fewer rounds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+_LOG = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+RSS_TARGET_MB = 150.0
+_READY = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*touch kiosk ready", re.M)
+
+
+# -- a broker of the benchmark's own -----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Broker:
+    """A Mosquitto on a free port, in a temporary folder."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.close()
+        raise RuntimeError("mosquitto did not start")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def rss_mb(pid: int | str = "self") -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+_SOFT_GL = re.compile(r"libLLVM|swrast_dri|kms_swrast|llvmpipe|libgallium")
+
+
+def software_gl_mb(pid: int | str = "self") -> float:
+    """Resident pages of Mesa's software renderer (llvmpipe: libLLVM, swrast): absent with a GPU driver."""
+    total, soft = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            soft = bool(_SOFT_GL.search(line))
+        elif soft and line.startswith("Rss:"):
+            total += int(head[1])
+    return total / 1024
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def kivy_env(workdir: Path) -> dict[str, str]:
+    env = {**os.environ, "SDL_VIDEODRIVER": "offscreen", "KIVY_HOME": str(workdir / "kivy")}
+    env.pop("KIVY_NO_ARGS", None)
+    return env
+
+
+# -- cold start and RSS: the CLI in a new process ----------------------------------------------------------
+
+def cold_start(workdir: Path, port: int, idle_s: float = 3.0) -> dict[str, float]:
+    config = workdir / "kiosk.toml"
+    config.write_text(
+        f'kiosk_id = "fs-bench-touch"\ndata_dir = "{workdir / "data"}"\n'
+        f"[broker]\nport = {port}\n[touch]\nfullscreen = false\n",
+        encoding="utf-8",
+    )
+    log = workdir / "stderr.log"
+    with log.open("wb") as err:
+        started = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config),
+             "--ui", "touch"],
+            stdout=subprocess.DEVNULL, stderr=err, env=kivy_env(workdir), cwd=ROOT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            match = None
+            while match is None:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the touch kiosk never got ready:\n{log.read_text()[-3000:]}")
+                time.sleep(0.02)
+                match = _READY.search(log.read_text(encoding="utf-8", errors="replace"))
+            ready = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            time.sleep(2.0)  # settled: connected, status refreshed
+            rss, hwm = rss_mb(proc.pid)
+            soft_gl = software_gl_mb(proc.pid)
+            cpu0, t0 = cpu_s(proc.pid), time.monotonic()
+            time.sleep(idle_s)
+            idle_cpu = (cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {"start_s": ready - started, "rss_mb": rss, "hwm_mb": hwm, "soft_gl_mb": soft_gl, "idle_cpu": idle_cpu}
+
+
+# -- touch to feedback: a scripted window in a child process -----------------------------------------------
+
+def _latency_child(workdir: Path, port: int, rounds: int, followup: bool) -> None:
+    """In the child: touch a face ``rounds`` times; print timings as JSON."""
+    from kiosk.config import KioskConfig
+    from kiosk.touch.app import configure_kivy
+
+    config = KioskConfig(
+        kiosk_id="fs-bench-touch", data_dir=workdir / "data", ui="touch", broker={"port": port},
+        voting={"followup": followup, "thanks_s": 0.3, "followup_timeout_s": 0.3},
+    )
+    configure_kivy(config.touch, kivy_home=workdir / "kivy", size=(800, 480))
+    from kivy.core.window import Window
+
+    from kiosk.device import Kiosk
+    from kiosk.touch import driver
+    from kiosk.touch.ui import TouchApp
+
+    target = "followup" if followup else "thanks"
+    samples: list[dict[str, float]] = []
+    mark: dict[str, float] = {}
+
+    def on_vote(_vote: object) -> None:
+        mark.setdefault("vote", time.perf_counter())
+
+    def on_flip(*_: Any) -> None:
+        if "touch" in mark and "frame" not in mark and app.screen == target:
+            mark["frame"] = time.perf_counter()
+
+    def script(app: TouchApp) -> Iterator[None]:
+        app.kiosk.recorder.listeners.append(on_vote)
+        Window.bind(on_flip=on_flip)
+        for i in range(rounds):
+            yield from driver.until(lambda: app.screen == "home")
+            yield from driver.pause(0.5)  # past the flow's guard after a screen change
+            mark.clear()
+            face = app.faces()[i % len(app.faces())]
+            x, y = driver.center_of(face)
+            mark["touch"] = time.perf_counter()
+            touch = driver.touch_down(x, y)
+            yield from driver.until(lambda: "frame" in mark)
+            driver.touch_up(touch)
+            samples.append({"vote_ms": (mark["vote"] - mark["touch"]) * 1000,
+                            "frame_ms": (mark["frame"] - mark["touch"]) * 1000})
+        rss, hwm = rss_mb()
+        print(json.dumps({"samples": samples, "rss_mb": rss, "hwm_mb": hwm,
+                          "votes": len(app.kiosk.outbox.votes())}), flush=True)
+
+    with Kiosk(config, connect=os.environ.get("BENCH_NO_UPLINK") != "1") as kiosk:
+        app = TouchApp(kiosk)
+        driver.run_script(app, script)
+
+
+def touch_latency(workdir: Path, port: int, rounds: int, followup: bool) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.kiosk_touch", "--latency-child", str(workdir), str(port), str(rounds),
+         "1" if followup else "0"],
+        capture_output=True, text=True, env={**kivy_env(workdir), "KIVY_NO_ARGS": "1"}, cwd=ROOT, timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"latency child failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(quick: bool = False) -> None:
+    starts = 3 if quick else 7
+    rounds = 10 if quick else 40
+    with tempfile.TemporaryDirectory(prefix="borne-bench-touch-") as tmp:
+        base = Path(tmp)
+        with Broker(base) as broker:
+            runs = []
+            for i in range(starts):
+                work = base / f"start{i}"
+                work.mkdir()
+                runs.append(cold_start(work, broker.port))
+            start = statistics.median(r["start_s"] for r in runs)
+            rss = statistics.median(r["rss_mb"] for r in runs)
+            hwm = statistics.median(r["hwm_mb"] for r in runs)
+            print(f"cold start to the question (process start -> home drawn): median {start:.2f} s "
+                  f"(min {min(r['start_s'] for r in runs):.2f}, max {max(r['start_s'] for r in runs):.2f}, "
+                  f"{starts} starts)")
+            soft = statistics.median(r["soft_gl_mb"] for r in runs)
+            idle = statistics.median(r["idle_cpu"] for r in runs)
+            print(f"RSS after start: median {rss:.0f} MB (peak {hwm:.0f} MB); target < {RSS_TARGET_MB:.0f} MB: "
+                  f"{'met' if max(rss, hwm) < RSS_TARGET_MB else 'NOT met'} ({rss / RSS_TARGET_MB:.0%} of it)")
+            print(f"  of which Mesa software GL (llvmpipe: libLLVM, swrast) {soft:.0f} MB; without it "
+                  f"{rss - soft:.0f} MB ({(rss - soft) / RSS_TARGET_MB:.0%} of the target)")
+            print(f"CPU on the idle home screen: median {idle:.1%} of one core")
+            for followup in (False, True):
+                work = base / f"latency{int(followup)}"
+                work.mkdir()
+                res = touch_latency(work, broker.port, rounds, followup)
+                vote = statistics.median(s["vote_ms"] for s in res["samples"])
+                frame = statistics.median(s["frame_ms"] for s in res["samples"])
+                worst = max(s["frame_ms"] for s in res["samples"])
+                screen = "follow-up question" if followup else "« Merci ! »"
+                print(f"touch -> vote committed: median {vote:.1f} ms; touch -> {screen} drawn: median "
+                      f"{frame:.1f} ms (max {worst:.1f}, {rounds} touches, {res['votes']} votes on disk); "
+                      f"RSS after them {res['rss_mb']:.0f} MB (peak {res['hwm_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--latency-child":
+        _latency_child(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")
+    else:
+        main(quick="--quick" in sys.argv)
