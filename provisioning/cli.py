@@ -231,3 +231,35 @@ def label(kiosk_id: str, collector: Collector, token: Token = "",
     path = write_label(out or Path(f"{kiosk_id}.png"), kiosk["id"], kiosk["espace_id"],
                        kiosk["espace_name"] or kiosk["espace_id"])
     typer.echo(f"label written to {path}")
+
+
+broker_app = typer.Typer(no_args_is_help=True, help="The broker's accounts (Mosquitto's dynamic security).")
+app.add_typer(broker_app, name="broker")
+
+
+@broker_app.command("collector-account")
+def collector_account(
+    host: Annotated[str, typer.Option(help="Mosquitto's host.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Its port.")] = 1883,
+    admin_user: Annotated[str, typer.Option(envvar="BORNE_MQTT_ADMIN_USERNAME", help="Dynamic security admin.")] = "",
+    admin_password: Annotated[str, typer.Option(envvar="BORNE_MQTT_ADMIN_PASSWORD", show_default=False,
+                                                help="Its password (better in the environment).")] = "",
+    username: Annotated[str, typer.Option(help="The collector's MQTT user.")] = "borne-collector",
+    tls: Annotated[bool, typer.Option("--tls/--no-tls")] = False,
+    ca_file: CaFile = None,
+) -> None:
+    """Create (or reset) the collector's own Mosquitto account: reads every kiosk topic, writes receipts and
+    configurations. Prints its new password once, for BORNE_MQTT_PASSWORD."""
+    with requires("collector"):
+        from collector.accounts import AccountsError, DynsecAccounts, new_secret
+    if not admin_user or not admin_password:
+        raise CliError("the dynamic security admin is needed: BORNE_MQTT_ADMIN_USERNAME and "
+                       "BORNE_MQTT_ADMIN_PASSWORD", exit_code=2)
+    password = new_secret()
+    try:
+        DynsecAccounts(host, port, admin_user, admin_password, tls=tls, ca_file=ca_file).ensure_collector(
+            username, password)
+    except AccountsError as exc:
+        raise CliError(str(exc)) from None
+    typer.echo(f"BORNE_MQTT_USERNAME={username}")
+    typer.echo(f"BORNE_MQTT_PASSWORD={password}")

@@ -62,8 +62,11 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
     engine = migrated_engine(sqlite_url)
     espaces(engine, {LANNION: "France services de Lannion", PAIMPOL: "France services de Paimpol"})
     accounts = DynsecAccounts("127.0.0.1", broker.port, broker.admin_user, broker.admin_password)
-    collector_password = secrets.token_urlsafe(24)
-    accounts.ensure_collector("borne-collector", collector_password)
+    result = CliRunner().invoke(borne_app, ["provision", "broker", "collector-account", "--port", str(broker.port)],
+                                env={"BORNE_MQTT_ADMIN_USERNAME": broker.admin_user,
+                                     "BORNE_MQTT_ADMIN_PASSWORD": broker.admin_password})
+    assert result.exit_code == 0, result.output
+    collector_password = result.output.split("BORNE_MQTT_PASSWORD=")[1].split()[0]
     assert connect_reason(broker.port, None, None) == "Not authorized", "anonymous clients must be refused"
 
     collector = start_collector(collector_settings(sqlite_url, broker.port, tmp_path / "collector",
