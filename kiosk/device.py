@@ -63,6 +63,7 @@ class Kiosk:
         watchdog: Watchdog | None = None,
         maintenance_s: float = 1.0,
         boot_id: str | None = None,
+        clock_grace_s: float = 0.0,
     ) -> None:
         self.config = config
         self.local_config = config
@@ -93,7 +94,8 @@ class Kiosk:
         self.uplink: Uplink | None = None
         if connect:
             self.uplink = Uplink(self.outbox, config.kiosk_id, config.broker, config.uplink, self.clock,
-                                 on_config=self._on_config, telemetry_extra=self.health)
+                                 on_config=self._on_config, telemetry_extra=self.health, boot_id=self.boot_id,
+                                 clock_grace_s=clock_grace_s)
             self.recorder.listeners.append(lambda _vote: self._wake_uplink())
             self.uplink.start()
         self.check_clock()

@@ -96,6 +96,13 @@ class PendingVote:
     body: str
 
 
+def _held_for_clock(body: str, boot_id: str, after_mono_ms: int) -> bool:
+    if '"clock_synced":false' not in body or boot_id not in body:
+        return False
+    data = json.loads(body)
+    return bool(data.get("boot_id") == boot_id and (data.get("mono_ms") or 0) > after_mono_ms)
+
+
 class Outbox:
     """A durable queue of votes. Thread-safe: the recorder and the uplink share one instance."""
 
@@ -276,8 +283,13 @@ class Outbox:
 
     # -- sending -------------------------------------------------------------------------------------------
 
-    def unsent(self, limit: int, *, resend_after: float, exclude: Iterable[str] = ()) -> list[PendingVote]:
-        """Votes to send, oldest first: never sent, or sent without a receipt for ``resend_after`` seconds."""
+    def unsent(self, limit: int, *, resend_after: float, exclude: Iterable[str] = (),
+               hold_unsynced: tuple[str, int] | None = None) -> list[PendingVote]:
+        """Votes to send, oldest first: never sent, or sent without a receipt for ``resend_after`` seconds.
+
+        ``hold_unsynced=(boot_id, mono_ms)`` leaves out that boot's unsynchronised votes pressed after
+        ``mono_ms``: the clock may sync in a moment and correct them (see :meth:`correct_times`).
+        """
         excluded = set(exclude)
         cutoff = self._wall() - resend_after
         out: list[PendingVote] = []
@@ -289,6 +301,8 @@ class Outbox:
             )
             for seq, vote_id, body in cursor:
                 if vote_id in excluded:
+                    continue
+                if hold_unsynced is not None and _held_for_clock(body, *hold_unsynced):
                     continue
                 out.append(PendingVote(seq, vote_id, body))
                 if len(out) >= limit:

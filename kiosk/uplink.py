@@ -11,6 +11,10 @@ outbox is the source of truth:
 
 Status is retained on ``.../status``: ``online`` at each connection, ``offline`` as the Last Will and on a clean
 close. A heartbeat goes to ``.../telemetry``.
+
+With ``clock_grace_s`` set, while the wall clock is not synchronised, this boot's votes wait up to that long
+before they are sent, so that the sync (which re-dates them, see :meth:`kiosk.outbox.Outbox.correct_times`) can
+come first.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ from protocol.models import Receipt, Status, StatusMessage, Telemetry
 from protocol.topics import KioskTopic, TopicKind, kiosk_topic
 
 _LOG = logging.getLogger(__name__)
+
+#: A good ``clock_grace_s`` in the field: NTP usually syncs within seconds of the network coming up, and a
+#: vote re-dated before it is sent is exact. Off by default: machines without NTP (containers, CI, laptops
+#: offline) would hold every vote this long.
+CLOCK_GRACE_S = 120.0
 
 
 @dataclass
@@ -73,6 +82,8 @@ class Uplink:
         *,
         on_config: Callable[[bytes], None] | None = None,
         telemetry_extra: Callable[[], dict[str, object]] | None = None,
+        boot_id: str | None = None,
+        clock_grace_s: float = 0.0,
     ) -> None:
         self.outbox = outbox
         self.kiosk_id = kiosk_id
@@ -81,6 +92,9 @@ class Uplink:
         self.clock = clock
         self.on_config = on_config
         self.telemetry_extra = telemetry_extra
+        self.boot_id = boot_id
+        self.clock_grace_s = clock_grace_s
+        self.loops = 0
         self.stats = UplinkStats()
         self._started_mono = time.monotonic()
         # Touched by the sender thread only; PUBACKs reach it through ``_acks`` (paho calls on_publish
@@ -245,6 +259,7 @@ class Uplink:
                 break
             now = time.monotonic()
             self.last_loop = now
+            self.loops += 1
             if int(now) != second:
                 second, sent_this_second = int(now), 0
             try:
@@ -280,7 +295,8 @@ class Uplink:
                 return sent
             busy = {i for e in (*self._inflight.values(), *self._unmarked.values()) for i in e.ids}
             limit = int(min(self.settings.batch_max, budget - sent))
-            pending = self.outbox.unsent(limit, resend_after=self.settings.confirm_timeout_s, exclude=busy)
+            pending = self.outbox.unsent(limit, resend_after=self.settings.confirm_timeout_s, exclude=busy,
+                                         hold_unsynced=self._clock_hold())
             if not pending:
                 return sent
             payload = self._batch_payload([p.body for p in pending])
@@ -297,6 +313,12 @@ class Uplink:
             self._wake.set()  # more may be waiting: come back in the next second
             time.sleep(0.05)
         return sent
+
+    def _clock_hold(self) -> tuple[str, int] | None:
+        """While the clock is not synchronised, this boot's newest votes wait ``clock_grace_s`` for it."""
+        if self.boot_id is None or self.clock_grace_s <= 0 or self.clock.synced():
+            return None
+        return self.boot_id, int((self.clock.monotonic() - self.clock_grace_s) * 1000)
 
     def _batch_payload(self, bodies: list[str]) -> bytes:
         # The votes are stored as their own JSON: join them rather than parse and dump them again.

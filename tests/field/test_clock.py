@@ -19,6 +19,7 @@ from kiosk.device import Kiosk
 from kiosk.simulator import wait_until
 from protocol.codec import encode
 from protocol.models import Vote, VoteBatch
+from tests.field.conftest import Site
 from tests.utils.builders import migrated_engine, register
 
 TRUE_START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -128,3 +129,31 @@ def test_the_collector_bounds_untrusted_times_by_their_receipt(sqlite_url: str, 
     assert ts == received + stored_offset
     assert row.clock_synced is synced
     assert json.loads(payload)["votes"][0]["clock_synced"] is synced
+
+
+def test_with_a_grace_period_unsynced_votes_wait_for_the_sync_and_go_out_exact(site: Site, tmp_path: Path) -> None:
+    clock = ManualClock(TRUE_START - timedelta(days=3), synced=False)
+    config = KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1",
+                         broker={"port": site.port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0})
+    with Kiosk(config, clock=clock, boot_id="boot-a", maintenance_s=0.05, clock_grace_s=120) as kiosk:
+        assert kiosk.uplink is not None
+        assert wait_until(lambda: kiosk.uplink is not None and kiosk.uplink.connected, 20)
+        kiosk.recorder.record(4)
+        clock.advance(10)
+        kiosk.recorder.record(2)
+        loops = kiosk.uplink.loops
+        assert wait_until(lambda: kiosk.uplink is not None and kiosk.uplink.loops >= loops + 3, 20)
+        assert kiosk.uplink.stats.votes_published == 0  # waiting for the clock
+        clock.jump(3 * 86400)
+        clock.set_synced(True)
+        assert wait_until(lambda: kiosk.outbox.depth() == 0, 30)
+        # Past the grace, an unsynchronised vote goes out anyway, flagged.
+        clock.set_synced(False)
+        kiosk.recorder.record(3)
+        clock.advance(121)
+        assert wait_until(lambda: kiosk.outbox.depth() == 0, 30)
+    with session_factory(site.engine)() as session:
+        rows = session.execute(select(VoteRow.seq, VoteRow.ts, VoteRow.clock_synced).order_by(VoteRow.seq)).all()
+    got = [(seq, ts if ts.tzinfo else ts.replace(tzinfo=UTC), synced) for seq, ts, synced in rows]
+    assert got[:2] == [(1, TRUE_START, True), (2, TRUE_START + timedelta(seconds=10), True)]
+    assert got[2][0] == 3 and got[2][2] is False
