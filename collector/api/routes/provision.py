@@ -3,7 +3,7 @@ rotate its password, move it, list them.
 
 Under ``/api/v1/provision/kiosks`` (``/api/v1/kiosks`` is the read-only fleet view). A kiosk's MQTT password
 is returned once, by ``POST /api/v1/provision/kiosks`` and ``POST .../rotate``; the collector
-keeps only its argon2 hash. The broker account is made before the database commit: if the broker refuses, the
+keeps only its hash. The broker account is made before the database commit: if the broker refuses, the
 kiosk is not registered (502) and the call can simply be made again.
 """
 
