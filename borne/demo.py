@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import tempfile
 import threading
@@ -29,11 +30,43 @@ DEMO_ESPACES = [
     ("demo-87", "France services de Bellac", "87"),
     ("demo-971", "France services de Capesterre-Belle-Eau", "971"),
     ("demo-974", "France services de Saint-Benoît", "974"),
+    ("demo-02", "France services de Guise", "02"),
+    ("demo-06", "France services de Puget-Théniers", "06"),
+    ("demo-09", "France services de Lavelanet", "09"),
+    ("demo-12", "France services de Decazeville", "12"),
+    ("demo-14", "France services de Vire Normandie", "14"),
+    ("demo-18", "France services de Sancoins", "18"),
+    ("demo-21", "France services de Montbard", "21"),
+    ("demo-23", "France services d'Aubusson", "23"),
+    ("demo-25", "France services de Morteau", "25"),
+    ("demo-29", "France services de Carhaix-Plouguer", "29"),
+    ("demo-2b", "France services de Corte", "2B"),
+    ("demo-33", "France services de Lesparre-Médoc", "33"),
+    ("demo-35", "France services de Redon", "35"),
+    ("demo-38", "France services de La Mure", "38"),
+    ("demo-41", "France services de Romorantin-Lanthenay", "41"),
+    ("demo-44", "France services de Châteaubriant", "44"),
+    ("demo-48", "France services de Langogne", "48"),
+    ("demo-50", "France services de Coutances", "50"),
+    ("demo-51", "France services de Sainte-Menehould", "51"),
+    ("demo-56", "France services de Pontivy", "56"),
+    ("demo-62", "France services de Saint-Pol-sur-Ternoise", "62"),
+    ("demo-64", "France services de Mauléon-Licharre", "64"),
+    ("demo-72", "France services de La Ferté-Bernard", "72"),
+    ("demo-76", "France services d'Eu", "76"),
+    ("demo-84", "France services de Valréas", "84"),
+    ("demo-88", "France services de Neufchâteau", "88"),
+    ("demo-93", "France services de Clichy-sous-Bois", "93"),
+    ("demo-972", "France services du Marin", "972"),
+    ("demo-973", "France services de Saint-Laurent-du-Maroni", "973"),
+    ("demo-976", "France services de Dembéni", "976"),
 ]
+DEMO_USER = "demo-national"
 
 
 def demo(
-    kiosks: int = typer.Option(6, min=1, max=200, help="Simulated kiosks."),
+    kiosks: int = typer.Option(len(DEMO_ESPACES), min=1, max=200, help="Simulated kiosks (one an espace)."),
+    history_days: int = typer.Option(28, min=0, max=400, help="Days of past votes each kiosk comes with."),
     pace: float = typer.Option(2.0, min=0.05, help="Mean seconds between two visitors at a kiosk."),
     duration: float = typer.Option(0, help="Stop after this many seconds (0: run until Ctrl-C)."),
     data_dir: Path = typer.Option(None, help="Where to keep the data (default: a temporary folder)."),
@@ -65,6 +98,7 @@ def demo(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     collector = Collector(settings).start()
     simulated: list[SimulatedKiosk] = []
+    alerts = None
     try:
         from collector.db.engine import session_factory
 
@@ -79,15 +113,29 @@ def demo(
 
                 if session.get(Kiosk, kiosk_id) is None:
                     add_kiosk(session, kiosk_id, espace_id)
+        from collector.dashboard.demo import fill_history, sign_in_token
+
+        past = fill_history(collector.engine, [f"kiosk-{i + 1:03d}" for i in range(kiosks)], history_days,
+                            metrics=collector.metrics)
+        token = sign_in_token(collector.engine, DEMO_USER)
         for i in range(kiosks):
             config = simulated_config(f"kiosk-{i + 1:03d}", folder / "kiosks", "127.0.0.1", mqtt_port)
             sim = SimulatedKiosk(config)
             sim.run_visitors(pace, seed=i)
             simulated.append(sim)
+        from collector.alerts import AlertLoop
+
+        alerts = AlertLoop(collector.engine).start()
         first = DEMO_ESPACES[0][0]
-        typer.echo(f"borne demo: {kiosks} kiosks voting; data in {folder}")
+        typer.echo(f"borne demo: {kiosks} kiosks voting at espaces in {len({d for _, _, d in DEMO_ESPACES[:kiosks]})} "
+                   f"départements ({past} past votes loaded); data in {folder}")
+        typer.echo(f"  dashboard:    {collector.api_url}/dashboard/")
+        typer.echo(f"  token:        {token}")
+        typer.echo(f"                (national partner {DEMO_USER!r}: paste it on the dashboard's sign-in page)")
         typer.echo(f"  API:          {collector.api_url}/docs")
-        typer.echo(f"  satisfaction: {collector.api_url}/api/v1/espaces/{first}/satisfaction")
+        typer.echo(f"  satisfaction: {collector.api_url}/api/v1/kpi/satisfaction?level=espace&code={first}")
+        if not os.environ.get("BORNE_DEPARTEMENTS_GEOJSON"):
+            typer.echo("  map:          BORNE_DEPARTEMENTS_GEOJSON=/path/to/geom_dep.geojson colours the départements")
         typer.echo("Ctrl-C to stop.")
         started = time.monotonic()
         try:
@@ -98,6 +146,8 @@ def demo(
             pass
     finally:
         typer.echo("stopping...")
+        if alerts is not None:
+            alerts.close()
         for sim in simulated:
             sim.close()
         collector.close()

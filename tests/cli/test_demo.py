@@ -1,4 +1,4 @@
-"""`borne demo` starts everything, serves the API with votes in it, and stops cleanly on Ctrl-C."""
+"""`borne demo` starts everything, serves the API and the dashboard with votes in them, and stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -23,23 +23,32 @@ def test_demo_runs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert proc.stdout is not None
-    url = None
+    url = token = dashboard = None
     lines = []
     try:
         for line in proc.stdout:
             lines.append(line)
-            found = re.search(r"satisfaction: (http://\S+)", line)
+            found = re.search(r"(satisfaction|token|dashboard): +(\S+)", line)
             if found:
-                url = found.group(1)
-                break
-        assert url, "".join(lines)
+                if found.group(1) == "token":
+                    token = found.group(2)
+                elif found.group(1) == "dashboard":
+                    dashboard = found.group(2)
+                else:
+                    url = found.group(2)
+                    break
+        assert url and token and dashboard, "".join(lines)
+        with urllib.request.urlopen(dashboard, timeout=10) as response:  # noqa: S310 - our own local API
+            assert b'lang="fr"' in response.read()
+        # The printed token signs in: the national partner reads the espace's votes, weeks of them already.
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
         deadline = time.monotonic() + 60
         votes = 0
         while time.monotonic() < deadline and votes == 0:
             time.sleep(1)
-            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our own local API
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own local API
                 body = response.read()
-            votes = json.loads(body).get("votes", 0) if b"votes" in body else 0
+            votes = json.loads(body)["total"]["votes"]
         assert votes > 0
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

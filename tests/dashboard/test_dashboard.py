@@ -169,7 +169,8 @@ def test_ranking_heatmap_fleet_and_alerts_show_the_apis_figures(page: Any, world
     rows = {r[0]: r for r in table(page, "#fleet")}
     for k in kiosks:
         assert rows[k["id"]][3] == k["status"] and rows[k["id"]][5] == str(k["outbox_depth"])
-    assert "hors ligne" in page.inner_text('#fleet tr[data-kiosk="kiosk-003"]')
+    offline = page.inner_text('#fleet tr[data-kiosk="kiosk-003"]')
+    assert "hors ligne" in offline and "il y a 3\xa0h" in offline  # times from the API are UTC
 
     page.goto(world.url + "/dashboard/alertes")
     wait_ready(page)

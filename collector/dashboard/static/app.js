@@ -86,9 +86,22 @@
   function int(n) { return n === null || n === undefined ? "—" : nf0.format(n); }
   function signed(value) {
     if (value === null || value === undefined) return "—";
-    return (value > 0 ? "+" : value < 0 ? "−" : "") + nf1.format(Math.abs(value)) + "\u00a0pt";
+    if (Math.abs(value) < 0.05) return nf1.format(0) + "\u00a0pt";
+    return (value > 0 ? "+" : "−") + nf1.format(Math.abs(value)) + "\u00a0pt";
   }
-  function when(iso) { return iso ? dateTime.format(new Date(iso)) : "jamais"; }
+  /** A time from the API; one without an offset (SQLite keeps none) is UTC, as the collector stores it. */
+  function instant(iso) { return new Date(/(Z|[+-]\d\d:?\d\d)$/.test(iso) ? iso : iso + "Z"); }
+  function when(iso) { return iso ? dateTime.format(instant(iso)) : "jamais"; }
+  const relative = new Intl.RelativeTimeFormat("fr-FR", { numeric: "auto", style: "short" });
+  /** "23/11/2026 10:14 (il y a 3 h)". */
+  function ago(iso) {
+    if (!iso) return "jamais";
+    const seconds = (instant(iso).getTime() - Date.now()) / 1000;
+    const [amount, unit] = Math.abs(seconds) < 90 ? [Math.round(seconds), "second"]
+      : Math.abs(seconds) < 5400 ? [Math.round(seconds / 60), "minute"]
+        : Math.abs(seconds) < 172800 ? [Math.round(seconds / 3600), "hour"] : [Math.round(seconds / 86400), "day"];
+    return when(iso) + " (" + relative.format(amount, unit) + ")";
+  }
   function period(iso, granularity) {
     const day = new Date(iso + "T00:00:00Z");
     if (granularity === "month") return monthFmt.format(day);
@@ -147,6 +160,7 @@
     if (w.level === "espace") chain.push({ level: "espace", code: w.code });
     const top = LEVELS.indexOf(session.level);
     list.replaceChildren();
+    list.closest("nav").hidden = chain.filter((item) => LEVELS.indexOf(item.level) >= top).length < 2;
     for (const item of chain) {
       if (LEVELS.indexOf(item.level) < top) continue;
       const li = document.createElement("li");
@@ -288,6 +302,6 @@
   window.Borne = {
     PREFIX, LEVELS, LEVEL_NAMES, WEEKDAYS, COLORS, ApiError,
     token, setToken, signOut, api, zones, espaces, where, link, crumbs, periodParams,
-    pct, points, int, signed, when, period, interval, zoneName, cell, attainment, status, chart, page, done,
+    pct, points, int, signed, when, ago, period, interval, zoneName, cell, attainment, status, chart, page, done,
   };
 })();

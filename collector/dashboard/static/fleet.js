@@ -36,10 +36,10 @@
       const a = document.createElement("a");
       a.href = B.link("", "espace", k.espace_id);
       a.textContent = espace.name;
-      tr.append(B.cell(k.id, { header: true, value: k.id }), B.cell("", { node: a, value: k.espace_id }),
+      tr.append(B.cell(k.id, { header: true, value: k.id, cls: "nowrap" }), B.cell("", { node: a, value: k.espace_id }),
         B.cell((dep ? dep.name : "") + " (" + espace.departement + ")"),
-        B.cell("", { node: badge, value: k.status }),
-        B.cell(B.when(k.last_seen), { value: k.last_seen }),
+        B.cell("", { node: badge, value: k.status, cls: "nowrap" }),
+        B.cell(B.ago(k.last_seen), { value: k.last_seen, cls: "nowrap" }),
         B.cell(k.outbox_depth === null ? "—" : B.int(k.outbox_depth), { num: true, value: k.outbox_depth }),
         B.cell(k.version || "—"));
       return tr;

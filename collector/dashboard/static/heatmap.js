@@ -18,11 +18,10 @@
     const values = data.map((d) => d[2]);
     const label = measure === "rate" ? "Taux de satisfaction (%)" : "Votes";
     B.chart(document.getElementById("heat-chart"), {
-      grid: { left: 90, right: 24, top: 16, bottom: 96 },
+      grid: { left: 90, right: 24, top: 16, bottom: 100 },
       tooltip: { formatter: (p) => B.WEEKDAYS[p.value[1]] + " " + p.value[0] + " h : "
         + (measure === "rate" ? B.points(p.value[2]) : B.int(p.value[2]) + " votes") },
-      xAxis: { type: "category", data: HOURS.map((h) => h + " h"), name: "heure", nameLocation: "middle",
-        nameGap: 28, axisLabel: { color: B.COLORS.text } },
+      xAxis: { type: "category", data: HOURS.map((h) => h + " h"), axisLabel: { color: B.COLORS.text } },
       yAxis: { type: "category", data: B.WEEKDAYS, inverse: true, axisLabel: { color: B.COLORS.text } },
       visualMap: { min: values.length ? Math.min(...values) : 0, max: values.length ? Math.max(...values) : 1,
         calculable: true, orient: "horizontal", left: "center", bottom: 8, text: ["plus", "moins"],

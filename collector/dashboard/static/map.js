@@ -70,7 +70,8 @@
     B.chart(el, {
       tooltip: { formatter: (p) => B.zoneName(z, "departement", p.name) + " : "
         + (p.data ? B.pct(p.data.rate) + " (" + B.int(p.data.votes) + " votes)" : "aucun vote") },
-      visualMap: { type: "piecewise", left: 8, bottom: 8, dimension: 0, textStyle: { color: B.COLORS.text },
+      visualMap: { type: "piecewise", left: 8, bottom: 8, dimension: 0, itemGap: 8,
+        textStyle: { color: B.COLORS.text, fontSize: 14 },
         pieces: [
           { min: target, label: "objectif atteint (≥ " + t + ")", color: "#18753c" },
           { min: target - 5, max: target, label: "à moins de 5 points", color: "#7fd1a0" },
@@ -79,6 +80,7 @@
         ] },
       series: [{
         name: "Taux de satisfaction", type: "map", map: "departements", nameProperty: "insee_dep", roam: false,
+        left: 16, right: 16, top: 16, bottom: 130,
         itemStyle: { areaColor: "#eeeeee", borderColor: "#666666", borderWidth: 0.5 },
         emphasis: { label: { show: false }, itemStyle: { areaColor: "#6a6af4" } },
         select: { disabled: true },

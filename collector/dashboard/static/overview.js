@@ -49,7 +49,8 @@
       yAxis: [
         { type: "value", name: "%", min: Math.max(0, Math.floor((lowest - 5) / 5) * 5), max: 100,
           axisLabel: { color: B.COLORS.text } },
-        { type: "value", name: "votes", splitLine: { show: false }, axisLabel: { color: B.COLORS.text } },
+        { type: "value", name: "votes", splitLine: { show: false },
+          axisLabel: { color: B.COLORS.text, formatter: (v) => B.int(v) } },
       ],
       series: [
         { name: "Votes", type: "bar", yAxisIndex: 1, data: rows.map((r) => r.votes), itemStyle: { color: "#c5c5fe" },
@@ -57,7 +58,8 @@
         { name: "Taux de satisfaction", type: "line", data: rates, itemStyle: { color: B.COLORS.blue },
           lineStyle: { width: 3 }, symbolSize: 7, connectNulls: false,
           markLine: { symbol: "none", silent: true, lineStyle: { color: B.COLORS.red, type: "dashed", width: 2 },
-            label: { formatter: "objectif " + B.points(result.target), color: B.COLORS.red },
+            label: { formatter: "objectif " + B.points(result.target), color: B.COLORS.red,
+              position: "insideStartTop" },
             data: [{ yAxis: result.target }] } },
       ],
     });
