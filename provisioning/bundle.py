@@ -32,7 +32,7 @@ _LOG = logging.getLogger(__name__)
 BOOT = "/boot/firmware"
 DATA_DIR = "/var/lib/borne"
 CONFIG_PATH = f"{DATA_DIR}/kiosk.toml"
-CA_PATH = "/etc/borne/ca.crt"
+CA_PATH = f"{DATA_DIR}/ca.crt"  # on the data partition: a new CA needs no writable root
 VENV = "/opt/borne"
 DATA_LABEL = "borne-data"
 
@@ -125,15 +125,14 @@ IMPORT_SCRIPT = f"""#!/bin/sh
 # Move a kiosk.toml dropped on the boot partition into the data partition (it holds the MQTT password).
 set -eu
 src={BOOT}/kiosk.toml
-[ -f "$src" ] || exit 0
-install -D -m 0600 -o borne -g borne "$src" {CONFIG_PATH}.new
-mv {CONFIG_PATH}.new {CONFIG_PATH}
-rm -f "$src"
-if [ -f {BOOT}/borne-ca.crt ]; then
-  mount -o remount,rw / 2>/dev/null || true
-  install -D -m 0644 {BOOT}/borne-ca.crt {CA_PATH} || logger -t borne "cannot write {CA_PATH}: root is read-only"
+if [ -f "$src" ]; then
+  install -D -m 0600 -o borne -g borne "$src" {CONFIG_PATH}.new
+  mv {CONFIG_PATH}.new {CONFIG_PATH}
+  rm -f "$src"
+  logger -t borne "kiosk configuration imported from the boot partition"
 fi
-logger -t borne "kiosk configuration imported from the boot partition"
+# The broker's CA certificate (not a secret: it stays on the boot partition too).
+if [ -f {BOOT}/borne-ca.crt ]; then install -m 0644 -o borne -g borne {BOOT}/borne-ca.crt {CA_PATH}; fi
 """
 
 
@@ -141,7 +140,8 @@ def import_unit() -> str:
     return f"""[Unit]
 Description=borne: import a kiosk.toml from the boot partition
 RequiresMountsFor={DATA_DIR} {BOOT}
-ConditionPathExists={BOOT}/kiosk.toml
+ConditionPathExists=|{BOOT}/kiosk.toml
+ConditionPathExists=|{BOOT}/borne-ca.crt
 
 [Service]
 Type=oneshot
@@ -163,8 +163,9 @@ if ! blkid -L {DATA_LABEL} >/dev/null 2>&1; then
   root=$(findmnt -no SOURCE /)
   disk=/dev/$(lsblk -no PKNAME "$root")
   log "creating the data partition on $disk"
-  echo ',{{size}},L' | sfdisk --append --no-reread "$disk"
-  partprobe "$disk" || true
+  # --force: the disk is in use (its root is mounted); only a partition is appended, nothing moves.
+  echo ',{{size}},L' | sfdisk --force --append --no-reread "$disk"
+  partx -a "$disk" 2>/dev/null || partprobe "$disk" || true
   udevadm settle
   part=$(lsblk -lnpo NAME "$disk" | tail -n 1)
   mkfs.ext4 -F -L {DATA_LABEL} "$part"
@@ -175,7 +176,6 @@ mkdir -p {DATA_DIR}
 mountpoint -q {DATA_DIR} || mount {DATA_DIR}
 chown borne:borne {DATA_DIR}
 chmod 0750 {DATA_DIR}
-if [ -f {BOOT}/borne-ca.crt ]; then install -D -m 0644 {BOOT}/borne-ca.crt {CA_PATH}; fi
 /usr/local/sbin/borne-config-import
 
 # 2. Screen blanking off: console (kernel) and desktop (raspi-config).

@@ -61,7 +61,7 @@ def test_kiosk_toml_is_what_the_kiosk_loads(tmp_path: Path) -> None:
     assert cfg.kiosk_id == "fs-22-001-ab12" and cfg.ui == "gpio"
     assert cfg.broker.username == "fs-22-001-ab12" and cfg.broker.password is not None
     assert cfg.broker.password.get_secret_value() == 'p"a\\ss-wörd'
-    assert cfg.broker.tls and cfg.broker.port == 8883 and str(cfg.broker.ca_file) == "/etc/borne/ca.crt"
+    assert cfg.broker.tls and cfg.broker.port == 8883 and str(cfg.broker.ca_file) == "/var/lib/borne/ca.crt"
     assert str(cfg.data_dir) == "/var/lib/borne"
     assert (tmp_path / "borne-ca.crt").read_text() == CA
     assert (tmp_path / "kiosk.toml").stat().st_mode & 0o077 == 0, "the password's file is private"
@@ -116,3 +116,18 @@ def test_label(suffix: str, tmp_path: Path) -> None:
 
 def test_qr_payload_is_quoted() -> None:
     assert qr_payload("k-1", "FS 22/1") == "borne:kiosk/k-1?espace=FS%2022/1"
+
+
+def test_user_data_scripts_parse(tmp_path: Path) -> None:
+    """The first-boot and import scripts written by user-data are valid POSIX shell (``sh -n``)."""
+    write_bundle(tmp_path, _credentials(), BundleOptions(data_size="4G"))
+    data = yaml.safe_load((tmp_path / "user-data").read_text())
+    scripts = [f for f in data["write_files"] if f["path"].startswith("/usr/local/sbin/")]
+    assert {f["path"] for f in scripts} == {"/usr/local/sbin/borne-firstboot", "/usr/local/sbin/borne-config-import"}
+    for script in scripts:
+        path = tmp_path / Path(script["path"]).name
+        path.write_text(script["content"])
+        result = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{script['path']}: {result.stderr}"
+    firstboot = next(f["content"] for f in scripts if f["path"].endswith("firstboot"))
+    assert "',4G,L'" in firstboot and "do_overlayfs 0" in firstboot and "consoleblank=0" in firstboot
