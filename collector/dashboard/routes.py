@@ -9,12 +9,14 @@ and the names of régions and départements.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import mimetypes
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -95,8 +97,15 @@ def page(slug: str) -> HTMLResponse:
     return _page(slug)
 
 
+@lru_cache(maxsize=64)
+def _file(path: Path, mtime_ns: int) -> tuple[bytes, bytes]:
+    """A static file's bytes and their gzip (ECharts: 1.1 MB, 0.37 MB gzipped), until the file changes."""
+    body = path.read_bytes()
+    return body, gzip.compress(body, compresslevel=6, mtime=0)
+
+
 @router.get(PREFIX + "/static/{path:path}")
-def static(path: str) -> Response:
+def static(path: str, request: Request) -> Response:
     """Our scripts and styles (revalidated each time) and the vendored charting library (cached a day)."""
     target = (STATIC / path).resolve()
     if not target.is_relative_to(STATIC.resolve()) or not target.is_file():
@@ -104,9 +113,12 @@ def static(path: str) -> Response:
     media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     if media_type.startswith("text/") or media_type.endswith("javascript"):
         media_type += "; charset=utf-8"
-    cache = "public, max-age=86400" if path.startswith("vendor/") else "no-cache"
-    return Response(target.read_bytes(), media_type=media_type,
-                    headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+    headers = {"Cache-Control": "public, max-age=86400" if path.startswith("vendor/") else "no-cache",
+               "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
+    body, zipped = _file(target, target.stat().st_mtime_ns)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(zipped, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(body, media_type=media_type, headers=headers)
 
 
 class SessionPublic(BaseModel):
