@@ -29,6 +29,16 @@ def _config(kiosk_id: str, credentials: dict[str, object], port: int, data_dir: 
     return cfg.model_copy(update={"broker": broker})
 
 
+def _connected(username: str, password: object, port: int) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{username}-{secrets.token_hex(3)}",
+                         protocol=mqtt.MQTTv311)
+    client.username_pw_set(username, str(password))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert wait_until(client.is_connected, 10)
+    return client
+
+
 def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> None:
     port = free_port()
     settings = collector_settings(sqlite_url, port, tmp_path / "collector", embedded_broker=True,
@@ -76,10 +86,27 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
             assert not [r for r in rejects(engine) if r.kiosk_id == "k-b"]
             assert [getattr(r, "is_failure", False) for r in granted] == [True]
 
-            # rotate: the old password is refused, the new one works.
+            # rotate: the old password is refused, the new one works, and a session opened with the old one is
+            # mute (amqtt cannot close it from a plugin): what it publishes is dropped.
+            stale = _connected("k-a", a["mqtt_password"], port)
             rotated = api.rotate("k-a")
             assert connect_reason(port, "k-a", a["mqtt_password"]) != "Success"
             assert connect_reason(port, "k-a", rotated["mqtt_password"]) == "Success"
+            try:
+                stale.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [1], start_seq=60)),
+                              qos=1).wait_for_publish(10)
+            finally:
+                stale.disconnect()
+                stale.loop_stop()
+            fresh = _connected("k-a", rotated["mqtt_password"], port)
+            try:
+                fresh.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [4], start_seq=70)),
+                              qos=1).wait_for_publish(10)
+            finally:
+                fresh.disconnect()
+                fresh.loop_stop()
+            assert wait_until(lambda: vote_counts(engine).get(LANNION) == 3, 20)
+            assert not [r for r in rejects(engine) if r.kiosk_id == "k-a"]
 
             # revoke: refused.
             assert connect_reason(port, "k-b", b["mqtt_password"]) == "Success"
