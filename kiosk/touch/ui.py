@@ -184,14 +184,19 @@ class TouchApp(App):
         self.screen = flow.screen.value
         if self.sm is not None and self.sm.current != self.screen:
             self.sm.current = self.screen
-        if self.screen == "sleep":
-            now = flow.clock.now()
-            self.sleep_line = i18n.reopening(self.lang, now, flow.hours.next_opening(now))
+        self._update_sleep_line()
         self._update_countdown()
 
     def _tick(self, _dt: float) -> None:
         self.flow.tick()
         self._update_countdown()
+        self._update_sleep_line()
+
+    def _update_sleep_line(self) -> None:
+        # Recomputed while asleep: « demain » becomes « aujourd'hui » at midnight.
+        if self.screen == "sleep":
+            now = self.flow.clock.now()
+            self.sleep_line = i18n.reopening(self.lang, now, self.flow.hours.next_opening(now))
 
     def _update_countdown(self) -> None:
         left = self.flow.seconds_left()

@@ -22,7 +22,7 @@ from protocol.models import RemoteConfig
 _LOG = logging.getLogger(__name__)
 
 MONDAY_10H = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-HOURS = {"mon": "09:00-17:00"}
+HOURS = {"mon": "09:00-17:00", "tue": "09:00-17:00"}
 
 
 def clipped_labels(root: Any) -> list[str]:
@@ -139,6 +139,10 @@ def main(scenario: str, workdir: Path) -> None:
             yield from driver.tap(*driver.center_of(faces[3]))
             yield from driver.frames(2)
             steps["sleep"] = {"votes_before": before, "votes_after": count(kiosk)}
+            steps["sleep_lines"] = [app.sleep_line]
+            yield from settle(app, 7 * 3600)  # past midnight
+            yield from driver.pause(0.5)  # the app's own tick (every 0.1 s) refreshes the line
+            steps["sleep_lines"].append(app.sleep_line)
         elif scenario == "yesno":
             steps["labels"] = [f.ids.label.text for f in faces]
             yield from driver.tap(*driver.center_of(faces[1]))

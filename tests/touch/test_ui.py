@@ -107,6 +107,7 @@ def test_sleep_outside_opening_hours_records_nothing(main_run: Any) -> None:
     result, _ = main_run
     assert result["steps"]["sleep_screen"] == "sleep"
     assert result["steps"]["sleep"] == {"votes_before": 3, "votes_after": 3}
+    assert result["steps"]["sleep_lines"] == ["Réouverture demain à 09:00.", "Réouverture aujourd'hui à 09:00."]
 
 
 def test_no_text_is_clipped(main_run: Any, yesno_run: Any, five_run: Any) -> None:
