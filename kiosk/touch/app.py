@@ -80,10 +80,10 @@ def run_touch(config: KioskConfig) -> None:
     configure_kivy(config.touch, kivy_home=config.data_dir / "kivy")
     from kivy.clock import Clock
 
-    from kiosk.device import Kiosk
+    from kiosk.touch.device import TouchKiosk
     from kiosk.touch.ui import TouchApp
 
-    with Kiosk(config) as kiosk:
+    with TouchKiosk(config) as kiosk:
         app = TouchApp(kiosk)
 
         def stop(*_: Any) -> None:

@@ -23,6 +23,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.device import Kiosk
 from kiosk.touch import i18n, theme
+from kiosk.touch.device import TouchKiosk
 from kiosk.touch.flow import Flow, FlowSettings
 from kiosk.touch.hours import OpeningHours
 from kiosk.touch.widgets import Tile
@@ -188,6 +189,8 @@ class TouchApp(App):
         self._update_countdown()
 
     def _tick(self, _dt: float) -> None:
+        if isinstance(self.kiosk, TouchKiosk):
+            self.kiosk.ui_beat()
         self.flow.tick()
         self._update_countdown()
         self._update_sleep_line()

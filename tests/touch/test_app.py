@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
+from kiosk.clock import ManualClock
 from kiosk.config import TouchConfig
 from kiosk.touch.app import input_entry
+from kiosk.touch.device import TouchKiosk
+from tests.touch.conftest import make_config
 
 _LOG = logging.getLogger(__name__)
 
@@ -25,3 +29,18 @@ _LOG = logging.getLogger(__name__)
 )
 def test_input_entry(touch: dict[str, str], expected: tuple[str, str]) -> None:
     assert input_entry(TouchConfig(**touch)) == expected
+
+
+def test_a_frozen_interface_makes_the_kiosk_unhealthy(tmp_path: Path, clock: ManualClock) -> None:
+    kiosk = TouchKiosk(make_config(tmp_path), clock=clock, connect=False, ui_stall_s=30)
+    try:
+        assert kiosk.healthy()  # not started yet: no beat expected
+        kiosk.ui_beat()
+        clock.advance(29)
+        assert kiosk.healthy()
+        clock.advance(2)
+        assert kiosk.ui_stalled() and not kiosk.healthy()
+        kiosk.ui_beat()
+        assert kiosk.healthy()
+    finally:
+        kiosk.close()

@@ -224,3 +224,12 @@ def test_reconfigure_takes_effect_from_now_on(kiosk_factory: Any, clock: ManualC
     second = flow.press(2)
     assert second is not None and second.scale == 2 and flow.screen is Screen.THANKS
     assert [str(first.id), str(second.id)] == sendable(kiosk)
+
+
+def test_without_the_guard_a_late_copy_would_answer_the_followup(kiosk_factory: Any, clock: ManualClock) -> None:
+    # The control for the test above: what the guard prevents.
+    kiosk = kiosk_factory()
+    flow = make_flow(kiosk, clock, guard_s=0.0)
+    assert flow.press(4) is not None
+    clock.advance(0.005)
+    assert flow.answer_followup("yes")  # a visitor's vote would carry an answer nobody gave
