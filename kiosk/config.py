@@ -134,6 +134,10 @@ class UplinkConfig(_Section):
         60.0, gt=0, le=86400, description="A sent vote without the collector's receipt after this is sent again."
     )
     heartbeat_s: float = Field(60.0, ge=1, le=3600, description="Telemetry period.")
+    clock_grace_s: float = Field(
+        0.0, ge=0, le=3600,
+        description="While the clock is unsynced, hold this boot's new votes up to this long for NTP (field: 120).",
+    )
     drain_rate: float = Field(
         500.0, gt=0, description="Votes per second at most when draining a backlog, not to flood the broker."
     )

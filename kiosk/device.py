@@ -63,7 +63,7 @@ class Kiosk:
         watchdog: Watchdog | None = None,
         maintenance_s: float = 1.0,
         boot_id: str | None = None,
-        clock_grace_s: float = 0.0,
+        clock_grace_s: float | None = None,
     ) -> None:
         self.config = config
         self.local_config = config
@@ -95,7 +95,8 @@ class Kiosk:
         if connect:
             self.uplink = Uplink(self.outbox, config.kiosk_id, config.broker, config.uplink, self.clock,
                                  on_config=self._on_config, telemetry_extra=self.health, boot_id=self.boot_id,
-                                 clock_grace_s=clock_grace_s)
+                                 clock_grace_s=config.uplink.clock_grace_s if clock_grace_s is None
+                                 else clock_grace_s)
             self.recorder.listeners.append(lambda _vote: self._wake_uplink())
             self.uplink.start()
         self.check_clock()

@@ -83,6 +83,8 @@ def kiosk_toml(credentials: dict[str, Any], options: BundleOptions, *, broker: d
     ]
     if broker.get("tls") and broker.get("ca_pem"):
         lines.append(f"ca_file = {_toml_value(CA_PATH)}")
+    # A Pi has no real-time clock: hold a fresh boot's votes for NTP, so that they leave with the right time.
+    lines += ["", "[uplink]", "clock_grace_s = 120"]
     if options.ui == "gpio":
         lines += ["", "[panel]", "buttons = [5, 6, 13, 19]", "thanks_led = 26"]
     return "\n".join(lines) + "\n"

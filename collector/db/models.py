@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -27,6 +26,8 @@ from sqlalchemy import (
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from collector.db.types import UtcDateTime
 
 _LOG = logging.getLogger(__name__)
 
@@ -54,10 +55,10 @@ class Espace(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     hours: Mapped[dict[str, str] | None] = mapped_column(JSON)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: When the ANCT list last listed it; None for an espace added by hand (an import never closes those).
-    listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    listed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Kiosk(Base):
@@ -67,18 +68,18 @@ class Kiosk(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     secret_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="unknown")
-    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[str | None] = mapped_column(String(64))
     outbox_depth: Mapped[int | None] = mapped_column(Integer)
     telemetry: Mapped[dict[str, object] | None] = mapped_column(JSON)
     #: The last self-test the kiosk reported (``borne kiosk selftest``, issue 7), and when it ran.
     selftest: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    selftest_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    selftest_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class KioskAssignment(Base):
@@ -89,8 +90,8 @@ class KioskAssignment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), index=True)
     espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Vote(Base):
@@ -106,13 +107,13 @@ class Vote(Base):
     scale: Mapped[int] = mapped_column(SmallInteger)
     satisfied: Mapped[bool] = mapped_column(Boolean)
     question: Mapped[str] = mapped_column(String(64))
-    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
     clock_synced: Mapped[bool] = mapped_column(Boolean)
     misuse: Mapped[bool] = mapped_column(Boolean, default=False)
     followup: Mapped[str | None] = mapped_column(String(8))
     boot_id: Mapped[str | None] = mapped_column(String(64))
     mono_ms: Mapped[int | None] = mapped_column(BigInteger)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_votes_espace_ts", "espace_id", "ts"),
@@ -139,7 +140,7 @@ class Reject(Base):
     __tablename__ = "rejects"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     topic: Mapped[str] = mapped_column(String(255))
     kiosk_id: Mapped[str | None] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(String(64), index=True)
@@ -187,7 +188,7 @@ class EspaceActivity(Base):
     espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     actes: Mapped[int] = mapped_column(BigInteger)
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class DepartementActivity(Base):
@@ -198,7 +199,7 @@ class DepartementActivity(Base):
     departement: Mapped[str] = mapped_column(String(3), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     actes: Mapped[int] = mapped_column(BigInteger)
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class KpiTarget(Base):
@@ -220,8 +221,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     role: Mapped[str] = mapped_column(String(24))
     scope: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ApiToken(Base):
@@ -233,9 +234,9 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Alert(Base):
@@ -248,6 +249,6 @@ class Alert(Base):
     subject: Mapped[str] = mapped_column(String(100), index=True)
     espace_id: Mapped[str | None] = mapped_column(String(32), index=True)
     kiosk_id: Mapped[str | None] = mapped_column(String(64))
-    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     detail: Mapped[str] = mapped_column(Text, default="")

@@ -11,14 +11,14 @@ from collector.api.app import create_app
 from collector.sim.fleet import Fleet, FleetOptions, kiosk_ids, register_fleet
 from kiosk.simulator import wait_until
 from tests.utils.brokers import Mosquitto
-from tests.utils.builders import collector_settings, migrated_engine, start_collector
+from tests.utils.builders import admin_token, bearer, collector_settings, migrated_engine, register, start_collector
 
 
 def test_kiosks_online_then_offline_by_last_will(mosquitto: Mosquitto, database_url: str, tmp_path: Path) -> None:
     engine = migrated_engine(database_url)
     register_fleet(engine, kiosk_ids("sim", 2))
     collector = start_collector(collector_settings(database_url, mosquitto.port, tmp_path))
-    api = TestClient(create_app(engine))
+    api = TestClient(create_app(engine), headers=bearer(admin_token(engine)))
 
     def states() -> dict[str, dict[str, object]]:
         response = api.get("/api/v1/kiosks")
@@ -34,6 +34,7 @@ def test_kiosks_online_then_offline_by_last_will(mosquitto: Mosquitto, database_
         assert wait_until(lambda: states()["sim-00000"]["outbox_depth"] == 0, 20), states()
         first = states()["sim-00000"]
         assert first["version"] == "sim-1" and first["last_seen"] is not None
+        assert str(first["last_seen"]).endswith(("+00:00", "Z")), "times are served with their offset"
 
         killed = fleet.kiosks[0].connection
         assert killed is not None
@@ -49,3 +50,20 @@ def test_kiosks_online_then_offline_by_last_will(mosquitto: Mosquitto, database_
         loop.close()
         collector.close()
         engine.dispose()
+
+
+def test_kiosks_need_a_token_and_are_scoped(sqlite_url: str) -> None:
+    engine = migrated_engine(sqlite_url)
+    register(engine, {"k-22": ("fs-22", "22"), "k-29": ("fs-29", "29"), "k-22b": ("fs-22b", "22")})
+    api = TestClient(create_app(engine))
+    assert api.get("/api/v1/kiosks").status_code == 401
+    assert api.get("/api/v1/kiosks", headers=bearer("not-a-token")).status_code == 401
+
+    def ids(token: str) -> list[str]:
+        response = api.get("/api/v1/kiosks", headers=bearer(token))
+        assert response.status_code == 200
+        return [k["id"] for k in response.json()]
+
+    assert ids(admin_token(engine, "national")) == ["k-22", "k-22b", "k-29"]
+    assert ids(admin_token(engine, "prefecture", "22")) == ["k-22", "k-22b"]
+    assert ids(admin_token(engine, "agent", "fs-29")) == ["k-29"]

@@ -3,6 +3,9 @@
 Online/offline comes from the kiosk's retained ``status`` topic: ``online`` when it connects, ``offline`` when
 it closes cleanly or, when it vanishes, from its Last Will, which the broker publishes for it. ``last_seen`` is
 the last message of any kind (status, heartbeat) the collector received from it.
+
+Readers see the kiosks of their scope: all of them for admins and national partners, their département's for a
+préfecture referent, their espace's for an espace agent.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from collector.api.deps import SessionDep
-from collector.db.models import Kiosk
+from collector.api.deps import CurrentUser, SessionDep
+from collector.auth import Role
+from collector.db.models import Espace, Kiosk
 
 _LOG = logging.getLogger(__name__)
 
@@ -26,6 +30,7 @@ router = APIRouter(prefix="/api/v1/kiosks", tags=["kiosks"])
 class KioskPublic(BaseModel):
     id: str
     espace_id: str
+    departement: str
     status: str  # online, offline, or unknown (never heard of)
     online: bool
     status_at: datetime | None
@@ -38,20 +43,30 @@ class KioskPublic(BaseModel):
 @router.get("", response_model=list[KioskPublic])
 def list_kiosks(
     session: SessionDep,
+    user: CurrentUser,
     espace: Annotated[str | None, Query(description="Only this espace's kiosks.")] = None,
     status: Annotated[str | None, Query(pattern="^(online|offline|unknown)$")] = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 10_000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[KioskPublic]:
     """Every kiosk (or one espace's), ordered by id, with its state."""
-    query = select(Kiosk).order_by(Kiosk.id).limit(limit).offset(offset)
+    query = (
+        select(Kiosk, Espace.departement).join(Espace, Espace.id == Kiosk.espace_id)
+        .order_by(Kiosk.id).limit(limit).offset(offset)
+    )
+    if user.role is Role.PREFECTURE:
+        query = query.where(Espace.departement == user.scope)
+    elif user.role is Role.AGENT:
+        query = query.where(Kiosk.espace_id == user.scope)
     if espace is not None:
         query = query.where(Kiosk.espace_id == espace)
     if status is not None:
         query = query.where(Kiosk.status == status)
     return [
-        KioskPublic(id=k.id, espace_id=k.espace_id, status=k.status, online=k.status == "online",
-                    status_at=k.status_at, last_seen=k.last_seen, outbox_depth=k.outbox_depth, version=k.version,
-                    revoked=k.revoked_at is not None)
-        for k in session.scalars(query)
+        KioskPublic(
+            id=k.id, espace_id=k.espace_id, departement=departement, status=k.status, online=k.status == "online",
+            status_at=k.status_at, last_seen=k.last_seen, outbox_depth=k.outbox_depth, version=k.version,
+            revoked=k.revoked_at is not None,
+        )
+        for k, departement in session.execute(query)
     ]
