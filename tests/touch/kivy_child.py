@@ -39,13 +39,15 @@ def clipped_labels(root: Any) -> list[str]:
     return out
 
 
-def main(scenario: str, workdir: Path) -> None:
+def main(scenario: str, workdir: Path, port: int | None = None) -> None:
     voting: dict[str, Any] = {"opening_hours": HOURS}
     if scenario == "yesno":
         voting |= {"scale": 2, "followup": False}
     elif scenario == "five":
         voting |= {"scale": 5}
-    config = KioskConfig(kiosk_id="fs-test-ui", data_dir=workdir / "data", ui="touch", voting=voting)
+    broker = {"port": port} if port else {}
+    config = KioskConfig(kiosk_id="fs-test-ui", data_dir=workdir / "data", ui="touch", voting=voting,
+                         broker=broker)
     entry = configure_kivy(config.touch, kivy_home=workdir / "kivy", size=(800, 480))
 
     from kivy.base import EventLoop
@@ -159,16 +161,27 @@ def main(scenario: str, workdir: Path) -> None:
             steps["remote"] = {"labels": [f.ids.label.text for f in app.faces()], "lang": app.lang}
             yield from driver.tap(*driver.center_of(app.faces()[3]))
             yield from driver.until(lambda: app.screen == "thanks")
+        elif scenario == "broker":
+            # Online: the vote waits for its follow-up, then goes to the broker with it.
+            yield from driver.until(lambda: app.online, timeout=60)
+            yield from driver.tap(*driver.center_of(faces[1]))
+            yield from driver.until(lambda: app.screen == "followup")
+            yield from driver.pause(0.5)
+            steps["held_sent"] = kiosk.outbox.stats()["sent"]
+            yield from settle(app, 1.0)
+            yield from driver.tap(*driver.center_of(app.screen_widget("followup").ids.no))
+            yield from driver.until(lambda: kiosk.outbox.stats()["sent"] == 1, timeout=60)
+            steps["sent"] = kiosk.outbox.stats()["sent"]
         elif scenario == "five":
             yield from clipping_in_every_language(app)
             yield from driver.tap(*driver.center_of(faces[4]))
             yield from driver.until(lambda: app.screen == "followup")
 
-    with Kiosk(config, clock=clock, connect=False) as kiosk:
+    with Kiosk(config, clock=clock, connect=port is not None) as kiosk:
         driver.run_script(TouchApp(kiosk), script)
     (workdir / "result.json").write_text(json.dumps(result, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    main(sys.argv[1], Path(sys.argv[2]))
+    main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)

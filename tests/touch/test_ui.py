@@ -12,19 +12,24 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from kiosk.outbox import Outbox
+from protocol.models import VoteBatch
+from tests.utils.brokers import Mosquitto
 
 _LOG = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_child(scenario: str, workdir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_child(scenario: str, workdir: Path, *args: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     env = {
         **os.environ,
         "KIVY_NO_ARGS": "1",
@@ -34,7 +39,7 @@ def run_child(scenario: str, workdir: Path) -> tuple[dict[str, Any], list[dict[s
         "KIVY_LOG_MODE": "PYTHON",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.touch.kivy_child", scenario, str(workdir)],
+        [sys.executable, "-m", "tests.touch.kivy_child", scenario, str(workdir), *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     if proc.returncode != 0:
@@ -128,3 +133,29 @@ def test_oui_non_without_followup_then_a_remote_configuration(yesno_run: Any) ->
 def test_five_answers(five_run: Any) -> None:
     _, votes = five_run
     assert [(v["answer"], v["scale"]) for v in votes] == [(5, 5)]
+
+
+def test_the_vote_reaches_the_broker_with_its_followup(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = lambda _c, _u, msg: received.append(bytes(msg.payload))
+    sub.on_subscribe = lambda *_: subscribed.set()
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.subscribe("fs/v1/kiosks/+/votes", qos=1)
+    sub.loop_start()
+    try:
+        assert subscribed.wait(30)
+        result, votes = run_child("broker", tmp_path, str(mosquitto.port))
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    assert result["steps"] == {"held_sent": 0, "sent": 1}  # nothing went out while the question showed
+    batches = [VoteBatch.model_validate_json(p) for p in received]
+    sent = [v for b in batches for v in b.votes]
+    assert len(sent) == 1
+    assert sent[0].answer == 2 and sent[0].followup is not None and sent[0].followup.answer == "no"
+    assert str(sent[0].id) == votes[0]["id"]
