@@ -11,10 +11,11 @@ cannot block the others; a message that still fails is kept as a reject. If the 
 unreachable, :class:`StoreUnavailable` is raised and nothing is acknowledged.
 
 The vote path is written for tens of thousands of votes a second (``docs/performance.md``): one tuple per vote,
-no ORM objects; the group's ids already stored are looked up first, the new votes written in one statement
-(``executemany`` on SQLite, ``unnest`` of column arrays on PostgreSQL), and the statement's row count checked,
-so that the rollups are bumped by exactly the votes inserted even when another collector inserts the same vote
-at the same moment (the group is then applied again).
+no ORM objects; the group's ids already stored are looked up first, then the new votes written at once
+(``executemany`` with ``ON CONFLICT DO NOTHING`` and its row count checked on SQLite, binary ``COPY`` on
+PostgreSQL, where a unique violation says the same), so that the rollups are bumped by exactly the votes inserted
+even when another collector inserts the same vote at the same moment: the group is then rolled back and applied
+again.
 """
 
 from __future__ import annotations
