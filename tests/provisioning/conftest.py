@@ -90,3 +90,21 @@ def connect_reason(port: int, username: str | None, password: str | None, *, cli
         client.disconnect()
         client.loop_stop()
     return str(answer["reason"])
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None, input: str | None = None) -> Any:
+    """``borne ARGS`` through Typer's runner. The root command configures logging onto the runner's stream,
+    which closes at the end: the root logger's handlers are put back, or later log lines from threads fail."""
+    import logging
+
+    from typer.testing import CliRunner
+
+    from borne.cli import app
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return CliRunner().invoke(app, args, env=env, input=input)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -14,16 +14,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from typer.testing import CliRunner
 
-from borne.cli import app as borne_app
 from collector.accounts import DynsecAccounts
 from collector.api.app import create_app
 from kiosk.config import load_config
 from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
-from tests.provisioning.conftest import admin_token, connect_reason, espaces, serve
+from tests.provisioning.conftest import admin_token, connect_reason, espaces, invoke, serve
 from tests.utils.builders import collector_settings, migrated_engine, rejects, start_collector, vote_counts, wire_batch
 from tests.utils.dynsec import DynsecMosquitto
 
@@ -31,16 +29,17 @@ LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
 
 
 def _cli(args: list[str], url: str, token: str) -> Any:
-    result = CliRunner().invoke(borne_app, ["provision", "kiosk", *args, "--collector", url],
-                                env={"BORNE_ADMIN_TOKEN": token})
-    return result
+    return invoke(["provision", "kiosk", *args, "--collector", url], env={"BORNE_ADMIN_TOKEN": token})
 
 
 def _kiosk_config(bundle: Path, data_dir: Path) -> Any:
-    # The bundle's own file; only the outbox moves out of /var/lib/borne, and reconnects are quick.
+    # The bundle's own file; only the outbox moves out of /var/lib/borne, reconnects are quick, and votes do not
+    # wait for NTP (this machine's clock may read unsynchronised).
     cfg = load_config(bundle / "kiosk.toml", data_dir=data_dir)
-    return cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"reconnect_min_s": 0.2,
-                                                                          "reconnect_max_s": 1.0})})
+    return cfg.model_copy(update={
+        "broker": cfg.broker.model_copy(update={"reconnect_min_s": 0.2, "reconnect_max_s": 1.0}),
+        "uplink": cfg.uplink.model_copy(update={"clock_grace_s": 0.0}),
+    })
 
 
 def _publish_as(port: int, username: str, password: str, messages: list[tuple[str, bytes]]) -> None:
@@ -62,9 +61,9 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
     engine = migrated_engine(sqlite_url)
     espaces(engine, {LANNION: "France services de Lannion", PAIMPOL: "France services de Paimpol"})
     accounts = DynsecAccounts("127.0.0.1", broker.port, broker.admin_user, broker.admin_password)
-    result = CliRunner().invoke(borne_app, ["provision", "broker", "collector-account", "--port", str(broker.port)],
-                                env={"BORNE_MQTT_ADMIN_USERNAME": broker.admin_user,
-                                     "BORNE_MQTT_ADMIN_PASSWORD": broker.admin_password})
+    result = invoke(["provision", "broker", "collector-account", "--port", str(broker.port)],
+                    env={"BORNE_MQTT_ADMIN_USERNAME": broker.admin_user,
+                         "BORNE_MQTT_ADMIN_PASSWORD": broker.admin_password})
     assert result.exit_code == 0, result.output
     collector_password = result.output.split("BORNE_MQTT_PASSWORD=")[1].split()[0]
     assert connect_reason(broker.port, None, None) == "Not authorized", "anonymous clients must be refused"

@@ -9,9 +9,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from gpiozero.pins.mock import MockFactory
-from typer.testing import CliRunner
 
-from borne.cli import app as borne_app
 from collector.accounts import DynsecAccounts
 from collector.api.app import create_app
 from kiosk.clock import ManualClock
@@ -20,7 +18,7 @@ from kiosk.selftest import SelfTest, SelfTestOptions
 from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.models import CheckOutcome
 from provisioning.bundle import BundleOptions, write_bundle
-from tests.provisioning.conftest import admin_token, espaces
+from tests.provisioning.conftest import admin_token, espaces, invoke
 from tests.utils.builders import collector_settings, migrated_engine, start_collector
 from tests.utils.dynsec import DynsecMosquitto
 
@@ -106,8 +104,7 @@ def test_selftest_reaches_the_collector(dynsec_mosquitto: DynsecMosquitto, sqlit
 def test_selftest_command_reports_failures(tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
     config.write_text(f'kiosk_id = "k-1"\ndata_dir = "{tmp_path / "data"}"\n[broker]\nhost = "127.0.0.1"\nport = 9\n')
-    result = CliRunner().invoke(borne_app, ["kiosk", "selftest", "--config", str(config), "--press-timeout", "0.1"],
-                                input="y\n")
+    result = invoke(["kiosk", "selftest", "--config", str(config), "--press-timeout", "0.1"], input="y\n")
     assert result.exit_code == 1, result.output
     assert "FAILED   buttons" in result.output and "no press" in result.output
     assert "PASSED   leds" in result.output and "PASSED   disk" in result.output
