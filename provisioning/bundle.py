@@ -87,6 +87,10 @@ def kiosk_toml(credentials: dict[str, Any], options: BundleOptions, *, broker: d
     lines += ["", "[uplink]", "clock_grace_s = 120"]
     if options.ui == "gpio":
         lines += ["", "[panel]", "buttons = [5, 6, 13, 19]", "thanks_led = 26"]
+    else:
+        # Under the system unit there is no desktop session: the kernel's touch device, read through mtdev
+        # (docs/kiosk.md); SDL2 must then have its kmsdrm video driver.
+        lines += ["", "[touch]", 'input = "mtdev"']
     return "\n".join(lines) + "\n"
 
 

@@ -65,6 +65,9 @@ def test_kiosk_toml_is_what_the_kiosk_loads(tmp_path: Path) -> None:
     assert str(cfg.data_dir) == "/var/lib/borne"
     assert (tmp_path / "borne-ca.crt").read_text() == CA
     assert (tmp_path / "kiosk.toml").stat().st_mode & 0o077 == 0, "the password's file is private"
+    write_bundle(tmp_path / "touch", _credentials(), BundleOptions(ui="touch"))
+    touch = load_config(tmp_path / "touch" / "kiosk.toml")
+    assert touch.ui == "touch" and touch.touch.input == "mtdev"
 
 
 def test_systemd_units_verify(tmp_path: Path) -> None:
