@@ -82,6 +82,8 @@ def demo(
     with requires("kiosk"):
         from kiosk.simulator import SimulatedKiosk, simulated_config
 
+    # Forty kiosks connecting would bury the addresses printed below: kiosks speak up only on trouble.
+    logging.getLogger("kiosk").setLevel(logging.WARNING)
     folder = data_dir or Path(tempfile.mkdtemp(prefix="borne-demo-"))
     if not port_free("127.0.0.1", mqtt_port):
         chosen = free_port()
