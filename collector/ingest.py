@@ -13,6 +13,7 @@ start again and an old id could acknowledge a new, unstored message.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import ssl
@@ -34,6 +35,19 @@ from protocol.models import Receipt
 from protocol.topics import TopicKind, kiosk_filter, kiosk_topic, shared
 
 _LOG = logging.getLogger(__name__)
+
+#: Python's cyclic garbage collector runs a young collection every 700 container allocations by default; the
+#: ingest allocates several per vote (pydantic models, rows), so at tens of thousands of votes a second the
+#: collections, and the full ones they trigger over the collector's ~200,000 long-lived objects, took about a
+#: third of the ingest's time (``bench/ingest.py``, py-spy). What the ingest allocates is freed by reference
+#: counting (no cycles), so collecting less often costs no memory to speak of.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def _fewer_gc_collections() -> None:
+    young, middle, old = gc.get_threshold()
+    if 0 < young < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +128,7 @@ class Ingestor:
 
     def start(self) -> Ingestor:
         s = self.settings
+        _fewer_gc_collections()
         props = None
         if self._v5:
             props = Properties(PacketTypes.CONNECT)

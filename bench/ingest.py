@@ -1,0 +1,336 @@
+"""Ingest end to end: Mosquitto -> collector -> SQLite / PostgreSQL, against a naive baseline and paho's ceiling.
+
+Each case first creates the consumer's persistent MQTT 5 session (subscribed, then gone), loads the broker with
+the messages at QoS 1 while the consumer is away, then starts the consumer and times until every vote is
+committed (and every message acknowledged, after its commit). The publisher is thus not what is measured.
+
+Consumers, each on the same pre-loaded messages:
+
+* the collector: the real :class:`collector.ingest.Ingestor` + :class:`collector.store.Store`, in this process;
+* the naive baseline: paho, one ORM session and one commit per message (same ``protocol`` decoding, votes only,
+  no rollups: it does less than the collector);
+* paho's raw consume rate, no database: a manual-ack subscriber acknowledging at once (the ceiling).
+
+Every consumer uses a share group and client id of its own, and its session is removed afterwards: a persistent
+session left in a shared group keeps receiving its share of the messages while it is away (Mosquitto queues for
+it), which is what made an earlier draft of this benchmark wait for votes that had gone elsewhere.
+
+The helpers (:func:`start_postgres`, :func:`start_mosquitto`, :func:`median_rate`) are used by the other
+collector benchmarks too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import func, select
+
+from collector.db.engine import session_factory
+from collector.db.models import Vote
+from collector.ingest import Ingestor
+from collector.metrics import Metrics
+from collector.store import Store
+from protocol.codec import decode, encode
+from protocol.models import VoteBatch
+from protocol.topics import TopicKind, kiosk_filter, kiosk_topic, shared
+from tests.utils.brokers import Mosquitto
+from tests.utils.builders import collector_settings, migrated_engine, register, wire_batch
+from tests.utils.databases import PostgresServer, ThrowAwayPostgres
+
+_LOG = logging.getLogger(__name__)
+
+KIOSKS = 100
+TIMEOUT_S = 300.0
+
+
+# -- services shared by the collector benchmarks ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def start_postgres() -> Iterator[PostgresServer]:
+    """``BORNE_TEST_POSTGRES_URL``'s server, or a throw-away cluster (fsync off, as the tests run it)."""
+    url = os.environ.get("BORNE_TEST_POSTGRES_URL")
+    cluster = None if url else ThrowAwayPostgres()
+    server = PostgresServer(url or cluster.start())  # type: ignore[union-attr]
+    try:
+        yield server
+    finally:
+        server.close()
+        if cluster is not None:
+            cluster.stop()
+
+
+@contextlib.contextmanager
+def start_mosquitto(workdir: Path, extra_conf: str = "") -> Iterator[Mosquitto]:
+    """A Mosquitto of our own on a free port, with unbounded queues (no QoS 1 message dropped)."""
+    broker = Mosquitto(workdir, extra_conf=extra_conf)
+    # Connection logging per message costs the broker time at these rates; keep errors and warnings only.
+    broker.conf.write_text(broker.conf.read_text().replace("log_type notice\n", "").replace(
+        "log_type information\n", "").replace("connection_messages true", "connection_messages false")
+        .replace("max_queued_messages 1000000", "max_queued_messages 0"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def median_rate(count: int, seconds: list[float]) -> float:
+    return count / statistics.median(seconds)
+
+
+# -- the messages ------------------------------------------------------------------------------------------------
+
+
+def kiosk_fleet(n: int = KIOSKS) -> dict[str, tuple[str, str]]:
+    return {f"k-{i}": (f"fs-{i}", "22") for i in range(n)}
+
+
+def payloads(messages: int, per_message: int) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(messages):
+        kiosk = f"k-{i % KIOSKS}"
+        out.append((kiosk_topic(kiosk, TopicKind.VOTES),
+                    encode(wire_batch(kiosk, [1 + (j % 4) for j in range(per_message)], start_seq=1 + i * 1000))))
+    return out
+
+
+def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
+    """Publish at QoS 1 and wait for every PUBACK."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        infos = [client.publish(t, p, qos=1) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(TIMEOUT_S)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _connect_props(expiry: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = expiry
+    props.ReceiveMaximum = 1000
+    return props
+
+
+def _session(port: int, client_id: str, group: str) -> None:
+    """Create a consumer's persistent session subscribed to the votes of ``group``, then leave."""
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", port, clean_start=False, properties=_connect_props(3600))
+    client.loop_start()
+    client.subscribe(shared(kiosk_filter(TopicKind.VOTES), group), qos=1)
+    if not subscribed.wait(10):
+        raise RuntimeError("the broker did not acknowledge the subscription")
+    client.disconnect()
+    client.loop_stop()
+
+
+def _forget_session(port: int, client_id: str) -> None:
+    """Remove a consumer's session (clean start, expiry 0), so that its share group holds no messages."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port, clean_start=True, properties=_connect_props(0))
+    client.loop(1.0)
+    client.disconnect()
+
+
+# -- consumers: each returns the seconds from its connection to the last message stored -----------------------
+
+
+@dataclass
+class Consumer:
+    client_id: str
+    group: str
+
+
+def _paho_consumer(port: int, c: Consumer, on_message: Callable[[mqtt.Client, mqtt.MQTTMessage], None],
+                   done: threading.Event) -> float:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+    client.on_message = lambda cl, _u, m: on_message(cl, m)
+    t0 = time.perf_counter()
+    client.connect("127.0.0.1", port, clean_start=False, properties=_connect_props(3600))
+    client.loop_start()
+    finished = done.wait(TIMEOUT_S)
+    elapsed = time.perf_counter() - t0
+    client.disconnect()
+    client.loop_stop()
+    if not finished:
+        raise RuntimeError(f"{c.client_id}: not every message arrived within {TIMEOUT_S:.0f} s")
+    return elapsed
+
+
+def raw_consume(port: int, c: Consumer, expected: int) -> float:
+    """paho alone: acknowledge every message as it arrives, no database."""
+    done = threading.Event()
+    count = 0
+
+    def on_message(client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        nonlocal count
+        client.ack(message.mid, message.qos)
+        count += 1
+        if count >= expected:
+            done.set()
+
+    return _paho_consumer(port, c, on_message, done)
+
+
+def naive_consume(port: int, c: Consumer, url: str, expected: int) -> float:
+    """One ORM session and commit per message, acknowledged after the commit."""
+    engine = migrated_engine(url)
+    sessions = session_factory(engine)
+    done = threading.Event()
+    count = 0
+
+    def on_message(client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        nonlocal count
+        batch = decode(VoteBatch, bytes(message.payload))
+        espace = f"fs-{batch.kiosk_id[2:]}"
+        with sessions() as session, session.begin():
+            for v in batch.votes:
+                session.add(Vote(id=v.id, kiosk_id=batch.kiosk_id, espace_id=espace, seq=v.seq, answer=v.answer,
+                                 scale=v.scale, satisfied=v.answer > 2, question=v.question, ts=v.ts,
+                                 clock_synced=v.clock_synced, misuse=v.misuse, received_at=v.ts))
+        client.ack(message.mid, message.qos)
+        count += 1
+        if count >= expected:
+            done.set()
+
+    try:
+        return _paho_consumer(port, c, on_message, done)
+    finally:
+        engine.dispose()
+
+
+def collector_consume(port: int, c: Consumer, url: str, votes: int, workdir: Path) -> float:
+    """The real Ingestor + Store, until ``votes`` votes are stored; checks the count in the database."""
+    engine = migrated_engine(url)
+    metrics = Metrics()
+    settings = collector_settings(url, port, workdir, mqtt_client_id=c.client_id, mqtt_share_group=c.group)
+    ingest = Ingestor(settings, Store(engine, metrics), metrics)
+    t0 = time.perf_counter()
+    ingest.start()
+    try:
+        while metrics.get("votes_stored") < votes and time.perf_counter() - t0 < TIMEOUT_S:
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - t0
+    finally:
+        ingest.close()
+    with session_factory(engine)() as session:
+        stored = session.scalar(select(func.count()).select_from(Vote))
+    engine.dispose()
+    if stored != votes or metrics.get("rejects"):
+        raise RuntimeError(f"expected {votes} votes, {stored} stored, rejects {metrics.rejects()}")
+    return elapsed
+
+
+def drain(broker: Mosquitto, messages: list[tuple[str, bytes]], consume: Callable[[Consumer], float]) -> float:
+    """Load ``messages`` for a fresh consumer's session, then time ``consume``."""
+    c = Consumer(f"bench-{uuid.uuid4().hex[:8]}", f"g{uuid.uuid4().hex[:8]}")
+    _session(broker.port, c.client_id, c.group)
+    publish_all(broker.port, messages)
+    try:
+        return consume(c)
+    finally:
+        _forget_session(broker.port, c.client_id)
+
+
+def _table(rows: list[tuple[str, str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    for name, rate, note in rows:
+        print(f"  {name:<{width}}  {rate:>16}  {note}", flush=True)
+
+
+@dataclass
+class _Run:
+    server: PostgresServer
+    broker: Mosquitto
+    workdir: Path
+    repeats: int
+
+    def database(self, db: str) -> str:
+        """A fresh, migrated database with the kiosks registered."""
+        sqlite = f"sqlite:///{self.workdir / uuid.uuid4().hex}.db"
+        url = self.server.create_database() if db == "postgresql" else sqlite
+        engine = migrated_engine(url)
+        register(engine, kiosk_fleet())
+        engine.dispose()
+        return url
+
+    def times(self, db: str, msgs: list[tuple[str, bytes]], naive: bool) -> list[float]:
+        port, tmp = self.broker.port, self.workdir
+        votes = sum(len(decode(VoteBatch, p).votes) for _, p in msgs[:1]) * len(msgs)
+        out = []
+        for _ in range(self.repeats):
+            url = self.database(db)
+
+            def consume(c: Consumer, u: str = url) -> float:
+                if naive:
+                    return naive_consume(port, c, u, len(msgs))
+                return collector_consume(port, c, u, votes, tmp)
+
+            out.append(drain(self.broker, msgs, consume))
+            if db == "postgresql":
+                self.server.drop_database(url)
+        return out
+
+
+def main(quick: bool = False) -> None:
+    n_batches, n_singles, n_naive, repeats = (100, 2000, 300, 1) if quick else (1000, 20000, 2000, 3)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    batch_msgs = payloads(n_batches, 100)
+    single_msgs = payloads(n_singles, 1)
+    naive_single = single_msgs[:n_naive]
+    naive_batch = batch_msgs[: max(10, n_batches // 10)]
+    print(f"ingest: {n_batches} messages of 100 votes; {n_singles} one-vote messages; {KIOSKS} kiosks; "
+          f"median of {repeats}", flush=True)
+    with start_postgres() as server, start_mosquitto(tmp / "mosquitto") as broker:
+        port = broker.port
+        raw_single = [drain(broker, single_msgs, lambda c: raw_consume(port, c, n_singles)) for _ in range(repeats)]
+        raw_batch = [drain(broker, batch_msgs, lambda c: raw_consume(port, c, n_batches)) for _ in range(repeats)]
+        raw_rate = median_rate(n_singles, raw_single)
+        rows = [("paho raw, one-vote messages (ceiling)", f"{raw_rate:,.0f} msg/s", ""),
+                ("paho raw, 100-vote batches (ceiling)", f"{median_rate(n_batches * 100, raw_batch):,.0f} votes/s",
+                 f"{median_rate(n_batches, raw_batch):,.0f} msg/s")]
+        run = _Run(server, broker, tmp, repeats)
+        for db in ("sqlite", "postgresql"):
+            batches = median_rate(n_batches * 100, run.times(db, batch_msgs, naive=False))
+            naive_b = median_rate(len(naive_batch) * 100, run.times(db, naive_batch, naive=True))
+            singles = median_rate(n_singles, run.times(db, single_msgs, naive=False))
+            naive_s = median_rate(n_naive, run.times(db, naive_single, naive=True))
+            target = 100_000 if db == "sqlite" else 50_000
+            rows += [
+                (f"{db}: collector, 100-vote batches", f"{batches:,.0f} votes/s",
+                 f"target {target:,}: {'met' if batches >= target else 'MISSED'} ({batches / target:.2f}); "
+                 f"{batches / naive_b:.1f}x naive"),
+                (f"{db}: naive, 100-vote batches", f"{naive_b:,.0f} votes/s", f"{len(naive_batch)} messages"),
+                (f"{db}: collector, one-vote messages", f"{singles:,.0f} msg/s",
+                 f"{singles / raw_rate:.2f} of paho raw (target 0.50: {'met' if singles >= raw_rate / 2 else 'MISSED'})"
+                 f"; {singles / naive_s:.1f}x naive"),
+                (f"{db}: naive, one-vote messages", f"{naive_s:,.0f} msg/s", f"{n_naive} messages"),
+            ]
+    _table(rows)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    main(quick=True)

@@ -1,0 +1,271 @@
+"""KPI queries at national scale: 10 million votes, 3,000 espaces, 3 years, on SQLite and on PostgreSQL.
+
+KPIs read the rollups only, so the rollups are generated directly (what ingest would have left): one
+``rollup_daily`` row per espace and day (3,000 x 1,095 = 3.3 M rows, 3 or 4 votes each, 10 M votes in all), one
+``rollup_hourly`` row per espace and day, and ``rollup_followup_daily`` rows for a third of the espaces (those
+asking the follow-up question). The generated databases are cached under ``/tmp/borne-bench-kpi/`` (an SQLite
+file, and a PostgreSQL cluster of their own unless ``BORNE_TEST_POSTGRES_URL`` names a server), so that only the
+first run pays for the generation.
+
+Measured through :func:`collector.kpi.indicators.satisfaction` (SQL grouping + pandas), over the last year,
+monthly: one espace, one département, national; p50 and p95 of repeated calls (a different espace or
+département each time). Target: p95 < 100 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from collector.auth import Level
+from collector.db.engine import make_engine, session_factory
+from collector.db.migrate import upgrade
+from collector.geo import DEPARTEMENT_REGION, region_of
+from collector.kpi import indicators
+from collector.kpi.selection import Selection
+from tests.utils.databases import ThrowAwayPostgres, _pg_bin
+
+_LOG = logging.getLogger(__name__)
+
+CACHE = Path("/tmp/borne-bench-kpi")
+VERSION = "v1"  # bump when the generated data changes
+ESPACES = 3000
+FIRST_DAY = date(2023, 1, 1)
+DAYS = 3 * 365
+YEAR = (FIRST_DAY + timedelta(days=2 * 365), FIRST_DAY + timedelta(days=3 * 365))
+TARGET_MS = 100.0
+
+
+def _espaces() -> list[tuple[str, str]]:
+    deps = sorted(DEPARTEMENT_REGION)
+    return [(f"bench-fs-{i:04d}", deps[i % len(deps)]) for i in range(ESPACES)]
+
+
+def _rows() -> Iterator[tuple[str, date, int, int, int, int]]:
+    """(espace, day, answer, hour, followup-bucket, votes): one a day and espace, 10 M votes in all."""
+    rng = random.Random(4)
+    answers = (1, 2, 3, 4)
+    weights = (1, 2, 4, 8)
+    days = [FIRST_DAY + timedelta(days=d) for d in range(DAYS)]
+    for n, (espace, _) in enumerate(_espaces()):
+        picks = rng.choices(answers, weights, k=DAYS)
+        hours = [rng.randrange(9, 17) for _ in range(DAYS)]
+        for d, day in enumerate(days):
+            # 3 votes a day, 4 on one day in 23: 3,000 x 1,095 x (3 + 1/23) = 10.0 M votes.
+            yield espace, day, picks[d], hours[d], n % 3, 4 if (n + d) % 23 == 0 else 3
+
+
+def expected_votes() -> int:
+    return sum(r[5] for r in _rows())
+
+
+def _fill_sqlite(path: Path) -> int:
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")
+    espaces = _espaces()
+    conn.executemany("INSERT INTO espaces (id, name, departement, region, kind) VALUES (?, ?, ?, ?, 'Principal')",
+                     [(e, f"France services {e}", d, region_of(d)) for e, d in espaces])
+    daily, hourly, follow, rows = [], [], [], 0
+    for espace, day, answer, hour, bucket, votes in _rows():
+        iso = day.isoformat()
+        daily.append((espace, iso, answer, votes))
+        hourly.append((espace, iso, hour, answer, votes))
+        if bucket == 0:
+            follow.append((espace, iso, answer, "yes" if answer > 2 else "no", votes))
+        if len(daily) >= 200_000:
+            rows += _flush_sqlite(conn, daily, hourly, follow)
+    rows += _flush_sqlite(conn, daily, hourly, follow)
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+    return rows
+
+
+def _flush_sqlite(conn: sqlite3.Connection, daily: list, hourly: list, follow: list) -> int:
+    conn.executemany("INSERT INTO rollup_daily (espace_id, day, scale, answer, misuse, votes) "
+                     "VALUES (?, ?, 4, ?, 0, ?)", daily)
+    conn.executemany("INSERT INTO rollup_hourly (espace_id, day, hour, scale, answer, misuse, votes) "
+                     "VALUES (?, ?, ?, 4, ?, 0, ?)", hourly)
+    conn.executemany("INSERT INTO rollup_followup_daily (espace_id, day, scale, answer, misuse, followup, votes) "
+                     "VALUES (?, ?, 4, ?, 0, ?, ?)", follow)
+    n = len(daily)
+    daily.clear()
+    hourly.clear()
+    follow.clear()
+    return n
+
+
+def _fill_postgres(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy("COPY espaces (id, name, departement, region, kind) FROM STDIN") as copy:
+            for e, d in _espaces():
+                copy.write_row((e, f"France services {e}", d, region_of(d), "Principal"))
+        with cur.copy("COPY rollup_daily (espace_id, day, scale, answer, misuse, votes) FROM STDIN") as copy:
+            for espace, day, answer, _, _, votes in _rows():
+                copy.write_row((espace, day, 4, answer, False, votes))
+        with cur.copy("COPY rollup_hourly (espace_id, day, hour, scale, answer, misuse, votes) FROM STDIN") as copy:
+            for espace, day, answer, hour, _, votes in _rows():
+                copy.write_row((espace, day, hour, 4, answer, False, votes))
+        with cur.copy("COPY rollup_followup_daily (espace_id, day, scale, answer, misuse, followup, votes) "
+                      "FROM STDIN") as copy:
+            for espace, day, answer, _, bucket, votes in _rows():
+                if bucket == 0:
+                    copy.write_row((espace, day, 4, answer, False, "yes" if answer > 2 else "no", votes))
+        conn.commit()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+class _CachedPostgres(ThrowAwayPostgres):
+    """A cluster kept under ``CACHE`` between runs (initialised once), stopped at the end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = CACHE / "pg"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self._as:
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    def start(self) -> str:
+        data = self.dir / "data"
+        if not (data / "PG_VERSION").exists():
+            return super().start()
+        self._run(_pg_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                  "-c shared_buffers=128MB", "start")
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")
+
+
+@contextlib.contextmanager
+def _postgres_url() -> Iterator[str]:
+    """The cached database's URL (created and filled on first use)."""
+    name = f"borne_bench_kpi_{VERSION}"
+    server_url = os.environ.get("BORNE_TEST_POSTGRES_URL")
+    cluster = None if server_url else _CachedPostgres()
+    admin_url = server_url or cluster.start()  # type: ignore[union-attr]
+    try:
+        admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        done = CACHE / f"{name}.{make_url(admin_url).port}.done" if server_url else CACHE / f"{name}.done"
+        if not done.exists():
+            started = time.perf_counter()
+            _fill_postgres(url)
+            done.touch()
+            print(f"  generated the PostgreSQL rollups in {time.perf_counter() - started:.0f} s", flush=True)
+        yield url
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _sqlite_url() -> str:
+    path = CACHE / f"kpi-{VERSION}.sqlite3"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        _fill_sqlite(partial)
+        partial.rename(path)
+        print(f"  generated the SQLite rollups in {time.perf_counter() - started:.0f} s", flush=True)
+    return f"sqlite:///{path}"
+
+
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+    return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def _measure(engine: Engine, runs: int) -> list[tuple[str, float, float, int]]:
+    sessions = session_factory(engine)
+    rng = random.Random(5)
+    espaces = _espaces()
+    deps = sorted({d for _, d in espaces})
+    cases: dict[str, Callable[[], Selection]] = {
+        "one espace": lambda: Selection(Level.ESPACE, rng.choice(espaces)[0], *YEAR),
+        "one département": lambda: Selection(Level.DEPARTEMENT, rng.choice(deps), *YEAR),
+        "national": lambda: Selection(Level.NATIONAL, None, *YEAR),
+    }
+    out = []
+    with sessions() as session:
+        for name, selection in cases.items():
+            started = time.perf_counter()
+            indicators.satisfaction(session, selection(), "month")  # warm the caches once
+            slow = time.perf_counter() - started > 1.0
+            times, votes = [], 0
+            for _ in range(min(runs, 10) if slow else runs):  # a slow case: fewer calls, to keep make bench short
+                chosen = selection()
+                started = time.perf_counter()
+                result = indicators.satisfaction(session, chosen, "month")
+                times.append(time.perf_counter() - started)
+                votes = int(result.total["votes"])
+            p50, p95 = _percentiles(times)
+            out.append((name, p50, p95, votes))
+    return out
+
+
+def _count(engine: Engine) -> tuple[int, int, int, int]:
+    with engine.connect() as conn:
+        return (conn.scalar(text("SELECT count(*) FROM rollup_daily")) or 0,
+                conn.scalar(text("SELECT sum(votes) FROM rollup_daily")) or 0,
+                conn.scalar(text("SELECT count(*) FROM rollup_hourly")) or 0,
+                conn.scalar(text("SELECT count(*) FROM rollup_followup_daily")) or 0)
+
+
+def main(quick: bool = False) -> None:
+    runs = 10 if quick else 40
+    print(f"kpi_queries: satisfaction over {YEAR[0]}..{YEAR[1]} (a year), monthly, {runs} calls each; "
+          f"cache {CACHE}", flush=True)
+    results = []
+    for db in ("sqlite", "postgresql"):
+        with contextlib.ExitStack() as stack:
+            url = _sqlite_url() if db == "sqlite" else stack.enter_context(_postgres_url())
+            engine = make_engine(url)
+            upgrade(engine)  # a no-op unless a migration came after the cache was made
+            daily, votes, hourly, follow = _count(engine)
+            print(f"  {db}: rollup_daily {daily:,} rows ({votes:,} votes), rollup_hourly {hourly:,}, "
+                  f"rollup_followup_daily {follow:,}", flush=True)
+            results += [(db, *r) for r in _measure(engine, runs)]
+            engine.dispose()
+    print(f"  {'database':<11} {'selection':<16} {'p50 ms':>8} {'p95 ms':>8} {'votes in the year':>18}  target")
+    for db, name, p50, p95, votes in results:
+        verdict = "met" if p95 < TARGET_MS else "MISSED"
+        print(f"  {db:<11} {name:<16} {p50:8.1f} {p95:8.1f} {votes:18,}  p95 < {TARGET_MS:.0f} ms: {verdict}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    main(quick=True)
