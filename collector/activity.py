@@ -12,8 +12,8 @@ Re-importing replaces a month's figure, so an import is idempotent. Bad rows are
 
 from __future__ import annotations
 
-import io
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,12 +26,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from collector.db.models import DepartementActivity, Espace, EspaceActivity
-from collector.espaces_import import BadRow, ImportFailed, read_source
+from collector.espaces_import import BadRow, ImportFailed, read_csv, read_source
 from collector.geo import UnknownDepartement, normalise_departement
 
 _LOG = logging.getLogger(__name__)
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+MAX_COUNT = 2**31 - 1  # the column is an INTEGER
 
 
 @dataclass
@@ -62,7 +63,7 @@ def parse_count(text: str) -> int:
         value = float(text.strip().replace(" ", ""))
     except ValueError:
         raise ValueError(f"actes {text[:20]!r} is not a number") from None
-    if value < 0 or value != int(value):
+    if not math.isfinite(value) or value < 0 or value > MAX_COUNT or value != int(value):
         raise ValueError(f"actes {text[:20]!r} is not a count")
     return int(value)
 
@@ -70,22 +71,25 @@ def parse_count(text: str) -> int:
 def import_activity(session: Session, source: str | Path | bytes, *, now: datetime | None = None) -> ActivityReport:
     """Import acts per espace or per département (IND-323), whichever ``source`` holds."""
     data = source if isinstance(source, bytes) else read_source(source)
-    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame, bad = read_csv(data)
     now = now or datetime.now(UTC)
     if {"espace_id", "month", "actes"} <= set(frame.columns):
-        return _per_espace(session, frame, now)
-    if {"indic_id", "enforce_zone_id", "metric_enforce_date", "maille"} <= set(frame.columns):
-        return _per_departement(session, frame, now)
-    raise ImportFailed("neither 'espace_id,month,actes' nor the barometer's IND-323 columns")
+        report = _per_espace(session, frame, now)
+    elif {"indic_id", "enforce_zone_id", "metric_enforce_date", "maille"} <= set(frame.columns):
+        report = _per_departement(session, frame, now)
+    else:
+        raise ImportFailed("neither 'espace_id,month,actes' nor the barometer's IND-323 columns")
+    report.rows += len(bad)
+    report.bad = sorted([*bad, *report.bad], key=lambda b: b.line)
+    return report
 
 
 def _per_espace(session: Session, frame: pd.DataFrame, now: datetime) -> ActivityReport:
     report = ActivityReport(kind="acts per espace", rows=len(frame))
     known = set(session.scalars(select(Espace.id)))
     values: dict[tuple[str, date], dict[str, Any]] = {}
-    for line, row in enumerate(frame.to_dict(orient="records"), start=2):
-        espace_id = row["espace_id"].strip()
+    for row in frame.to_dict(orient="records"):
+        line, espace_id = int(row["_line"]), row["espace_id"].strip()
         try:
             if espace_id not in known:
                 raise ValueError(f"unknown espace {espace_id[:40]!r}")
@@ -102,8 +106,8 @@ def _per_espace(session: Session, frame: pd.DataFrame, now: datetime) -> Activit
 def _per_departement(session: Session, frame: pd.DataFrame, now: datetime) -> ActivityReport:
     report = ActivityReport(kind="acts per département (IND-323)", rows=len(frame))
     values: dict[tuple[str, date], dict[str, Any]] = {}
-    for line, row in enumerate(frame.to_dict(orient="records"), start=2):
-        zone = row["enforce_zone_id"].strip()
+    for row in frame.to_dict(orient="records"):
+        line, zone = int(row["_line"]), row["enforce_zone_id"].strip()
         value = (row.get("indic_va") or "").strip() or (row.get("indic_vi") or "").strip()
         if row["maille"].strip() != "DEPT" or not value:
             report.skipped += 1  # régions and France are sums; target rows carry no count

@@ -1,7 +1,8 @@
 """Importing the ANCT list of France services structures (``liste-fs-*.csv``) into ``espaces``.
 
-The list is read with pandas (UTF-8, comma-separated, quoted, a field may hold a newline). Each row is checked;
-a bad row is reported with its line in the file and the reason, and the others are imported. Espaces are
+The list is read with :mod:`csv` into a pandas DataFrame (UTF-8, comma-separated, quoted, a field may hold a
+newline). Each row is checked; a bad row is reported with its line in the file and the reason, and the others
+are imported. Espaces are
 upserted by ``id_fs``: re-importing the same list changes nothing. An espace the list no longer holds is closed
 (``closed_at``), never deleted, since votes refer to it; one that comes back is reopened. Espaces added by hand
 (never listed) are left alone. Antennes are linked to their structure through ``groupe_fs`` when the group has
@@ -11,10 +12,15 @@ one Principal (in the same département first). Départements are mapped to rég
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import logging
+import os
 import re
+import stat
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
@@ -80,20 +86,57 @@ class ImportReport:
                 f"{self.antennes_linked}, not linked {self.antennes_unlinked}; {self.seconds:.2f} s")
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) URLs only (urllib would follow one to ``ftp://``)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise ImportFailed(f"{req.full_url} redirects to {newurl[:200]}: only http(s) URLs are read")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def read_source(source: str | Path) -> bytes:
-    """The bytes of a file, or of an ``http(s)://`` URL."""
+    """The bytes of a regular file, or of an ``http(s)://`` URL (at most :data:`MAX_DOWNLOAD` bytes).
+
+    Anything else is refused with :class:`ImportFailed`: another URL scheme (``file:``, ``ftp:``...), or a
+    redirect to one, a directory, a device (``/dev/zero`` would never end), a FIFO (opening it would wait for a
+    writer), a file too large.
+    """
     text = str(source)
-    if text.startswith(("http://", "https://")):
-        request = urllib.request.Request(text, headers={"User-Agent": "borne-collector"})  # noqa: S310 - http(s) only
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - http(s) only
-            data: bytes = response.read(MAX_DOWNLOAD + 1)
-        if len(data) > MAX_DOWNLOAD:
-            raise ImportFailed(f"{text} is larger than {MAX_DOWNLOAD} bytes")
-        return data
+    scheme = urllib.parse.urlsplit(text).scheme.lower() if "://" in text else ""
+    if scheme in ("http", "https"):
+        return _download(text)
+    if scheme:
+        raise ImportFailed(f"{text[:200]}: only a file path or an http(s) URL is read, not {scheme}:")
     try:
-        return Path(text).read_bytes()
+        # O_NONBLOCK: opening a FIFO does not wait for a writer; what was opened is checked, not the name.
+        fd = os.open(text, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise ImportFailed(f"cannot read {text}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_DOWNLOAD:
+        os.close(fd)
+        raise ImportFailed(f"cannot read {text}: not a regular file" if not stat.S_ISREG(info.st_mode)
+                           else f"{text} is larger than {MAX_DOWNLOAD} bytes")
+    with os.fdopen(fd, "rb") as file:
+        return file.read(MAX_DOWNLOAD + 1)
+
+
+def _download(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "borne-collector"})  # noqa: S310 - http(s) only
+    try:
+        with _OPENER.open(request, timeout=60) as response:
+            data: bytes = response.read(MAX_DOWNLOAD + 1)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ImportFailed(f"cannot download {url[:200]}: {reason}") from None
+    if len(data) > MAX_DOWNLOAD:
+        raise ImportFailed(f"{url[:200]} is larger than {MAX_DOWNLOAD} bytes")
+    return data
 
 
 def _decode(data: bytes) -> str:
@@ -104,41 +147,60 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def read_table(data: bytes) -> tuple[pd.DataFrame, list[BadRow]]:
-    """The list as a DataFrame of strings with a ``_line`` column, and the rows of the wrong width."""
-    text = _decode(data)
-    header_line = text.split("\n", 1)[0]
+def read_csv(data: bytes, *, id_column: str | None = None) -> tuple[pd.DataFrame, list[BadRow]]:
+    """A CSV file as a DataFrame of strings with a ``_line`` column, and the rows of the wrong width.
+
+    One parser (:mod:`csv`) reads the records, so that each row keeps the line it starts on (a quoted field
+    may span lines) whatever the line endings. UTF-8 (with or without BOM), else Windows-1252; comma or
+    semicolon; a NUL byte reads as U+FFFD; column names are stripped and lower-cased. :class:`ImportFailed`
+    for a file that cannot be read as a table (empty, a column twice, a record the parser refuses).
+    """
+    text = _decode(data).replace("\x00", "\ufffd")
+    header_line = text.splitlines()[0] if text else ""
     sep = ";" if header_line.count(";") > header_line.count(",") else ","
-    # The line each record starts on (a quoted field may span lines), and its width.
-    starts: list[tuple[int, int]] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     try:
-        header = next(reader)
+        header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         raise ImportFailed("the file is empty") from None
+    except csv.Error as exc:
+        raise ImportFailed(f"line 1: {exc}") from None
+    if len(set(header)) != len(header):
+        raise ImportFailed(f"column(s) {', '.join(sorted({h for h in header if header.count(h) > 1}))} twice")
+    width = len(header)
+    id_at = header.index(id_column) if id_column in header else width
+    kept: list[list[str]] = []
+    lines: list[int] = []
+    bad: list[BadRow] = []
     previous = reader.line_num
-    for record in reader:
-        if record:
-            starts.append((previous + 1, len(record)))
-        previous = reader.line_num
-    header = [h.strip().lower() for h in header]
-    missing = [c for c in REQUIRED if c not in header]
+    try:
+        for record in reader:
+            line = previous + 1
+            previous = reader.line_num
+            if not any(f.strip() for f in record):
+                continue
+            if len(record) > width:
+                bad.append(BadRow(line, None, f"{len(record)} fields, the header has {width}"))
+            elif len(record) < width:
+                row_id = record[id_at].strip() if id_at < len(record) else ""
+                bad.append(BadRow(line, row_id or None, "fields missing at the end of the row"))
+            else:
+                kept.append(record)
+                lines.append(line)
+    except csv.Error as exc:
+        raise ImportFailed(f"line {reader.line_num}: {exc}") from None
+    frame = pd.DataFrame(kept, columns=header, dtype=str)
+    frame["_line"] = lines
+    return frame, bad
+
+
+def read_table(data: bytes) -> tuple[pd.DataFrame, list[BadRow]]:
+    """The ANCT list as a DataFrame (see :func:`read_csv`), and the rows of the wrong width."""
+    frame, bad = read_csv(data, id_column="id_fs")
+    missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ImportFailed(f"not an ANCT list: column(s) {', '.join(missing)} missing")
-    width = len(header)
-    frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, engine="python",
-                        on_bad_lines="skip", skip_blank_lines=True)
-    frame.columns = header
-    kept = [(line, n) for line, n in starts if n <= width]
-    bad = [BadRow(line, None, f"{n} fields, the header has {width}") for line, n in starts if n > width]
-    if len(kept) != len(frame):  # pandas and csv disagree: fall back to record numbers
-        _LOG.warning("could not map rows to lines (%d records, %d rows)", len(kept), len(frame))
-        kept = [(i + 2, width) for i in range(len(frame))]
-    frame["_line"] = [line for line, _ in kept]
-    short = [n < width for _, n in kept]
-    for line, row_id in zip(frame.loc[short, "_line"], frame.loc[short, "id_fs"], strict=True):
-        bad.append(BadRow(int(line), row_id or None, "fields missing at the end of the row"))
-    return frame[[not s for s in short]], bad
+    return frame, bad
 
 
 def _coordinate(text: str, limit: float, name: str) -> float | None:

@@ -36,4 +36,52 @@ def create_app(engine: Engine, *, metrics: Metrics | None = None, ingest: Any | 
     app.include_router(kiosks_routes.router)
     app.include_router(provision_routes.router)
     app.include_router(dashboard_router)
+    _document_errors(app)
+    app.add_middleware(RefusalCounter, metrics=app.state.borne.metrics)
     return app
+
+
+class RefusalCounter:
+    """Counts the requests refused (401, 403, 404, 422, 429...) as ``http_<status>`` and logs those about
+    tokens and scopes (401, 403, 429) with the path and client, never the headers."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                status = message["status"]
+                self.metrics.inc(f"http_{status}")
+                if status in (401, 403, 429):
+                    client = scope.get("client") or ("unknown", 0)
+                    _LOG.info("refused %s %s to %s: %d", scope["method"], scope["path"][:200], client[0], status)
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Our routes answer some 422s with one sentence (``HTTPException(422, "level region needs a code")``),
+    FastAPI its validation errors with a list: the OpenAPI says ``detail`` is either."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                listed = error["properties"]["detail"]
+                error["properties"]["detail"] = {
+                    "anyOf": [listed, {"type": "string"}], "title": "Detail",
+                    "description": "The parameters that failed validation, or one sentence saying what is wrong.",
+                }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

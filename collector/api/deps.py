@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.auth import Level, Principal, Role, authenticate
 from collector.db.models import Espace
 from collector.metrics import Metrics
+from collector.ratelimit import FailureLimiter
 
 _LOG = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class AppState:
     metrics: Metrics
     ingest: Any | None = None  # an Ingestor, when this process ingests
     extra: dict[str, Any] = field(default_factory=dict)
+    auth_limiter: FailureLimiter = field(default_factory=FailureLimiter)
 
 
 def get_state(request: Request) -> AppState:
@@ -60,12 +62,26 @@ _bearer = HTTPBearer(auto_error=False, description="An API token made by 'borne 
 
 
 def current_user(
+    request: Request,
+    state: StateDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The user behind the request's bearer token; 401 without a valid one."""
-    principal = authenticate(session, credentials.credentials) if credentials is not None else None
+    """The user behind the request's bearer token; 401 without a valid one, 429 from an address that sent
+    too many wrong tokens lately (see :mod:`collector.ratelimit`)."""
+    if credentials is None:
+        raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
+    address = request.client.host if request.client is not None else "unknown"
+    retry_after = state.auth_limiter.retry_after(address)
+    if retry_after:
+        state.metrics.inc("auth_rate_limited")
+        raise HTTPException(429, "too many failed authentications from this address; try again later",
+                            headers={"Retry-After": str(retry_after)})
+    principal = authenticate(session, credentials.credentials)
     if principal is None:
+        state.metrics.inc("auth_failures")
+        if state.auth_limiter.failure(address):
+            state.metrics.inc("auth_blocks")
         raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
     return principal
 

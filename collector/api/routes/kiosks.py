@@ -18,8 +18,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from collector.api.deps import CurrentUser, SessionDep
-from collector.auth import Role
+from collector.api.deps import CurrentUser, SessionDep, ensure_scope
+from collector.auth import Level, Role
 from collector.db.models import Espace, Kiosk
 
 _LOG = logging.getLogger(__name__)
@@ -47,9 +47,11 @@ def list_kiosks(
     espace: Annotated[str | None, Query(description="Only this espace's kiosks.")] = None,
     status: Annotated[str | None, Query(pattern="^(online|offline|unknown)$")] = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 10_000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # beyond, SQLite cannot bind it (a 500)
 ) -> list[KioskPublic]:
-    """Every kiosk (or one espace's), ordered by id, with its state."""
+    """Every kiosk (or one espace's), ordered by id, with its state; 403 for an espace outside the scope."""
+    if espace is not None:
+        ensure_scope(session, user, Level.ESPACE, espace)
     query = (
         select(Kiosk, Espace.departement).join(Espace, Espace.id == Kiosk.espace_id)
         .order_by(Kiosk.id).limit(limit).offset(offset)

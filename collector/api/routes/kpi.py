@@ -197,7 +197,9 @@ def participation(
     return records(frame)
 
 
-@router.get("/ind-246", responses={200: {"content": {"text/csv": {}}, "description": "The barometer's CSV."},
+@router.get("/ind-246", responses={200: {"content": {MEDIA_TYPES[ExportFormat.CSV]: {},
+                                                  MEDIA_TYPES[ExportFormat.PARQUET]: {}},
+                                      "description": "The barometer's CSV (or Parquet with `format=parquet`)."},
                                    401: {"description": "No valid API token."},
                                    403: {"description": "Admins and national partners only."}},
             response_class=Response)
