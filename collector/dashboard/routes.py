@@ -107,7 +107,10 @@ def _file(path: Path, mtime_ns: int) -> tuple[bytes, bytes]:
 @router.get(PREFIX + "/static/{path:path}")
 def static(path: str, request: Request) -> Response:
     """Our scripts and styles (revalidated each time) and the vendored charting library (cached a day)."""
-    target = (STATIC / path).resolve()
+    try:
+        target = (STATIC / path).resolve()
+    except (OSError, ValueError):  # a NUL byte (%00), a name too long...
+        raise HTTPException(404, "no such file") from None
     if not target.is_relative_to(STATIC.resolve()) or not target.is_file():
         raise HTTPException(404, "no such file")
     media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
