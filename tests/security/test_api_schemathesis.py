@@ -31,7 +31,7 @@ from tests.utils.builders import admin_token, bearer, migrated_engine, register,
 
 _LOG = logging.getLogger(__name__)
 
-MAX_EXAMPLES = 60
+MAX_EXAMPLES = 100
 NOW = datetime.now(UTC)
 CALLS: Counter[str] = Counter()
 STATUSES: Counter[int] = Counter()
