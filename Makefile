@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench soak system-deps clean
+.PHONY: demo test lint bench soak audit system-deps clean
 
 system-deps:
 	@bash deploy/system-deps.sh
@@ -32,6 +32,12 @@ bench: system-deps $(STAMP)
 SOAK_SECONDS ?= 900
 soak: system-deps $(STAMP)
 	$(BIN)/python -m tests.soak.chaos --seconds $(SOAK_SECONDS) --kiosks 50
+
+# Known vulnerabilities in the installed dependencies (needs the vulnerability service: PyPI's JSON API or OSV).
+audit: $(STAMP)
+	$(BIN)/python -m pip check
+	$(BIN)/python -m pip install -q pip-audit
+	$(BIN)/pip-audit --skip-editable --strict
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
