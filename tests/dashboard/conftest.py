@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, Place, Seeded, seed, serve
+from tests.dashboard.seed import Place, Seeded, seed, serve
 from tests.utils.builders import migrated_engine
 
 PLACES = [
@@ -52,20 +52,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with serve(engine) as url:
         yield World(url, seeded)
     engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -271,7 +271,7 @@ ANCT = ("id_fs,lib_fs,type_fs,format_fs,groupe_fs,insee_dep,insee_com,lib_com,co
         '22113,"<b>Lannion</b>",22300,48.7,-3.4\n')
 
 
-def test_an_espace_name_with_a_script_is_shown_as_text(sqlite_url: str) -> None:
+def test_an_espace_name_with_a_script_is_shown_as_text(sqlite_url: str, browser: Any) -> None:
     engine = migrated_engine(sqlite_url)
     with session_factory(engine)() as session, session.begin():
         report = import_espaces(session, ANCT.encode())
@@ -283,24 +283,20 @@ def test_an_espace_name_with_a_script_is_shown_as_text(sqlite_url: str) -> None:
         assert listed.headers["content-type"] == "application/json"
         assert [e["name"] for e in listed.json()] == [name]  # kept verbatim, as JSON text
     _count("<script> in an imported espace name (JSON endpoint)", 1, 1)
-    _render_in_chromium(engine, token, name)
+    _render_in_chromium(engine, token, name, browser)
     engine.dispose()
 
 
-def _render_in_chromium(engine: Engine, token: str, name: str) -> None:
-    from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, serve
-
-    if not Path(CHROMIUM).exists():
-        return
-    from playwright.sync_api import sync_playwright
+def _render_in_chromium(engine: Engine, token: str, name: str, browser: Any) -> None:
+    from tests.dashboard.seed import serve
 
     with session_factory(engine)() as session, session.begin():
         add_kiosk(session, "k-x", "fs-22-666")
     Store(engine).ingest([_incoming(kiosk_topic("k-x", TopicKind.VOTES), encode(wire_batch("k-x", [4, 3])))])
-    with serve(engine) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with serve(engine) as url:
+        context = browser.new_context()
         try:
-            page = browser.new_page()
+            page = context.new_page()
             dialogs: list[str] = []
 
             def on_dialog(dialog: Any) -> None:
@@ -319,7 +315,7 @@ def _render_in_chromium(engine: Engine, token: str, name: str) -> None:
             assert page.locator("script:not([src])").count() == 0, "a script element came from the data"
             assert page.locator("img[src=x]").count() == 0
         finally:
-            browser.close()
+            context.close()
     _count("<script> in an imported espace name (rendered by Chromium)", 1, 1)
 
 
