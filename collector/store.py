@@ -87,9 +87,17 @@ _DAILY_KEYS = {"espace_id": "varchar", "day": "date", "scale": "int2", "answer":
 _HOURLY_KEYS = {"espace_id": "varchar", "day": "date", "hour": "int2", "scale": "int2", "answer": "int2",
                 "misuse": "bool"}
 _FOLLOWUP_KEYS = {**_DAILY_KEYS, "followup": "varchar"}
-#: The rollups kept at ingest: daily counts (KPIs), hourly (the heatmap), follow-up answers (resolution rate).
+_NATIONAL_KEYS = {"day": "date", "scale": "int2", "answer": "int2", "misuse": "bool"}
+_NATIONAL_FOLLOWUP_KEYS = {**_NATIONAL_KEYS, "followup": "varchar"}
+_DEPARTEMENT_KEYS = {"departement": "varchar", **_NATIONAL_KEYS}
+_DEPARTEMENT_FOLLOWUP_KEYS = {"departement": "varchar", **_NATIONAL_FOLLOWUP_KEYS}
+#: The rollups kept at ingest: daily counts (KPIs), hourly (the heatmap), follow-up answers (resolution rate),
+#: then the same daily and follow-up counts per département and national (issue 4: area KPIs read those). The
+#: national rows, which every group bumps, come last: their locks are held for the shortest time.
 _ROLLUPS = (("rollup_daily", _DAILY_KEYS), ("rollup_hourly", _HOURLY_KEYS),
-            ("rollup_followup_daily", _FOLLOWUP_KEYS))
+            ("rollup_followup_daily", _FOLLOWUP_KEYS), ("rollup_departement_daily", _DEPARTEMENT_KEYS),
+            ("rollup_departement_followup_daily", _DEPARTEMENT_FOLLOWUP_KEYS),
+            ("rollup_national_daily", _NATIONAL_KEYS), ("rollup_national_followup_daily", _NATIONAL_FOLLOWUP_KEYS))
 
 
 class StoreUnavailable(RuntimeError):
@@ -120,6 +128,7 @@ class _VoteRow(NamedTuple):
     received_at: datetime
     day: date
     hour: int
+    departement: str  # the département of ``espace_id``
 
 
 @functools.cache
@@ -159,6 +168,8 @@ class _KioskInfo:
     departement: str
     revoked: bool
     history: tuple[tuple[datetime, datetime | None, str], ...]
+    #: The département of every espace in ``history`` (a kiosk may have moved to another département).
+    departements: dict[str, str] = field(default_factory=dict)
 
     @functools.cached_property
     def moved(self) -> bool:
@@ -172,6 +183,9 @@ class _KioskInfo:
             if started <= ts and (ended is None or ts < ended):
                 return espace
         return self.espace_id
+
+    def departement_of(self, espace_id: str) -> str:
+        return self.departements.get(espace_id, self.departement) if self.moved else self.departement
 
 
 class _Rejected(Exception):
@@ -327,8 +341,15 @@ class Store:
                    KioskAssignment.espace_id).where(KioskAssignment.kiosk_id.in_(kiosk_ids))
         ):
             history[a.kiosk_id].append((_aware(a.started_at), _aware(a.ended_at), a.espace_id))
+        earlier = {espace for spans in history.values() for _, _, espace in spans} - {r.espace_id for r in rows}
+        departements = {r.espace_id: r.departement for r in rows}
+        if earlier:
+            departements.update((e.id, e.departement) for e in session.execute(
+                select(Espace.id, Espace.departement).where(Espace.id.in_(earlier))))
         return {
-            r.id: _KioskInfo(r.espace_id, r.departement, r.revoked_at is not None, tuple(history[r.id]))
+            r.id: _KioskInfo(r.espace_id, r.departement, r.revoked_at is not None, tuple(history[r.id]),
+                             {espace: departements[espace] for _, _, espace in history[r.id]
+                              if espace in departements})
             for r in rows
         }
 
@@ -346,11 +367,12 @@ class Store:
                 ts = received_at  # an untrusted clock (issue 8): never after receipt, nor implausibly old
             followup = vote.followup
             local = ts.astimezone(tz)
+            espace = info.espace_at(ts)
             rows.append(_VoteRow(
-                vote.id, kiosk_id, info.espace_at(ts), vote.seq, vote.answer, vote.scale,
+                vote.id, kiosk_id, espace, vote.seq, vote.answer, vote.scale,
                 _is_satisfied(vote.scale, vote.answer), vote.question, ts, vote.clock_synced, vote.misuse,
                 None if followup is None else (followup.answer or "skipped"), vote.boot_id, vote.mono_ms,
-                received_at, local.date(), local.hour,
+                received_at, local.date(), local.hour, info.departement_of(espace),
             ))
         return rows
 
@@ -428,7 +450,21 @@ class Store:
             hourly[(r.espace_id, r.day, r.hour, r.scale, r.answer, r.misuse)] += 1
             if r.followup is not None:
                 followups[(r.espace_id, r.day, r.scale, r.answer, r.misuse, r.followup)] += 1
-        for (table, _), counts in zip(_ROLLUPS, (daily, hourly, followups), strict=True):
+        departements: Counter[tuple[Any, ...]] = Counter()
+        departement_followups: Counter[tuple[Any, ...]] = Counter()
+        departement_of = {r.espace_id: r.departement for r in rows}
+        for (espace, *key), n in daily.items():
+            departements[(departement_of[espace], *key)] += n
+        for (espace, *key), n in followups.items():
+            departement_followups[(departement_of[espace], *key)] += n
+        national: Counter[tuple[Any, ...]] = Counter()
+        national_followups: Counter[tuple[Any, ...]] = Counter()
+        for (_, *key), n in departements.items():
+            national[tuple(key)] += n
+        for (_, *key), n in departement_followups.items():
+            national_followups[tuple(key)] += n
+        all_counts = (daily, hourly, followups, departements, departement_followups, national, national_followups)
+        for (table, _), counts in zip(_ROLLUPS, all_counts, strict=True):
             if not counts:
                 continue
             # Sorted, so that two collectors bumping the same rows lock them in the same order.

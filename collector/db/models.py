@@ -252,3 +252,61 @@ class Alert(Base):
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- Area rollups (issue 4: national KPIs at 10 M votes) --------------------------------------------------
+# The same counts as ``rollup_daily`` and ``rollup_followup_daily`` summed over the espaces of a département,
+# and over all of them, kept at ingest so that département, région and national KPIs read a few hundred rows a
+# day instead of one per espace. A vote counts in the département of the espace it was attributed to.
+
+
+class DepartementDailyRollup(Base):
+    """``rollup_daily`` summed per département (of the vote's espace)."""
+
+    __tablename__ = "rollup_departement_daily"
+
+    departement: Mapped[str] = mapped_column(String(3), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DepartementFollowupRollup(Base):
+    """``rollup_followup_daily`` summed per département (of the vote's espace)."""
+
+    __tablename__ = "rollup_departement_followup_daily"
+
+    departement: Mapped[str] = mapped_column(String(3), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    followup: Mapped[str] = mapped_column(String(8), primary_key=True)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class NationalDailyRollup(Base):
+    """``rollup_daily`` summed over every espace."""
+
+    __tablename__ = "rollup_national_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class NationalFollowupRollup(Base):
+    """``rollup_followup_daily`` summed over every espace."""
+
+    __tablename__ = "rollup_national_followup_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    followup: Mapped[str] = mapped_column(String(8), primary_key=True)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,8 +1,10 @@
 """The indicators: satisfaction over time, resolution of the follow-up, ranking, heatmap, participation.
 
 Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
-then finishes in pandas: periods, rates, Wilson intervals, index. Results are DataFrames, which the API turns
-into JSON, CSV or Parquet.
+or, for a département, a région or the nation without a filter on espaces, the same counts kept per
+département and national (``rollup_departement_daily``, ``rollup_national_daily`` and their follow-up
+twins, issue 4), then finishes in pandas: periods, rates, Wilson intervals, index. Results are DataFrames,
+which the API turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from collector.auth import Level
 from collector.db.models import (
     DailyRollup,
     DepartementActivity,
+    DepartementDailyRollup,
+    DepartementFollowupRollup,
     Espace,
     EspaceActivity,
     FollowupRollup,
     HourlyRollup,
+    NationalDailyRollup,
+    NationalFollowupRollup,
 )
 from collector.geo import COLLECTIVITES, DEPARTEMENT_REGION
 from collector.kpi.selection import Selection
@@ -47,26 +53,58 @@ class Satisfaction:
     trend_pp: float | None
 
 
-def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> pd.DataFrame:
-    columns = [*extra, table.scale, table.answer]
-    rows = session.execute(
-        select(*columns, cast(func.sum(table.votes), BigInteger).label("votes"))
+#: Per espace rollup -> the same counts per département, and national (issue 4).
+_AREA_ROLLUPS: dict[Any, tuple[Any, Any]] = {
+    DailyRollup: (DepartementDailyRollup, NationalDailyRollup),
+    FollowupRollup: (DepartementFollowupRollup, NationalFollowupRollup),
+}
+
+
+def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tuple[Any, list[Any]] | None:
+    """The area rollup answering a query on ``table`` grouped by ``extra``, with its columns; None if none can.
+
+    It can when the selection is a département, a région or the nation with no filter on espaces, and the
+    query groups by day and département at most (not by espace, nor by hour).
+    """
+    areas = _AREA_ROLLUPS.get(table)
+    if areas is None or not selection.by_area:
+        return None
+    if any(c is not table.day and c is not Espace.departement for c in extra):
+        return None
+    national = selection.level is Level.NATIONAL and not any(c is Espace.departement for c in extra)
+    area = areas[1] if national else areas[0]
+    return area, [getattr(area, c.key) for c in extra]
+
+
+def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],
+             keys: list[str]) -> list[Any]:
+    """Sums of ``votes`` grouped by ``extra`` and then ``keys`` (columns of ``table``), from the smallest rollup."""
+    routed = _area_query(selection, table, extra)
+    if routed is not None:
+        area, columns = routed
+        columns = [*columns, *(getattr(area, k) for k in keys)]
+        return list(session.execute(
+            select(*columns, cast(func.sum(area.votes), BigInteger))
+            .where(*selection.area_filters(area))
+            .group_by(*columns)
+        ).all())
+    columns = [*extra, *(getattr(table, k) for k in keys)]
+    return list(session.execute(
+        select(*columns, cast(func.sum(table.votes), BigInteger))
         .join(Espace, Espace.id == table.espace_id)
         .where(*selection.rollup_filters(table))
         .group_by(*columns)
-    ).all()
-    names = [c.key for c in columns] + ["votes"]
+    ).all())
+
+
+def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> pd.DataFrame:
+    rows = _grouped(session, selection, table, extra, ["scale", "answer"])
+    names = [c.key for c in extra] + ["scale", "answer", "votes"]
     return pd.DataFrame([tuple(r) for r in rows], columns=names)
 
 
 def _followups(session: Session, selection: Selection, *extra: Any) -> pd.DataFrame:
-    table = FollowupRollup
-    rows = session.execute(
-        select(*extra, table.followup, cast(func.sum(table.votes), BigInteger))
-        .join(Espace, Espace.id == table.espace_id)
-        .where(*selection.rollup_filters(table))
-        .group_by(*extra, table.followup)
-    ).all()
+    rows = _grouped(session, selection, FollowupRollup, extra, ["followup"])
     frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.key for c in extra] + ["followup", "votes"])
     frame["votes"] = frame["votes"].astype("int64")
     return frame

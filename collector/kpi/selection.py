@@ -1,7 +1,8 @@
 """What an indicator is computed over: a level and its code, a period of local days, and filters.
 
 Every query of :mod:`collector.kpi` reads rollups joined to ``espaces`` and restricted by a
-:class:`Selection`; none reads the raw votes.
+:class:`Selection` (or, for a département, a région or the nation without a filter on espaces, the area
+rollups, which need no join); none reads the raw votes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
@@ -87,9 +88,28 @@ class Selection:
             where.append(Espace.kind == self.kind)
         return where
 
+    @property
+    def by_area(self) -> bool:
+        """Whether the département and national rollups can answer: an area level, no filter on espaces."""
+        return self.level is not Level.ESPACE and not self.espace_format and not self.kind
+
+    def area_filters(self, table: Any) -> list[ColumnElement[bool]]:
+        """Conditions on a département rollup (``departement``, ``day``, ``misuse``), or a national one."""
+        where: list[ColumnElement[bool]] = []
+        if self.level is Level.DEPARTEMENT:
+            where.append(table.departement == self.code)
+        elif self.level is Level.REGION:
+            # The départements of the région's espaces: the same espaces as ``espace_filters`` selects.
+            where.append(table.departement.in_(
+                select(Espace.departement).where(Espace.region == self.code).distinct()))
+        return where + self._period_filters(table)
+
     def rollup_filters(self, table: Any) -> list[ColumnElement[bool]]:
         """Conditions on a rollup table (``day``, ``misuse`` columns) for the period and misuse."""
-        where: list[ColumnElement[bool]] = list(self.espace_filters())
+        return list(self.espace_filters()) + self._period_filters(table)
+
+    def _period_filters(self, table: Any) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
         if self.start is not None:
             where.append(table.day >= self.start)
         if self.end is not None:
