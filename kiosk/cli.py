@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,7 +27,8 @@ def run(
     from kiosk.config import ConfigInvalid, load_config, redacted
 
     try:
-        cfg = load_config(config, **({"ui": ui} if ui else {}))
+        overrides: dict[str, Any] = {"ui": ui} if ui else {}
+        cfg = load_config(config, **overrides)
     except ConfigInvalid as exc:
         raise CliError(str(exc), exit_code=2) from None
     _LOG.info("configuration: %s", json.dumps(redacted(cfg), default=str))

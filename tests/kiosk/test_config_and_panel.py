@@ -124,3 +124,23 @@ def test_no_secret_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     config = load_config(path)
     logging.getLogger("test").info("configuration: %s", redacted(config))
     assert "hunter2" not in caplog.text
+
+
+def test_environment_sections_json_values_and_precedence(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(GOOD.format(data=tmp_path))
+    env = {
+        "BORNE_KIOSK_BROKER__HOST": "mqtt.example.fr",
+        "BORNE_KIOSK_PANEL__BUTTONS": "[4, 17, 27, 22]",
+        "BORNE_KIOSK_MQTT_HOST": "the collector's, not ours",
+        "OTHER": "ignored",
+    }
+    config = load_config(path, environ=env, ui="gpio")
+    assert config.broker.host == "mqtt.example.fr" and config.broker.port == 8883  # the file's port stays
+    assert config.panel.buttons == [4, 17, 27, 22]
+    # A command-line override wins over the environment.
+    assert load_config(path, environ={"BORNE_KIOSK_UI": "touch"}, ui="gpio").ui == "gpio"
+    with pytest.raises(ConfigInvalid, match=r"broker\.prot"):
+        load_config(path, environ={"BORNE_KIOSK_BROKER__PROT": "1"})
+    with pytest.raises(ConfigInvalid, match="not valid JSON"):
+        load_config(path, environ={"BORNE_KIOSK_PANEL__BUTTONS": "[4, 17"})
