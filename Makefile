@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench soak audit system-deps clean
+.PHONY: demo test test-oldest lint bench soak audit system-deps clean
 
 system-deps:
 	@bash deploy/system-deps.sh
@@ -33,6 +33,12 @@ SOAK_SECONDS ?= 900
 soak: system-deps $(STAMP)
 	$(BIN)/python -m tests.soak.chaos --seconds $(SOAK_SECONDS) --kiosks 50
 
+# The database, KPI and vote-path tests on the oldest majors pyproject.toml admits (SQLAlchemy 2.0, pandas 2).
+test-oldest: system-deps
+	test -x .venv-oldest/bin/python || $(PYTHON) -m venv .venv-oldest
+	.venv-oldest/bin/python -m pip install -q -e '.[all,dev]' 'sqlalchemy>=2.0.36,<2.1' 'pandas>=2.2,<3'
+	.venv-oldest/bin/python -m pytest tests/kpi tests/collector tests/registry tests/e2e tests/security/test_fuzz_import.py
+
 # Known vulnerabilities in the installed dependencies (needs the vulnerability service: PyPI's JSON API or OSV).
 audit: $(STAMP)
 	$(BIN)/python -m pip check
@@ -40,4 +46,4 @@ audit: $(STAMP)
 	$(BIN)/pip-audit --skip-editable --strict
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-oldest build *.egg-info .pytest_cache .mypy_cache .ruff_cache
