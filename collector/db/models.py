@@ -121,17 +121,32 @@ class Vote(Base):
     )
 
 
-class DailyRollup(Base):
+class _AnswerCounts:
+    """The counted part of every rollup: votes per scale, answer and misuse flag, after the rollup's own keys.
+
+    ``sort_order`` keeps these columns after the keys each rollup declares (espace or département, day, hour),
+    as the migrations create them.
+    """
+
+    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True, sort_order=10)
+    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True, sort_order=11)
+    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True, sort_order=12)
+    votes: Mapped[int] = mapped_column(BigInteger, default=0, sort_order=20)
+
+
+class _FollowupCounts(_AnswerCounts):
+    """A rollup of follow-up answers (``yes``, ``no``, ``skipped``), per main answer."""
+
+    followup: Mapped[str] = mapped_column(String(8), primary_key=True, sort_order=13)
+
+
+class DailyRollup(_AnswerCounts, Base):
     """Counts per espace, local day, scale and answer, kept at ingest so that KPIs never scan raw votes."""
 
     __tablename__ = "rollup_daily"
 
     espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    votes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Reject(Base):
@@ -152,7 +167,7 @@ class Reject(Base):
 # -- KPIs, activity, users and alerts (issue 5) -----------------------------------------------------------
 
 
-class HourlyRollup(Base):
+class HourlyRollup(_AnswerCounts, Base):
     """Counts per espace, local day and local hour, kept at ingest: the hour x weekday heatmap reads these."""
 
     __tablename__ = "rollup_hourly"
@@ -160,24 +175,15 @@ class HourlyRollup(Base):
     espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    votes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class FollowupRollup(Base):
+class FollowupRollup(_FollowupCounts, Base):
     """Follow-up answers (``yes``, ``no``, ``skipped``) per espace, local day and main answer, kept at ingest."""
 
     __tablename__ = "rollup_followup_daily"
 
     espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    followup: Mapped[str] = mapped_column(String(8), primary_key=True)
-    votes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class EspaceActivity(Base):
@@ -260,53 +266,35 @@ class Alert(Base):
 # day instead of one per espace. A vote counts in the département of the espace it was attributed to.
 
 
-class DepartementDailyRollup(Base):
+class DepartementDailyRollup(_AnswerCounts, Base):
     """``rollup_daily`` summed per département (of the vote's espace)."""
 
     __tablename__ = "rollup_departement_daily"
 
     departement: Mapped[str] = mapped_column(String(3), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    votes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class DepartementFollowupRollup(Base):
+class DepartementFollowupRollup(_FollowupCounts, Base):
     """``rollup_followup_daily`` summed per département (of the vote's espace)."""
 
     __tablename__ = "rollup_departement_followup_daily"
 
     departement: Mapped[str] = mapped_column(String(3), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    followup: Mapped[str] = mapped_column(String(8), primary_key=True)
-    votes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class NationalDailyRollup(Base):
+class NationalDailyRollup(_AnswerCounts, Base):
     """``rollup_daily`` summed over every espace."""
 
     __tablename__ = "rollup_national_daily"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    votes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class NationalFollowupRollup(Base):
+class NationalFollowupRollup(_FollowupCounts, Base):
     """``rollup_followup_daily`` summed over every espace."""
 
     __tablename__ = "rollup_national_followup_daily"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    scale: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    answer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    misuse: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    followup: Mapped[str] = mapped_column(String(8), primary_key=True)
-    votes: Mapped[int] = mapped_column(BigInteger, default=0)
