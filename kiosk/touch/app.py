@@ -38,6 +38,10 @@ def set_kivy_environment(kivy_home: Path | None = None) -> None:
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_WINDOW", "sdl2")
+    # SDL2 alone loads images and renders text; the default provider list also imports PIL (about 2 MB of
+    # resident memory on a kiosk that shows no picture file). ``tex`` keeps Kivy's own texture format.
+    os.environ.setdefault("KIVY_IMAGE", "sdl2,tex")
+    os.environ.setdefault("KIVY_TEXT", "sdl2")
     if kivy_home is not None:
         kivy_home.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("KIVY_HOME", str(kivy_home))
