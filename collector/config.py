@@ -62,6 +62,11 @@ class Settings(BaseSettings):
 
     ingest_max_messages: int = Field(500, ge=1, description="Messages grouped in one transaction at most.")
     ingest_linger_ms: float = Field(5.0, ge=0, description="How long to wait for more messages to group.")
+    ingest_workers: int = Field(
+        1, ge=1, le=64,
+        description="Ingest processes, each its own session in the share group (collector/workers.py): one per "
+        "core on a machine of several. More than 1 needs an MQTT 5 broker with shared subscriptions.",
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -10,21 +10,48 @@ _LOG = logging.getLogger(__name__)
 
 
 class Metrics:
-    """Thread-safe named counters, some with a ``reason`` label."""
+    """Thread-safe named counters, some with a ``reason`` label.
+
+    Counters of other processes (the ingest workers, ``collector/workers.py``) are added in with
+    :meth:`absorb`: each source's latest totals replace its previous ones, and every read sums them with ours.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._rejects: Counter[str] = Counter()
+        self._own: Counter[str] = Counter()
+        self._own_rejects: Counter[str] = Counter()
+        self._sources: dict[str, tuple[Counter[str], Counter[str]]] = {}
+        self._counts = self._own
+        self._rejects = self._own_rejects
 
     def inc(self, name: str, n: int = 1) -> None:
         with self._lock:
-            self._counts[name] += n
+            self._own[name] += n
+            if self._sources:
+                self._counts[name] += n
 
     def reject(self, reason: str, n: int = 1) -> None:
         with self._lock:
-            self._rejects[reason] += n
-            self._counts["rejects"] += n
+            self._own_rejects[reason] += n
+            self._own["rejects"] += n
+            if self._sources:
+                self._rejects[reason] += n
+                self._counts["rejects"] += n
+
+    def absorb(self, source: str, counts: Counter[str], rejects: Counter[str]) -> None:
+        """Take ``source``'s totals (another process' counters), replacing what it reported before."""
+        with self._lock:
+            self._sources[source] = (Counter(counts), Counter(rejects))
+            self._counts = self._own.copy()
+            self._rejects = self._own_rejects.copy()
+            for other_counts, other_rejects in self._sources.values():
+                self._counts.update(other_counts)
+                self._rejects.update(other_rejects)
+
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """This process' own counters and rejects by reason (what a worker reports)."""
+        with self._lock:
+            return dict(self._own), dict(self._own_rejects)
 
     def get(self, name: str) -> int:
         with self._lock:

@@ -19,6 +19,7 @@ from collector.db.migrate import ensure_current
 from collector.ingest import Ingestor
 from collector.metrics import Metrics
 from collector.store import Store
+from collector.workers import IngestWorkers, check_workers
 
 _LOG = logging.getLogger(__name__)
 
@@ -31,13 +32,14 @@ class Collector:
     engine: Engine | None = None
     metrics: Metrics = field(default_factory=Metrics)
     broker: EmbeddedBroker | None = None
-    ingest: Ingestor | None = None
+    ingest: Ingestor | IngestWorkers | None = None
     server: uvicorn.Server | None = None
     alerts: AlertLoop | None = None
     _api_thread: threading.Thread | None = None
 
     def start(self, *, api: bool = True) -> Collector:
         s = self.settings
+        check_workers(s)
         accounts = accounts_for(s)  # issue 7: kiosks' broker accounts (the embedded one's made here)
         if s.embedded_broker:
             accounts_file = s.data_dir / ACCOUNTS_FILE if s.mqtt_accounts == "embedded" else None
@@ -50,7 +52,10 @@ class Collector:
         self.engine = make_engine(url)
         ensure_current(self.engine)
         sync_file_accounts(accounts, self.engine)
-        self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
+        if s.ingest_workers > 1:
+            self.ingest = IngestWorkers(s, self.metrics).start()
+        else:
+            self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
         if s.alerts_interval_s > 0:
             self.alerts = AlertLoop(self.engine, interval=s.alerts_interval_s).start()
         if api:

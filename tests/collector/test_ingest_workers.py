@@ -1,0 +1,91 @@
+"""One collector, several ingest processes (``ingest_workers``): shared subscription, SIGKILL, exact totals.
+
+The workers are real processes started by the collector; one is killed with SIGKILL mid-run, and the collector
+restarts it. Votes are counted once, none lost, and ``/metrics`` adds up every worker's counters.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from collector.config import Settings
+from collector.metrics import Metrics
+from collector.service import Collector
+from collector.workers import WorkersUnsupported, check_workers, worker_client_id
+from kiosk.simulator import wait_until
+from tests.collector.test_scale_collectors import BORNE, KIOSKS, Publisher, _totals
+from tests.utils.brokers import Mosquitto
+from tests.utils.builders import collector_settings, migrated_engine, register
+
+
+def test_metrics_absorb_other_processes_counters() -> None:
+    metrics = Metrics()
+    metrics.inc("votes_stored", 3)
+    metrics.absorb("worker-0", Counter(votes_stored=10), Counter())
+    metrics.absorb("worker-1", Counter(votes_stored=5, rejects=1), Counter({"not-json": 1}))
+    metrics.absorb("worker-0", Counter(votes_stored=12), Counter())  # replaces its previous totals
+    metrics.inc("votes_stored")
+    assert metrics.get("votes_stored") == 3 + 12 + 5 + 1
+    assert metrics.rejects() == {"not-json": 1}
+    assert "borne_votes_stored_total 21" in metrics.prometheus()
+    assert metrics.counts() == ({"votes_stored": 4}, {})
+
+
+def test_workers_need_shared_subscriptions(tmp_path: Path) -> None:
+    check_workers(Settings(data_dir=tmp_path, ingest_workers=1, embedded_broker=True))
+    for bad in ({"embedded_broker": True}, {"mqtt_share_group": ""}, {"mqtt_protocol": "3.1.1"}):
+        with pytest.raises(WorkersUnsupported, match="shared subscriptions"):
+            check_workers(Settings(data_dir=tmp_path, ingest_workers=2, **bad))
+    settings = Settings(data_dir=tmp_path, mqtt_client_id="x" * 64)
+    assert worker_client_id(settings, 12) == "x" * 61 + "-12"
+
+
+def test_serve_refuses_workers_on_the_embedded_broker(tmp_path: Path) -> None:
+    env = {**os.environ, "BORNE_DATA_DIR": str(tmp_path), "BORNE_API_PORT": "0"}
+    done = subprocess.run([BORNE, "collector", "serve", "--ingest-workers", "2"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert "borne: error:" in done.stderr and "--broker external" in done.stderr
+
+
+@pytest.mark.slow
+def test_two_workers_one_killed_mid_run_exact_totals(mosquitto: Mosquitto, database_url: str,
+                                                     tmp_path: Path) -> None:
+    engine = migrated_engine(database_url)
+    register(engine, KIOSKS)
+    settings = collector_settings(database_url, mosquitto.port, tmp_path, mqtt_client_id="collector-w",
+                                  mqtt_share_group="borne", ingest_workers=2, alerts_interval_s=0)
+    collector = Collector(settings).start(api=False)
+    workers = collector.ingest
+    publisher = None
+    try:
+        assert workers is not None and workers.wait_connected(60), "the workers did not connect"
+        publisher = Publisher(mosquitto.port, messages=300, per_message=20, pause=0.005)
+        publisher.thread.start()
+        assert wait_until(lambda: _totals(engine)[0] >= 1500, 60)
+        first = workers.pids[0]  # type: ignore[union-attr]
+        assert first is not None
+        os.kill(first, signal.SIGKILL)  # mid-run: what it had not acknowledged stays in its session
+        publisher.thread.join(60)
+        assert wait_until(publisher.all_acked, 60)
+        # The collector restarts it with the same client id: the broker hands it what it held.
+        assert wait_until(lambda: workers.pids[0] not in (None, first), 30)  # type: ignore[union-attr]
+        assert wait_until(lambda: _totals(engine)[0] == 6000, 90), f"totals {_totals(engine)}"
+        assert _totals(engine) == (6000, 6000, 6000)
+        assert collector.metrics.get("ingest_worker_restarts") == 1
+        assert collector.metrics.get("rejects") == 0
+        # /metrics adds up the workers, the killed incarnation included, up to its last report (what it stored
+        # after that report is not counted again: redelivered, it counts as duplicates, never as new).
+        assert wait_until(lambda: collector.metrics.get("votes_stored") > 3000, 10)
+        assert collector.metrics.get("votes_stored") <= 6000
+    finally:
+        if publisher is not None:
+            publisher.close()
+        collector.close()
+        engine.dispose()
