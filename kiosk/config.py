@@ -36,6 +36,7 @@ _LOG = logging.getLogger(__name__)
 
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MIN_WINDOW, MAX_WINDOW = (320, 240), (7680, 4320)
 
 
 class ConfigInvalid(ValueError):
@@ -125,11 +126,26 @@ class TouchConfig(_Section):
         "", description="Extra provider options, e.g. 'invert_y=1,rotation=90' (hidinput) for calibration."
     )
     fullscreen: bool = Field(True, description="Full screen, no window decorations.")
+    window: tuple[int, int] = Field(
+        (800, 480),
+        description="Width and height of the window when not full screen (a trial on a desktop); "
+        "800x480 is the official Raspberry Pi 7-inch display.",
+    )
     show_cursor: bool = Field(False, description="Show the mouse cursor (off on a kiosk).")
     rotation: Literal[0, 90, 180, 270] = Field(0, description="Rotate the interface (screen mounted turned).")
     language_reset_s: float = Field(
         60.0, gt=0, le=3600, description="Back to the default language after this long without a touch."
     )
+
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, size: tuple[int, int]) -> tuple[int, int]:
+        width, height = size
+        if not (MIN_WINDOW[0] <= width <= MAX_WINDOW[0] and MIN_WINDOW[1] <= height <= MAX_WINDOW[1]):
+            raise ValueError(f"{width}x{height} is not between {MIN_WINDOW[0]}x{MIN_WINDOW[1]} and "
+                             f"{MAX_WINDOW[0]}x{MAX_WINDOW[1]}")
+        return size
 
 
 class UplinkConfig(_Section):

@@ -50,8 +50,14 @@ def set_kivy_environment(kivy_home: Path | None = None) -> None:
 def configure_kivy(
     touch: TouchConfig, *, kivy_home: Path | None = None, size: tuple[int, int] | None = None
 ) -> tuple[str, str]:
-    """Environment and ``Config`` for a kiosk window; returns the single ``[input]`` entry set."""
+    """Environment and ``Config`` for a kiosk window; returns the single ``[input]`` entry set.
+
+    ``size`` opens a window of that size whatever ``touch.fullscreen`` says (tests, screenshots); otherwise a
+    kiosk that is not full screen opens ``touch.window``.
+    """
     set_kivy_environment(kivy_home)
+    if size is None and not touch.fullscreen:
+        size = touch.window
     from kivy.config import Config
 
     Config.set("kivy", "exit_on_escape", "0")

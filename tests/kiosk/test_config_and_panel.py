@@ -57,6 +57,8 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('kiosk_id = "k-1"\n[voting]\nopening_hours = { mon = "9h-12h" }', "not HH:MM-HH:MM"),
         ('kiosk_id = "k-1"\n[broker]\nprot = 1', "broker.prot"),
         ("kiosk_id = ", "not valid TOML"),
+        ('kiosk_id = "k-1"\n[touch]\nwindow = [100, 100]', "touch.window: .*100x100 is not between"),
+        ('kiosk_id = "k-1"\n[touch]\nwindow = [800]', "touch.window"),
     ],
 )
 def test_bad_configs_say_where(tmp_path: Path, text: str, message: str) -> None:

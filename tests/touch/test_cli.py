@@ -28,7 +28,7 @@ def test_run_touch_until_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = tmp_path / "kiosk.toml"
     config.write_text(
         f'kiosk_id = "fs-test-cli"\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[broker]\nport = {mosquitto.port}\n[touch]\nfullscreen = false\n',
+        f'[broker]\nport = {mosquitto.port}\n[touch]\nfullscreen = false\nwindow = [640, 400]\n',
         encoding="utf-8",
     )
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen", "KIVY_HOME": str(tmp_path / "kivy")}
@@ -41,7 +41,7 @@ def test_run_touch_until_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
             stdout=subprocess.DEVNULL, stderr=err, env=env,
         )
         try:
-            assert wait_for(log, "touch kiosk ready: home screen drawn"), log.read_text()
+            assert wait_for(log, "touch kiosk ready: home screen drawn (640x400)"), log.read_text()
             assert wait_for(log, "connected to 127.0.0.1"), log.read_text()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0, log.read_text()
