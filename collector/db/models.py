@@ -115,10 +115,8 @@ class Vote(Base):
     mono_ms: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (
-        Index("ix_votes_espace_ts", "espace_id", "ts"),
-        Index("ix_votes_kiosk_seq", "kiosk_id", "seq"),
-    )
+    # Raw votes are read per espace and period (the API's vote export, the alerts); KPIs read the rollups.
+    __table_args__ = (Index("ix_votes_espace_ts", "espace_id", "ts"),)
 
 
 class _AnswerCounts:
