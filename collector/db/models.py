@@ -100,8 +100,10 @@ class Vote(Base):
     __tablename__ = "votes"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"))
-    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"))
+    # No foreign keys: the store takes both from the kiosks and espaces rows it reads in the same transaction, and
+    # neither is ever deleted; as constraints they cost a trigger per inserted vote (migration i4votesidx).
+    kiosk_id: Mapped[str] = mapped_column(String(64))
+    espace_id: Mapped[str] = mapped_column(String(32))
     seq: Mapped[int] = mapped_column(BigInteger)
     answer: Mapped[int] = mapped_column(SmallInteger)
     scale: Mapped[int] = mapped_column(SmallInteger)

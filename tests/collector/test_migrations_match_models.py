@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import insert, inspect, select
 
-from collector.db.models import Base
-from tests.utils.builders import migrated_engine
+from collector.db.engine import make_engine
+from collector.db.migrate import alembic_config, upgrade
+from collector.db.models import Base, Vote
+from tests.utils.builders import migrated_engine, register, wire_batch
 
 
 def test_migrations_create_the_models_schema(database_url: str) -> None:
@@ -15,5 +19,32 @@ def test_migrations_create_the_models_schema(database_url: str) -> None:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
         assert diff == [], diff
+    finally:
+        engine.dispose()
+
+
+def test_votes_lose_their_foreign_keys_and_keep_their_rows(database_url: str) -> None:
+    """Migration i4votesidx copies ``votes`` on SQLite: the rows stay, both ways."""
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "i4areas")
+        register(engine, {"k-1": ("fs-1", "22")})
+        vote = wire_batch("k-1", [4]).votes[0]
+        with engine.begin() as conn:
+            conn.execute(insert(Vote.__table__).values(
+                id=vote.id, kiosk_id="k-1", espace_id="fs-1", seq=1, answer=4, scale=4, satisfied=True,
+                question=vote.question, ts=vote.ts, clock_synced=True, misuse=False, received_at=vote.ts))
+        assert len(inspect(engine).get_foreign_keys("votes")) == 2
+        upgrade(engine)
+        assert inspect(engine).get_foreign_keys("votes") == []
+        assert [i["name"] for i in inspect(engine).get_indexes("votes")] == ["ix_votes_espace_ts"]
+        config = alembic_config(engine)
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "i4areas")
+        assert len(inspect(engine).get_foreign_keys("votes")) == 2
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(select(Vote.id, Vote.espace_id)).all() == [(vote.id, "fs-1")]
     finally:
         engine.dispose()
