@@ -31,7 +31,7 @@ def test_votes_lose_their_foreign_keys_and_keep_their_rows(database_url: str) ->
         register(engine, {"k-1": ("fs-1", "22")})
         vote = wire_batch("k-1", [4]).votes[0]
         with engine.begin() as conn:
-            conn.execute(insert(Vote.__table__).values(
+            conn.execute(insert(Vote).values(
                 id=vote.id, kiosk_id="k-1", espace_id="fs-1", seq=1, answer=4, scale=4, satisfied=True,
                 question=vote.question, ts=vote.ts, clock_synced=True, misuse=False, received_at=vote.ts))
         assert len(inspect(engine).get_foreign_keys("votes")) == 2
