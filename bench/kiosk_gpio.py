@@ -67,7 +67,7 @@ def _presses_child(workdir: Path, port: int, presses: int) -> None:
     from kiosk.config import KioskConfig
     from kiosk.device import GpioKiosk
 
-    config = KioskConfig(kiosk_id="fs-bench-gpio", data_dir=workdir / "data", broker={"port": port})
+    config = KioskConfig.of(kiosk_id="fs-bench-gpio", data_dir=workdir / "data", broker={"port": port})
     factory = MockFactory()
     with GpioKiosk(config, pin_factory=factory) as kiosk:
         deadline = time.monotonic() + 30

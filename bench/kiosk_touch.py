@@ -166,7 +166,7 @@ def _latency_child(workdir: Path, port: int, rounds: int, followup: bool) -> Non
     from kiosk.config import KioskConfig
     from kiosk.touch.app import configure_kivy
 
-    config = KioskConfig(
+    config = KioskConfig.of(
         kiosk_id="fs-bench-touch", data_dir=workdir / "data", ui="touch", broker={"port": port},
         voting={"followup": followup, "thanks_s": 0.3, "followup_timeout_s": 0.3},
     )

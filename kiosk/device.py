@@ -15,6 +15,7 @@ Besides, a kiosk looks after itself in the field (a maintenance thread, every ``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from kiosk.recorder import Recorder
 from kiosk.remote_config import RemoteSettings
 from kiosk.uplink import Uplink
 from kiosk.watchdog import Watchdog
-from protocol.models import Vote
+from protocol.wire import Vote
 
 if TYPE_CHECKING:
     from gpiozero.pins import Factory
@@ -77,7 +78,7 @@ class Kiosk:
         self._closed = threading.Event()
         self.remote = RemoteSettings(config.voting, config.data_dir / "remote-config.json", check=self._check_voting)
         voting = self.remote.load_saved()
-        self.config = config.model_copy(update={"voting": voting})
+        self.config = dataclasses.replace(config, voting=voting)
         self.outbox = Outbox(config.outbox_path, max_votes=config.storage.max_votes)
         self.recorder = Recorder(
             self.outbox,
@@ -119,7 +120,7 @@ class Kiosk:
 
     def _apply_voting(self, voting: VotingConfig) -> None:
         self.recorder.apply(scale=voting.scale, repeat_interval=voting.repeat_interval_s)
-        self.config = self.config.model_copy(update={"voting": voting})
+        self.config = dataclasses.replace(self.config, voting=voting)
         for listener in list(self.config_listeners):
             listener(voting)
 

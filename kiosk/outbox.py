@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from protocol.models import FollowUp, Vote
+from protocol.wire import FollowUp, Vote
 
 _LOG = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class Outbox:
             vote = build(max(last, floor) + 1)
             db.execute(
                 "INSERT INTO votes (seq, id, body, recorded_at, held) VALUES (?, ?, ?, ?, ?)",
-                (vote.seq, str(vote.id), vote.model_dump_json(exclude_none=True), self._wall(), int(hold)),
+                (vote.seq, str(vote.id), vote.to_json(), self._wall(), int(hold)),
             )
             db.execute("COMMIT")
         except BaseException:
@@ -277,7 +277,7 @@ class Outbox:
             body = row[0]
             if followup is not None:
                 data = json.loads(body)
-                data["followup"] = followup.model_dump(exclude_none=True)
+                data["followup"] = followup.to_dict()
                 body = json.dumps(data, separators=(",", ":"))
             db.execute("UPDATE votes SET body = ?, held = 0 WHERE id = ?", (body, vote_id))
 

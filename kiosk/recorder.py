@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from kiosk.clock import Clock
 from kiosk.outbox import Outbox
-from protocol.models import DEFAULT_QUESTION, FollowUp, Vote
 from protocol.scales import scale_for
+from protocol.wire import DEFAULT_QUESTION, FollowUp, Vote
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Remote configuration: what the collector sets on ``fs/v1/kiosks/{id}/config``, checked, applied, kept.
 
-The collector publishes a retained :class:`~protocol.models.RemoteConfig`. The kiosk:
+The collector publishes a retained :class:`~protocol.models.RemoteConfig`; the kiosk reads it with
+:func:`protocol.wire.decode_remote_config` (the same checks, without pydantic) and:
 
 1. decodes and validates it (the payload's own schema, then against this kiosk: a GPIO kiosk with four
    buttons cannot take a five-answer scale);
@@ -17,6 +18,7 @@ kiosk back to its local file's settings.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -24,12 +26,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from kiosk.config import VotingConfig
-from protocol.codec import decode
+from kiosk.schema import ConfigInvalid
 from protocol.errors import ProtocolError
-from protocol.models import RemoteConfig
+from protocol.wire import RemoteConfig, decode_remote_config
 
 _LOG = logging.getLogger(__name__)
 
@@ -54,11 +54,10 @@ def merged(base: VotingConfig, remote: RemoteConfig) -> VotingConfig:
     """``base`` with the fields that ``remote`` sets; raises :class:`ConfigRefused` if the result is invalid."""
     changes = {dst: getattr(remote, src) for src, dst in _FIELDS.items() if getattr(remote, src) is not None}
     try:
-        return VotingConfig.model_validate({**base.model_dump(), **changes})
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "voting"
-        raise ConfigRefused(f"{where}: {first['msg']}") from None
+        return dataclasses.replace(base, **changes)
+    except ConfigInvalid as exc:
+        first = exc.problems[0]
+        raise ConfigRefused(f"{first.where or 'voting'}: {first.message}") from None
 
 
 class RemoteSettings:
@@ -86,7 +85,7 @@ class RemoteSettings:
             _LOG.warning("cannot read the saved remote configuration %s: %s", self.path, exc)
             return self.current
         try:
-            remote = decode(RemoteConfig, payload)
+            remote = decode_remote_config(payload)
             voting = self._validated(remote)
         except (ProtocolError, ConfigRefused) as exc:
             _LOG.warning("ignoring the saved remote configuration %s: %s", self.path, exc)
@@ -104,7 +103,7 @@ class RemoteSettings:
             if not payload:
                 return self._revert()
             try:
-                remote = decode(RemoteConfig, payload)
+                remote = decode_remote_config(payload)
             except ProtocolError as exc:
                 return self._refuse(_version_hint(payload), f"{exc.reason}: {exc.detail}")
             if remote.version == self.version:

@@ -27,9 +27,8 @@ from typing import Any, Protocol
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.health import LOW_DISK_BYTES, free_disk_bytes
-from protocol.codec import encode
-from protocol.models import CheckOutcome, SelfTestCheck, SelfTestReport
 from protocol.topics import TopicKind, kiosk_topic
+from protocol.wire import CheckOutcome, SelfTestCheck, SelfTestReport
 
 _LOG = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class SelfTest:
         checks = [self.check_buttons(), self.check_leds(), self.check_screen(), self.check_clock(),
                   self.check_disk(), self.check_broker()]
         report = SelfTestReport(
-            ts=self.clock.now(), passed=all(c.outcome is not CheckOutcome.FAILED for c in checks), checks=checks,
+            ts=self.clock.now(), passed=all(c.outcome is not CheckOutcome.FAILED for c in checks), checks=tuple(checks),
             version=self.options.version, technician=self.options.technician_name,
         )
         self._save(report)
@@ -240,14 +239,14 @@ class SelfTest:
     def _save(self, report: SelfTestReport) -> None:
         path = self.config.data_dir / "selftest.json"
         try:
-            path.write_text(json.dumps(report.model_dump(mode="json"), indent=1), encoding="utf-8")
+            path.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
         except OSError as exc:
             _LOG.warning("could not save the self-test report to %s: %s", path, exc)
 
     def _send(self, report: SelfTestReport) -> bool:
         if self._client is None:
             return False
-        info = self._client.publish(kiosk_topic(self.config.kiosk_id, TopicKind.SELFTEST), encode(report),
+        info = self._client.publish(kiosk_topic(self.config.kiosk_id, TopicKind.SELFTEST), report.encode(),
                                     qos=1, retain=True)
         deadline = time.monotonic() + self.options.broker_timeout_s
         while not info.is_published() and time.monotonic() < deadline:

@@ -18,7 +18,7 @@ from gpiozero.pins.mock import MockFactory
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
 from kiosk.device import GpioKiosk
-from protocol.models import Vote
+from protocol.wire import Vote
 
 _LOG = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class SimulatedKiosk:
 
 def simulated_config(kiosk_id: str, data_dir: Path, host: str, port: int, **voting: object) -> KioskConfig:
     """A configuration for a simulated kiosk talking to ``host:port``."""
-    return KioskConfig(
+    return KioskConfig.of(
         kiosk_id=kiosk_id,
         data_dir=data_dir / kiosk_id,
         broker={"host": host, "port": port, "reconnect_min_s": 0.2, "reconnect_max_s": 2.0},

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -37,10 +38,9 @@ from kiosk import __version__
 from kiosk.clock import Clock
 from kiosk.config import BrokerConfig, UplinkConfig
 from kiosk.outbox import Outbox, OutboxClosed
-from protocol.codec import decode, encode
 from protocol.errors import ProtocolError
-from protocol.models import Receipt, Status, StatusMessage, Telemetry
 from protocol.topics import KioskTopic, TopicKind, kiosk_topic
+from protocol.wire import Status, StatusMessage, Telemetry, decode_receipt
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Uplink:
         clock: Clock,
         *,
         on_config: Callable[[bytes], None] | None = None,
-        telemetry_extra: Callable[[], dict[str, object]] | None = None,
+        telemetry_extra: Callable[[], dict[str, Any]] | None = None,
         boot_id: str | None = None,
         clock_grace_s: float = 0.0,
     ) -> None:
@@ -140,7 +140,7 @@ class Uplink:
         return client
 
     def _status_payload(self, status: Status) -> bytes:
-        return encode(StatusMessage(status=status, ts=self.clock.now(), version=__version__))
+        return StatusMessage(status=status, ts=self.clock.now(), version=__version__).encode()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                     properties: object) -> None:
@@ -202,7 +202,7 @@ class Uplink:
 
     def _take_receipt(self, payload: bytes) -> None:
         try:
-            receipt = decode(Receipt, payload)
+            receipt = decode_receipt(payload)
         except ProtocolError as exc:
             self.stats.receipts_invalid += 1
             _LOG.warning("ignored an invalid receipt: %s", exc.reason)
@@ -329,7 +329,7 @@ class Uplink:
 
     def telemetry(self) -> Telemetry:
         """The heartbeat as it would be sent now."""
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         if self.telemetry_extra is not None:
             try:
                 extra = self.telemetry_extra()
@@ -348,7 +348,7 @@ class Uplink:
 
     def _heartbeat(self) -> None:
         telemetry = self.telemetry()
-        self._client.publish(self._topics[TopicKind.TELEMETRY], encode(telemetry), qos=0)
+        self._client.publish(self._topics[TopicKind.TELEMETRY], telemetry.encode(), qos=0)
 
     # -- lifetime ------------------------------------------------------------------------------------------
 

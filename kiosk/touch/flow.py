@@ -32,7 +32,7 @@ from kiosk.config import KioskConfig
 from kiosk.recorder import Recorder
 from kiosk.touch import i18n
 from kiosk.touch.hours import OpeningHours
-from protocol.models import FollowUp, Vote
+from protocol.wire import FollowUp, Vote
 
 _LOG = logging.getLogger(__name__)
 

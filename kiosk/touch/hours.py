@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from kiosk.config import WEEKDAYS, VotingConfig
+from kiosk.config import VotingConfig
+from protocol.checks import WEEKDAYS
 
 _LOG = logging.getLogger(__name__)
 

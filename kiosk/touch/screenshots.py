@@ -29,7 +29,7 @@ def _shoot(outdir: Path, size: tuple[int, int]) -> None:
     from kiosk.touch.app import configure_kivy
 
     work = Path(tempfile.mkdtemp(prefix="borne-shots-"))
-    config = KioskConfig(kiosk_id="fs-demo-1", data_dir=work, ui="touch",
+    config = KioskConfig.of(kiosk_id="fs-demo-1", data_dir=work, ui="touch",
                          voting={"opening_hours": HOURS, "followup_timeout_s": 30})
     configure_kivy(config.touch, kivy_home=work / "kivy", size=size)
 

@@ -25,7 +25,7 @@ import time
 
 from kiosk.config import load_config
 from kiosk.simulator import SimulatedKiosk
-from protocol.models import Vote
+from protocol.wire import Vote
 
 _LOG = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ TRUE_START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def config(tmp_path: Path) -> KioskConfig:
-    return KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1")
+    return KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1")
 
 
 def ts_of(kiosk: Kiosk) -> list[tuple[datetime, bool, str | None]]:
@@ -133,7 +133,7 @@ def test_the_collector_bounds_untrusted_times_by_their_receipt(sqlite_url: str, 
 
 def test_with_a_grace_period_unsynced_votes_wait_for_the_sync_and_go_out_exact(site: Site, tmp_path: Path) -> None:
     clock = ManualClock(TRUE_START - timedelta(days=3), synced=False)
-    config = KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1",
+    config = KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1",
                          broker={"port": site.port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0})
     with Kiosk(config, clock=clock, boot_id="boot-a", maintenance_s=0.05, clock_grace_s=120) as kiosk:
         assert kiosk.uplink is not None

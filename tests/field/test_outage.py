@@ -26,7 +26,7 @@ DAY = 86400
 
 
 def kiosk_config(tmp_path: Path, port: int, **uplink: float) -> KioskConfig:
-    return KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1", ui="touch",
+    return KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1", ui="touch",
                        broker={"port": port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "keepalive_s": 5},
                        uplink={"heartbeat_s": 5, "confirm_timeout_s": 10, **uplink})
 

@@ -32,7 +32,7 @@ def applied(site: Site, kiosk_id: str) -> tuple[str | None, str | None]:
 
 
 def touch_kiosk(tmp_path: Path, kiosk_id: str, port: int, **kwargs: object) -> Kiosk:
-    config = KioskConfig(kiosk_id=kiosk_id, data_dir=tmp_path / kiosk_id, ui="touch",
+    config = KioskConfig.of(kiosk_id=kiosk_id, data_dir=tmp_path / kiosk_id, ui="touch",
                          broker={"port": port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
                          uplink={"heartbeat_s": 30})
     return Kiosk(config, **kwargs)  # type: ignore[arg-type]
@@ -63,7 +63,7 @@ def test_an_invalid_configuration_is_refused_whole_and_the_old_one_kept(tmp_path
 
 
 def test_a_gpio_kiosk_refuses_a_scale_its_buttons_cannot_offer(tmp_path: Path) -> None:
-    config = KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1")  # four buttons
+    config = KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1")  # four buttons
     with Kiosk(config, clock=ManualClock(), connect=False, maintenance_s=3600) as kiosk:
         assert not kiosk.remote.handle(encode(RemoteConfig(version="v5", scale=5)))
         assert "buttons" in (kiosk.remote.rejected or "")

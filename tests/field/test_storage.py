@@ -63,7 +63,7 @@ def test_confirmed_votes_are_pruned_after_retention_only(tmp_path: Path) -> None
 
 
 def test_the_kiosk_prunes_by_itself(tmp_path: Path) -> None:
-    config = KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1", storage={"retention_days": 1e-6})
+    config = KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1", storage={"retention_days": 1e-6})
     with Kiosk(config, clock=ManualClock(), connect=False, maintenance_s=0.05) as kiosk:
         vote = kiosk.recorder.record(4)
         kiosk.outbox.confirm([str(vote.id)])
@@ -104,7 +104,7 @@ def fill(kiosk: GpioKiosk, limit: int = 100_000) -> int:
 def test_a_full_disk_keeps_recording_as_long_as_it_can_and_never_crashes(tiny_disk: Path, site: Site) -> None:
     from gpiozero.pins.mock import MockFactory
 
-    config = KioskConfig(kiosk_id="k-1", data_dir=tiny_disk / "borne",
+    config = KioskConfig.of(kiosk_id="k-1", data_dir=tiny_disk / "borne",
                          broker={"port": site.port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
                          uplink={"heartbeat_s": 1})
     factory = MockFactory()
@@ -151,7 +151,7 @@ def test_the_heartbeat_says_the_disk_is_full(tiny_disk: Path, site: Site) -> Non
     from collector.db.engine import session_factory
     from collector.db.models import Kiosk as KioskRow
 
-    config = KioskConfig(kiosk_id="k-2", data_dir=tiny_disk / "borne", ui="touch",
+    config = KioskConfig.of(kiosk_id="k-2", data_dir=tiny_disk / "borne", ui="touch",
                          broker={"port": site.port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
                          uplink={"heartbeat_s": 1}, storage={"max_votes": 1000})
     with Kiosk(config, clock=ManualClock(), connect=False, maintenance_s=3600) as kiosk:

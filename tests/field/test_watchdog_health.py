@@ -81,7 +81,7 @@ def test_watchdog_ignores_another_process_s_timeout() -> None:
 
 
 def test_a_stuck_kiosk_stops_pinging(notify: NotifySocket, mosquitto: Mosquitto, tmp_path: Path) -> None:
-    config = KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1", broker={"port": mosquitto.port})
+    config = KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1", broker={"port": mosquitto.port})
     dog = Watchdog({"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "200000"})
     with Kiosk(config, clock=ManualClock(), watchdog=dog) as kiosk:
         assert wait_until(lambda: notify.count("READY=1") == 1 and notify.count("WATCHDOG=1") >= 3, 10)
@@ -110,7 +110,7 @@ def test_health_readings(tmp_path: Path) -> None:
 
 
 def test_the_heartbeat_carries_the_field_readings(tmp_path: Path) -> None:
-    config = KioskConfig(kiosk_id="k-1", data_dir=tmp_path / "k-1")
+    config = KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1")
     with Kiosk(config, clock=ManualClock(synced=False), connect=False, boot_id="boot-a") as kiosk:
         health = kiosk.health()
     assert health["boot_id"] == "boot-a" and health["votes_refused"] == 0

@@ -11,7 +11,8 @@ import pytest
 from kiosk.clock import ManualClock
 from kiosk.outbox import Outbox, OutboxClosed
 from kiosk.recorder import Recorder
-from protocol.models import FollowUp, Vote
+from protocol.models import Vote
+from protocol.wire import FollowUp
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_held_vote_waits_for_its_followup(outbox: Outbox) -> None:
     assert outbox.depth() == 1  # durable all the same
     recorder.complete(vote, FollowUp(answer="yes"))
     (pending,) = outbox.unsent(10, resend_after=60)
-    sent = Vote.model_validate_json(pending.body)
+    sent = Vote.model_validate_json(pending.body)  # what the kiosk stored is what the collector accepts
     assert sent.followup is not None and sent.followup.answer == "yes"
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import SecretStr
 
 from collector.broker import free_port
 from collector.service import Collector
-from kiosk.config import KioskConfig
+from kiosk.config import KioskConfig, SecretStr
 from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
@@ -24,9 +24,9 @@ LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
 
 def _config(kiosk_id: str, credentials: dict[str, object], port: int, data_dir: Path) -> KioskConfig:
     cfg = simulated_config(kiosk_id, data_dir, "127.0.0.1", port)
-    broker = cfg.broker.model_copy(update={"username": credentials["mqtt_username"],
-                                           "password": SecretStr(str(credentials["mqtt_password"]))})
-    return cfg.model_copy(update={"broker": broker})
+    broker = dataclasses.replace(cfg.broker, username=str(credentials["mqtt_username"]),
+                                 password=SecretStr(str(credentials["mqtt_password"])))
+    return dataclasses.replace(cfg, broker=broker)
 
 
 def _connected(username: str, password: object, port: int) -> mqtt.Client:

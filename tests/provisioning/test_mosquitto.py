@@ -7,6 +7,7 @@ counted; with its credentials it cannot publish as another kiosk; ``rotate`` loc
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,11 @@ def _kiosk_config(bundle: Path, data_dir: Path) -> Any:
     # The bundle's own file; only the outbox moves out of /var/lib/borne, reconnects are quick, and votes do not
     # wait for NTP (this machine's clock may read unsynchronised).
     cfg = load_config(bundle / "kiosk.toml", data_dir=data_dir)
-    return cfg.model_copy(update={
-        "broker": cfg.broker.model_copy(update={"reconnect_min_s": 0.2, "reconnect_max_s": 1.0}),
-        "uplink": cfg.uplink.model_copy(update={"clock_grace_s": 0.0}),
-    })
+    return dataclasses.replace(
+        cfg,
+        broker=dataclasses.replace(cfg.broker, reconnect_min_s=0.2, reconnect_max_s=1.0),
+        uplink=dataclasses.replace(cfg.uplink, clock_grace_s=0.0),
+    )
 
 
 def _publish_as(port: int, username: str, password: str, messages: list[tuple[str, bytes]]) -> None:

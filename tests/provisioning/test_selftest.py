@@ -16,7 +16,7 @@ from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig, load_config
 from kiosk.selftest import SelfTest, SelfTestOptions
 from kiosk.simulator import SimulatedKiosk, wait_until
-from protocol.models import CheckOutcome
+from protocol.wire import CheckOutcome
 from provisioning.bundle import BundleOptions, write_bundle
 from tests.provisioning.conftest import admin_token, espaces, invoke
 from tests.utils.builders import collector_settings, migrated_engine, start_collector

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kiosk.config import KioskConfig
 from kiosk.simulator import SimulatedKiosk
-from protocol.models import Vote
+from protocol.wire import Vote
 
 _print_lock = threading.Lock()
 
@@ -73,7 +73,7 @@ def main() -> None:
     kiosks: list[tuple[SimulatedKiosk, JumpyClock]] = []
     for kiosk_id in kiosk_ids:
         clock = JumpyClock(random.Random(rng.random()))
-        config = KioskConfig(
+        config = KioskConfig.of(
             kiosk_id=kiosk_id,
             data_dir=base / kiosk_id,
             broker={"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 3},

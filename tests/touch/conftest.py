@@ -21,7 +21,7 @@ MONDAY_10H = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def make_config(data_dir: Path, **voting: Any) -> KioskConfig:
-    return KioskConfig(kiosk_id="fs-test-touch", data_dir=data_dir, ui="touch", voting=voting)
+    return KioskConfig.of(kiosk_id="fs-test-touch", data_dir=data_dir, ui="touch", voting=voting)
 
 
 @pytest.fixture

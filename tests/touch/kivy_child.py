@@ -46,7 +46,7 @@ def main(scenario: str, workdir: Path, port: int | None = None) -> None:
     elif scenario == "five":
         voting |= {"scale": 5}
     broker = {"port": port} if port else {}
-    config = KioskConfig(kiosk_id="fs-test-ui", data_dir=workdir / "data", ui="touch", voting=voting,
+    config = KioskConfig.of(kiosk_id="fs-test-ui", data_dir=workdir / "data", ui="touch", voting=voting,
                          broker=broker)
     entry = configure_kivy(config.touch, kivy_home=workdir / "kivy", size=(800, 480))
 

@@ -28,7 +28,7 @@ _LOG = logging.getLogger(__name__)
     ],
 )
 def test_input_entry(touch: dict[str, str], expected: tuple[str, str]) -> None:
-    assert input_entry(TouchConfig(**touch)) == expected
+    assert input_entry(TouchConfig.of(**touch)) == expected
 
 
 def test_a_frozen_interface_makes_the_kiosk_unhealthy(tmp_path: Path, clock: ManualClock) -> None:

@@ -16,7 +16,7 @@ from gpiozero.pins.mock import MockFactory
 
 from kiosk.config import load_config
 from kiosk.device import GpioKiosk
-from protocol.models import Vote
+from protocol.wire import Vote
 
 
 def main() -> None:

@@ -1,0 +1,157 @@
+"""Plain checks of the contract's values, without pydantic: what a kiosk needs to validate what it reads.
+
+The kiosk's side of the contract (:mod:`protocol.wire`) and its configuration (:mod:`kiosk.config`) are built on
+these, and accept what pydantic's lax mode accepts for the same types, so that a kiosk and a collector agree on
+every payload (``tests/protocol/test_wire.py`` holds them to it): a number may come as a string (``"4"``,
+``" 2.5"``), an integer as a float without fraction (``4.0``), a boolean as ``0``/``1`` or ``"yes"``/``"off"``.
+Each coercer raises :class:`Invalid` with a message that says what was expected.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_LOG = logging.getLogger(__name__)
+
+#: Patterns are matched whole (``re.fullmatch``): a trailing newline is not a valid id.
+KIOSK_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+QUESTION_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+CONFIG_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}")
+HOURS_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LANGUAGES = ("fr", "en", "es", "de")
+
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+_UUID_HEX = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID_RE = re.compile(rf"[0-9a-fA-F]{{32}}|{_UUID_HEX}|\{{{_UUID_HEX}\}}|urn:uuid:{_UUID_HEX}")
+
+
+class Invalid(ValueError):
+    """A value that does not fit; ``where`` is its dotted path (``broker.port``, ``stored.3``)."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
+        self.where = where
+
+    def at(self, where: str) -> Invalid:
+        """The same problem, one level further in: ``at("broker")`` on ``port`` gives ``broker.port``."""
+        return Invalid(self.message, f"{where}.{self.where}" if self.where else where)
+
+
+def as_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise Invalid("should be a string")
+    return value
+
+
+def as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise Invalid(f"should be a boolean (true/false, yes/no, on/off, 1/0), not {value!r}")
+    raise Invalid("should be a boolean")
+
+
+def as_int(value: object) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Invalid("should be a finite number")
+        if not value.is_integer():
+            raise Invalid("should be a whole number, not one with a fractional part")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not _INT_TEXT.fullmatch(text):
+            raise Invalid(f"should be a whole number, not {value!r}")
+        return int(text.partition(".")[0])
+    raise Invalid("should be a whole number")
+
+
+def as_float(value: object) -> float:
+    if isinstance(value, bool | int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if not text.isascii():
+                raise ValueError(text)
+            return float(text)
+        except ValueError:
+            raise Invalid(f"should be a number, not {value!r}") from None
+    raise Invalid("should be a number")
+
+
+def as_uuid_text(value: object) -> str:
+    """A UUID in one of its usual spellings, as its canonical lower-case hyphenated form."""
+    if not isinstance(value, str):
+        raise Invalid("should be a UUID string")
+    if not _UUID_RE.fullmatch(value):
+        raise Invalid(f"should be a UUID, not {value[:80]!r}")
+    hexdigits = value.removeprefix("urn:uuid:").strip("{}").replace("-", "").lower()
+    return f"{hexdigits[:8]}-{hexdigits[8:12]}-{hexdigits[12:16]}-{hexdigits[16:20]}-{hexdigits[20:]}"
+
+
+def in_range(number: float, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+             lt: float | None = None) -> None:
+    """Raise :class:`Invalid` unless ``number`` is within the limits (NaN never is)."""
+    if ge is not None and not number >= ge:
+        raise Invalid(f"should be greater than or equal to {ge}")
+    if gt is not None and not number > gt:
+        raise Invalid(f"should be greater than {gt}")
+    if le is not None and not number <= le:
+        raise Invalid(f"should be less than or equal to {le}")
+    if lt is not None and not number < lt:
+        raise Invalid(f"should be less than {lt}")
+
+
+def matching(text: str, pattern: re.Pattern[str]) -> str:
+    if not pattern.fullmatch(text):
+        raise Invalid(f"{text[:80]!r} should match {pattern.pattern}")
+    return text
+
+
+def one_of(value: object, choices: tuple[Any, ...]) -> Any:
+    """``value`` if it is one of ``choices`` (strings compared as strings, numbers as numbers)."""
+    for choice in choices:
+        if isinstance(choice, str):
+            if isinstance(value, str) and value == choice:
+                return choice
+        elif not isinstance(value, str) and isinstance(value, bool | int | float) and value == choice:
+            return choice
+    raise Invalid(f"should be {' or '.join(repr(c) for c in choices)}")
+
+
+def opening_hours(value: object) -> dict[str, str]:
+    """Per weekday (mon..sun), ``HH:MM-HH:MM`` ranges separated by commas."""
+    if not isinstance(value, Mapping):
+        raise Invalid("should be a table of weekday = 'HH:MM-HH:MM,...'")
+    hours: dict[str, str] = {}
+    for day, spec in value.items():
+        if not isinstance(spec, str):
+            raise Invalid("should be a string", str(day))
+        hours[str(day)] = spec
+    for day, spec in hours.items():
+        if day not in WEEKDAYS:
+            raise Invalid(f"unknown weekday {day!r}: use {', '.join(WEEKDAYS)}")
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            if not HOURS_RE.match(part):
+                raise Invalid(f"{day}: {part!r} is not HH:MM-HH:MM")
+    return hours
