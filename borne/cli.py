@@ -63,8 +63,17 @@ _register()
 
 
 def main() -> None:
+    from kiosk.cli import run_kiosk, service_args
+
+    # The kiosk's service skips Typer's parameter handling, which imports pydantic (see kiosk/cli.py).
+    service = service_args(sys.argv[1:])
     try:
-        app()
+        if service is None:
+            app()
+        else:
+            verbose, config, ui = service
+            root(verbose=verbose, version=False)
+            run_kiosk(config, ui)
     except CliError as exc:
         if os.environ.get("DEBUG") == "1":
             raise

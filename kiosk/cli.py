@@ -1,4 +1,10 @@
-"""``borne kiosk``: run a kiosk."""
+"""``borne kiosk``: run a kiosk.
+
+``borne kiosk run`` is the kiosk's service. Its plain form (``[-v] kiosk run -c FILE [--ui gpio|touch]``) is read
+by :func:`service_args` and run without Typer's parameter handling, which imports pydantic (typer 0.2x): a kiosk
+never loads pydantic, about 11 MB of a touch kiosk's 150 MB (``bench/kiosk_touch.py``). Anything else (``--help``,
+a mistyped option) goes through Typer as every other command does.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,37 @@ def run(
     ui: str = typer.Option(None, help="gpio or touch (default: the configuration's)."),
 ) -> None:
     """Run the kiosk until stopped (SIGTERM or Ctrl-C)."""
+    run_kiosk(config, ui)
+
+
+def service_args(argv: list[str]) -> tuple[bool, Path, str | None] | None:
+    """``(verbose, config, ui)`` when ``argv`` is the service's plain ``[-v] kiosk run -c FILE [--ui UI]``;
+    ``None`` for anything else."""
+    verbose = False
+    while argv and argv[0] in ("-v", "--verbose"):
+        verbose, argv = True, argv[1:]
+    if argv[:2] != ["kiosk", "run"]:
+        return None
+    options: dict[str, str] = {}
+    rest = argv[2:]
+    while rest:
+        name, eq, value = rest[0].partition("=")
+        key = {"-c": "config", "--config": "config", "--ui": "ui"}.get(name)
+        if key is None or key in options or (eq and name == "-c"):
+            return None
+        if not eq:
+            if len(rest) < 2 or rest[1].startswith("-"):
+                return None
+            value, rest = rest[1], rest[1:]
+        options[key] = value
+        rest = rest[1:]
+    if "config" not in options or options.get("ui", "gpio") not in ("gpio", "touch"):
+        return None
+    return verbose, Path(options["config"]), options.get("ui")
+
+
+def run_kiosk(config: Path, ui: str | None = None) -> None:
+    """The service: load the configuration, run the GPIO or the touch kiosk until SIGTERM or Ctrl-C."""
     from kiosk.config import ConfigInvalid, load_config, redacted
 
     try:

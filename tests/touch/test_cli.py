@@ -1,4 +1,4 @@
-"""``borne kiosk run --ui touch`` as a technician runs it: a window, a broker, SIGTERM to stop."""
+"""``borne kiosk run --ui touch`` as a technician runs it: a window, a broker, SIGTERM to stop; no pydantic."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.utils.brokers import Mosquitto
+from tests.utils.launch import REPORT, borne_command
 
 _LOG = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ def test_run_touch_until_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
     log = tmp_path / "stderr.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config),
-             "--ui", "touch"],
+            borne_command("kiosk", "run", "-c", str(config), "--ui", "touch"),
             stdout=subprocess.DEVNULL, stderr=err, env=env,
         )
         try:
@@ -53,3 +52,5 @@ def test_run_touch_until_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
     assert "Kivy input: exactly one provider: mouse = mouse,disable_multitouch" in text
     assert "kiosk fs-test-cli stopped" in text
     assert "Traceback" not in text
+    # The kiosk speaks the contract through protocol.wire: pydantic is the collector's alone.
+    assert f"{REPORT} none" in text, text[-2000:]
