@@ -11,11 +11,11 @@ cannot block the others; a message that still fails is kept as a reject. If the 
 unreachable, :class:`StoreUnavailable` is raised and nothing is acknowledged.
 
 The vote path is written for tens of thousands of votes a second (``docs/performance.md``): one tuple per vote,
-no ORM objects; the group's ids already stored are looked up first, then the new votes written at once
-(``executemany`` with ``ON CONFLICT DO NOTHING`` and its row count checked on SQLite, binary ``COPY`` on
-PostgreSQL, where a unique violation says the same), so that the rollups are bumped by exactly the votes inserted
-even when another collector inserts the same vote at the same moment: the group is then rolled back and applied
-again.
+no ORM objects; the votes are written at once (``executemany`` with ``ON CONFLICT DO NOTHING`` and its row
+count checked on SQLite, binary ``COPY`` on PostgreSQL, where a unique violation says the same) as if all were new,
+which most groups are. If some were stored already (a kiosk's resend), or another collector inserts the same vote
+at the same moment, the group is rolled back and applied again, this time looking up the ids already stored
+first, so that the rollups are bumped by exactly the votes inserted.
 """
 
 from __future__ import annotations
@@ -237,9 +237,10 @@ class Store:
         for attempt in range(CONFLICT_RETRIES):
             try:
                 with self._sessions() as session, session.begin():
-                    return self._apply(session, messages)
+                    # First as if every vote were new (most groups); then with a look-up of those stored.
+                    return self._apply(session, messages, look_up=attempt > 0)
             except _Conflict as exc:
-                # Rolled back: the next attempt's look-up sees the other transaction's votes.
+                # Rolled back: the next attempt's look-up sees the votes stored meanwhile or before.
                 _LOG.info("group applied again (attempt %d): %s", attempt + 2, exc)
         raise StoreUnavailable(f"votes kept being inserted concurrently ({CONFLICT_RETRIES} attempts)")
 
@@ -256,7 +257,7 @@ class Store:
 
     # -- one transaction -----------------------------------------------------------------------------------
 
-    def _apply(self, session: Session, messages: Sequence[Incoming]) -> Outcome:
+    def _apply(self, session: Session, messages: Sequence[Incoming], *, look_up: bool = True) -> Outcome:
         outcome = Outcome()
         parsed: list[tuple[Incoming, KioskTopic | None, Any]] = []
         kiosk_ids: set[str] = set()
@@ -289,7 +290,7 @@ class Store:
             except _Rejected as rejected:
                 self._keep_reject(session, message, rejected, outcome)
         if vote_rows:
-            self._insert_votes(session, vote_rows, outcome)
+            self._insert_votes(session, vote_rows, outcome, look_up=look_up)
         return outcome
 
     @staticmethod
@@ -376,18 +377,21 @@ class Store:
             ))
         return rows
 
-    def _insert_votes(self, session: Session, rows: list[_VoteRow], outcome: Outcome) -> None:
+    def _insert_votes(self, session: Session, rows: list[_VoteRow], outcome: Outcome, *, look_up: bool) -> None:
+        """Insert the votes not stored yet and bump the rollups by them. Without ``look_up``, every vote is taken
+        as new (no query first: most groups hold only new votes); if one was stored already, :class:`_Conflict`
+        has the group applied again, with the look-up."""
         # Two messages of one group may carry the same vote (a resend): keep the first.
         unique: dict[uuid.UUID, _VoteRow] = {}
         for row in rows:
             unique.setdefault(row.id, row)
         conn = session.connection()
-        existing = self._existing_ids(conn, list(unique))
+        existing = self._existing_ids(conn, list(unique)) if look_up else set()
         new = [r for i, r in unique.items() if i not in existing] if existing else list(unique.values())
         if new:
             written = self._write_votes(conn, new)
             if written != len(new):
-                raise _Conflict(f"{len(new) - written} of {len(new)} votes were inserted meanwhile")
+                raise _Conflict(f"{len(new) - written} of {len(new)} votes were stored already or meanwhile")
         outcome.stored += len(new)
         outcome.duplicates += len(rows) - len(new)
         receipts = outcome.receipts
@@ -426,7 +430,8 @@ class Store:
                     for r in rows:
                         copy.write_row(r[:width])
             except psycopg_errors.UniqueViolation as exc:
-                # Another collector committed one of these votes after our look-up: apply the group again.
+                # Stored before (a resend, without a look-up) or by another collector after our look-up: apply the
+                # group again, looking up.
                 raise _Conflict(str(exc).splitlines()[0]) from exc
             return len(rows)
         received: dict[datetime, str] = {}  # one per message, not per vote

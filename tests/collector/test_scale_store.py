@@ -98,28 +98,47 @@ def test_followup_answers_are_rolled_up(database_url: str) -> None:
     assert followups == ["no", "skipped", "yes"]
 
 
-def test_a_vote_inserted_by_another_collector_meanwhile_is_not_counted_twice(database_url: str) -> None:
-    """The look-up before the insert races with another collector: the group is applied again."""
+def test_a_group_of_new_votes_is_written_without_a_look_up(database_url: str) -> None:
     engine = migrated_engine(database_url)
     register(engine, {"k-1": ("fs-1", "22")})
     store = Store(engine)
-    batch = wire_batch("k-1", [2, 3, 4])
+    looked_up: list[list[uuid.UUID]] = []
     original = store._existing_ids
-    raced = False
+
+    def spy(conn: object, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        looked_up.append(ids)
+        return original(conn, ids)  # type: ignore[arg-type]
+
+    store._existing_ids = spy  # type: ignore[method-assign]
+    outcome = store.ingest([_incoming(wire_batch("k-1", [1, 2, 3, 4])) for _ in range(3)])
+    assert (outcome.stored, outcome.duplicates) == (12, 0)
+    assert looked_up == []
+
+
+def test_a_vote_inserted_by_another_collector_meanwhile_is_not_counted_twice(database_url: str) -> None:
+    """A resend makes the group be applied again with a look-up, which races with another collector: the group is
+    applied a third time."""
+    engine = migrated_engine(database_url)
+    register(engine, {"k-1": ("fs-1", "22")})
+    store = Store(engine)
+    batch = wire_batch("k-1", [1, 2, 3, 4])
+    store.ingest([_incoming(VoteBatch(kiosk_id="k-1", sent_at=batch.sent_at, votes=batch.votes[:1]))])
+    original = store._existing_ids
+    lookups = 0
 
     def racing_lookup(conn: object, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        nonlocal raced
+        nonlocal lookups
         found = original(conn, ids)  # type: ignore[arg-type]
-        if not raced:
-            raced = True  # another collector commits the first vote right after our look-up
+        lookups += 1
+        if lookups == 1:  # another collector commits the second vote right after our look-up
             other = Store(engine)
-            other.ingest([_incoming(VoteBatch(kiosk_id="k-1", sent_at=batch.sent_at, votes=batch.votes[:1]))])
+            other.ingest([_incoming(VoteBatch(kiosk_id="k-1", sent_at=batch.sent_at, votes=batch.votes[1:2]))])
         return found
 
     store._existing_ids = racing_lookup  # type: ignore[method-assign]
     outcome = store.ingest([_incoming(batch)])
-    assert raced
-    assert (outcome.stored, outcome.duplicates) == (2, 1)
-    assert _rollup_total(engine, DailyRollup) == 3
+    assert lookups == 2  # written as new (a conflict), looked up (raced), looked up again
+    assert (outcome.stored, outcome.duplicates) == (2, 2)
+    assert _rollup_total(engine, DailyRollup) == 4
     with session_factory(engine)() as session:
-        assert session.scalar(select(func.count()).select_from(Vote)) == 3
+        assert session.scalar(select(func.count()).select_from(Vote)) == 4
