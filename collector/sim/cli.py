@@ -28,6 +28,11 @@ def sim(
     register: str = typer.Option(None, "--register", metavar="DATABASE_URL",
                                  help="Register the simulated kiosks in this collector database first."),
     kill: bool = typer.Option(False, help="At the end, drop connections without a goodbye (Last Wills)."),
+    per_connection: int = typer.Option(
+        1, "--per-connection", min=1, max=100,
+        help="Kiosks sharing one MQTT connection (the first one's Last Will only): more kiosks than the open-file "
+        "limit allows connections.",
+    ),
 ) -> None:
     """Connect KIOSKS simulated kiosks: status with Last Will, heartbeats, votes, optional backlog."""
     from collector.sim.fleet import Fleet, FleetOptions, kiosk_ids, register_fleet
@@ -45,7 +50,8 @@ def sim(
         engine.dispose()
         typer.echo(f"sim: registered {added} new kiosks")
     options = FleetOptions(host=host, port=port, kiosks=kiosks, prefix=prefix, heartbeat_s=heartbeat,
-                           votes_per_hour=votes_per_hour, speed=speed, backlog=backlog, batch=batch)
+                           votes_per_hour=votes_per_hour, speed=speed, backlog=backlog, batch=batch,
+                           per_connection=per_connection)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(Fleet(options), duration, kill))
 

@@ -7,6 +7,7 @@ collector's receipt names it, so that :class:`FleetStats` can say when every vot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -14,7 +15,7 @@ import resource
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +51,9 @@ class FleetOptions:
     batch: int = 100
     inflight: int = 1  # vote batches in flight per kiosk, as the uplink does
     connect_concurrency: int = 500
+    #: Kiosks sharing one MQTT connection (the first one's, with its Last Will): to simulate more kiosks than the
+    #: open-file limit allows connections (the broker holds one descriptor a connection). 1: one each, as in life.
+    per_connection: int = 1
     keepalive: int = 60
     version: str = "sim-1"
 
@@ -112,6 +116,7 @@ class SimKiosk:
         self.pending: dict[uuid.UUID, WireVote] = {}
         self.unsent: list[WireVote] = []
         self.connection: MqttConnection | None = None
+        self.leads = True  # owns its connection (False: shares another kiosk's)
         self.boot_id = uuid.uuid4().hex[:16]
         self.started = time.monotonic()
         self._wake = asyncio.Event()
@@ -149,11 +154,16 @@ class SimKiosk:
             if self.pending.pop(vote_id, None) is not None:
                 self.stats.votes_confirmed += 1
 
-    async def connect(self) -> None:
+    async def connect(self, on_message: Callable[[str, bytes], None] | None = None,
+                      shared: MqttConnection | None = None) -> None:
+        """Connect (with a Last Will), or take ``shared``, another kiosk's connection; subscribe, say online."""
         o = self.options
-        will = Will(self._topics[TopicKind.STATUS], self._status(Status.OFFLINE))
-        self.connection = await connect(o.host, o.port, self.kiosk_id, keepalive=o.keepalive, will=will,
-                                        on_message=self._on_message, local_host=self.local_host)
+        if shared is None:
+            will = Will(self._topics[TopicKind.STATUS], self._status(Status.OFFLINE))
+            self.connection = await connect(o.host, o.port, self.kiosk_id, keepalive=o.keepalive, will=will,
+                                            on_message=on_message or self._on_message, local_host=self.local_host)
+        else:
+            self.connection, self.leads = shared, False
         await self.connection.subscribe(self._topics[TopicKind.RECEIPTS], 1)
         await self.connection.publish(self._topics[TopicKind.STATUS], self._status(Status.ONLINE), qos=1,
                                       retain=True)
@@ -231,10 +241,19 @@ class Fleet:
     def __init__(self, options: FleetOptions) -> None:
         self.options = options
         self.stats = FleetStats()
-        self.kiosks = [SimKiosk(k, options, self.stats, _source_for(i, options.host))
+        per = max(1, options.per_connection)
+        self.kiosks = [SimKiosk(k, options, self.stats, _source_for(i // per, options.host))
                        for i, k in enumerate(kiosk_ids(options.prefix, options.kiosks))]
+        self._by_id = {k.kiosk_id: k for k in self.kiosks}
         self._tasks: list[asyncio.Task[None]] = []
-        raise_open_files(options.kiosks * 2 + 1024)
+        raise_open_files(-(-options.kiosks // per) * 2 + 1024)
+
+    def _route(self, topic: str, payload: bytes) -> None:
+        """A message on a (possibly shared) connection, to the kiosk its topic names."""
+        parts = topic.split("/")
+        kiosk = self._by_id.get(parts[3]) if len(parts) > 3 else None
+        if kiosk is not None:
+            kiosk._on_message(topic, payload)
 
     def make_backlog(self) -> None:
         now = datetime.now(UTC)
@@ -243,20 +262,30 @@ class Fleet:
 
     async def connect_all(self) -> None:
         gate = asyncio.Semaphore(self.options.connect_concurrency)
+        per = max(1, self.options.per_connection)
 
-        async def one(kiosk: SimKiosk) -> None:
+        async def group(kiosks: list[SimKiosk]) -> None:
+            lead, *others = kiosks
             async with gate:
                 for attempt in range(5):
                     try:
-                        await kiosk.connect()
+                        await lead.connect(self._route)
                         self.stats.connected += 1
-                        return
+                        break
                     except (OSError, MqttError, TimeoutError) as exc:
-                        _LOG.debug("%s: connection failed (%s), attempt %d", kiosk.kiosk_id, exc, attempt + 1)
+                        _LOG.debug("%s: connection failed (%s), attempt %d", lead.kiosk_id, exc, attempt + 1)
                         await asyncio.sleep(0.5 * (attempt + 1))
-                self.stats.failed += 1
+                else:
+                    self.stats.failed += len(kiosks)
+                    return
+                for kiosk in others:
+                    try:
+                        await kiosk.connect(shared=lead.connection)
+                        self.stats.connected += 1
+                    except (OSError, MqttError, TimeoutError):
+                        self.stats.failed += 1
 
-        await asyncio.gather(*(one(k) for k in self.kiosks))
+        await asyncio.gather(*(group(self.kiosks[i:i + per]) for i in range(0, len(self.kiosks), per)))
 
     def start_behaviour(self, *, heartbeats: bool = True, live_votes: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -281,11 +310,14 @@ class Fleet:
             if kiosk.connection is None:
                 continue
             if kill:
-                kiosk.connection.kill()
-            else:
-                try:
-                    await kiosk.connection.publish(kiosk._topics[TopicKind.STATUS], kiosk._status(Status.OFFLINE),
-                                                   qos=1, retain=True)
-                    await kiosk.connection.disconnect()
-                except MqttError:
-                    pass
+                if kiosk.leads:
+                    kiosk.connection.kill()
+                continue
+            with contextlib.suppress(MqttError):
+                await kiosk.connection.publish(kiosk._topics[TopicKind.STATUS], kiosk._status(Status.OFFLINE),
+                                               qos=1, retain=True)
+        if not kill:
+            for kiosk in self.kiosks:
+                if kiosk.connection is not None and kiosk.leads:
+                    with contextlib.suppress(MqttError):
+                        await kiosk.connection.disconnect()

@@ -67,3 +67,38 @@ def test_kiosks_need_a_token_and_are_scoped(sqlite_url: str) -> None:
     assert ids(admin_token(engine, "national")) == ["k-22", "k-22b", "k-29"]
     assert ids(admin_token(engine, "prefecture", "22")) == ["k-22", "k-22b"]
     assert ids(admin_token(engine, "agent", "fs-29")) == ["k-29"]
+
+
+def test_kiosks_sharing_a_connection_each_vote_and_get_their_receipts(mosquitto: Mosquitto, sqlite_url: str,
+                                                                      tmp_path: Path) -> None:
+    """``borne sim --per-connection 2``: two kiosks on one MQTT connection (the open-file limit's way out)."""
+    engine = migrated_engine(sqlite_url)
+    register_fleet(engine, kiosk_ids("sim", 4))
+    collector = start_collector(collector_settings(sqlite_url, mosquitto.port, tmp_path))
+    api = TestClient(create_app(engine), headers=bearer(admin_token(engine)))
+    loop = asyncio.new_event_loop()
+    fleet = Fleet(FleetOptions(port=mosquitto.port, kiosks=4, votes_per_hour=0, backlog=5, per_connection=2))
+
+    async def confirmed(timeout: float) -> bool:
+        for _ in range(int(timeout * 10)):
+            if fleet.unconfirmed() == 0:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    try:
+        fleet.make_backlog()
+        loop.run_until_complete(fleet.connect_all())
+        assert fleet.stats.connected == 4
+        assert [k.leads for k in fleet.kiosks] == [True, False, True, False]
+        assert fleet.kiosks[1].connection is fleet.kiosks[0].connection
+        loop.run_until_complete(fleet.send_backlogs())
+        assert loop.run_until_complete(confirmed(30)), "every kiosk's receipts reach it on the shared connection"
+        assert fleet.stats.votes_confirmed == 20
+        states = {k["id"]: k for k in api.get("/api/v1/kiosks").json()}
+        assert wait_until(lambda: all(k["online"] for k in api.get("/api/v1/kiosks").json()), 20), states
+    finally:
+        loop.run_until_complete(fleet.close())
+        loop.close()
+        collector.close()
+        engine.dispose()
