@@ -11,8 +11,9 @@ from gpiozero.pins.mock import MockFactory
 
 from hardware.panel import ButtonPanel, FeedbackLeds
 from kiosk.clock import ManualClock
-from kiosk.config import ConfigInvalid, load_config, redacted
+from kiosk.config import ConfigInvalid, KioskConfig, load_config, redacted
 from kiosk.device import GpioKiosk
+from kiosk.schema import descriptions
 from kiosk.simulator import wait_until
 
 GOOD = """
@@ -146,3 +147,33 @@ def test_environment_sections_json_values_and_precedence(tmp_path: Path) -> None
         load_config(path, environ={"BORNE_KIOSK_BROKER__PROT": "1"})
     with pytest.raises(ConfigInvalid, match="not valid JSON"):
         load_config(path, environ={"BORNE_KIOSK_PANEL__BUTTONS": "[4, 17"})
+
+
+def test_every_key_has_a_description_and_a_default_but_the_id() -> None:
+    keys = descriptions(KioskConfig)
+    assert {"kiosk_id", "broker.password", "touch.window", "voting.opening_hours", "storage.max_votes"} <= set(keys)
+    assert all(len(text) > 10 for text in keys.values()), [k for k, t in keys.items() if len(t) <= 10]
+    config = KioskConfig.of(kiosk_id="k-1")  # everything else defaults
+    assert config.touch.window == (800, 480) and config.broker.password is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"broker": {"port": "1884"}}, None),  # as the environment gives it
+        ({"broker": {"port": "port"}}, "broker.port: should be a whole number"),
+        ({"voting": {"followup": "no", "repeat_interval_s": "2.5"}}, None),
+        ({"voting": {"followup": "perhaps"}}, "voting.followup: should be a boolean"),
+        ({"panel": {"buttons": [5]}}, "panel.buttons: should have at least 2 items"),
+        ({"voting": {"timezone": "Mars/Olympus"}}, "voting.timezone: unknown time zone"),
+        ({"touch": {"rotation": 45}}, "touch.rotation: should be 0 or 90 or 180 or 270"),
+        ({"kiosk_id": "k-1\n"}, "kiosk_id"),
+    ],
+)
+def test_values_are_coerced_or_refused_with_their_path(values: dict[str, object], message: str | None) -> None:
+    data = {"kiosk_id": "k-1", **values}
+    if message is None:
+        KioskConfig.of(**data)
+        return
+    with pytest.raises(ConfigInvalid, match=message):
+        KioskConfig.of(**data)
