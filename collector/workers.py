@@ -8,25 +8,25 @@ collectors on several machines. The API, the alerts and the embedded broker stay
 Nothing about the vote's path changes: each worker acknowledges a message only after its own commit, and ids
 keep storing idempotent, so a worker killed at any point loses nothing (the broker redelivers what it had not
 acknowledged). The main process restarts a worker that dies, backing off, and serves every worker's counters on
-``/metrics``: each worker sends a snapshot of them every :data:`REPORT_S` seconds; a restarted worker's
-counters start again from zero, so the last snapshot of the worker it replaces is kept as a base, and the sums
-never go down.
+``/metrics``: each worker sends a snapshot of them every :data:`REPORT_S` seconds on a pipe of its own (no lock
+shared between processes, which a killed worker could leave taken); a restarted worker's counters start again
+from zero, so the last snapshot of the worker it replaces is kept as a base, and the sums never go down. To stop,
+the main process sends each worker SIGTERM, on which it finishes the group under way, as under systemd.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event as EventType
-from typing import Any
 
 from collector.config import Settings
 from collector.metrics import Metrics
@@ -72,8 +72,8 @@ class _Report:
     rejects: dict[str, int]
 
 
-def _worker_main(settings: Settings, index: int, reports: Any, stop: EventType, log_level: int) -> None:
-    """A worker process: one Ingestor until ``stop`` is set or the main process is gone."""
+def _worker_main(settings: Settings, index: int, reports: Connection, log_level: int) -> None:
+    """A worker process: one Ingestor until SIGTERM (or SIGINT), or until the main process is gone."""
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s")
     # Ctrl-C and SIGTERM reach the whole process group: finish the group under way, as on ``stop``.
     stopping = threading.Event()
@@ -90,14 +90,17 @@ def _worker_main(settings: Settings, index: int, reports: Any, stop: EventType, 
     ingest = Ingestor(settings, Store(engine, metrics), metrics).start()
     _LOG.info("ingest worker %d started (pid %d, client id %s)", index, os.getpid(), settings.mqtt_client_id)
     try:
-        while not (stop.is_set() or stopping.is_set() or os.getppid() != parent):
+        while not (stopping.is_set() or os.getppid() != parent):
             counts, rejects = metrics.counts()
-            reports.put(_Report(index, os.getpid(), ingest.connected, ingest.backlog, counts, rejects))
+            reports.send(_Report(index, os.getpid(), ingest.connected, ingest.backlog, counts, rejects))
             stopping.wait(REPORT_S)
+    except OSError:  # the main process is gone
+        pass
     finally:
         ingest.close()
         counts, rejects = metrics.counts()
-        reports.put(_Report(index, os.getpid(), False, 0, counts, rejects))
+        with contextlib.suppress(OSError):
+            reports.send(_Report(index, os.getpid(), False, 0, counts, rejects))
         engine.dispose()
         _LOG.info("ingest worker %d stopped", index)
 
@@ -108,6 +111,7 @@ class _Slot:
 
     index: int
     process: SpawnProcess | None = None
+    reports: Connection | None = None  # the main process' end of the worker's pipe
     started: float = 0.0
     restarts: int = 0
     backoff: float = 1.0
@@ -124,8 +128,6 @@ class IngestWorkers:
         self.settings = settings
         self.metrics = metrics
         self._ctx = multiprocessing.get_context("spawn")
-        self._reports: Any = self._ctx.Queue()
-        self._stop = self._ctx.Event()
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._slots = [_Slot(i) for i in range(settings.ingest_workers)]
@@ -142,30 +144,50 @@ class IngestWorkers:
         return self
 
     def _spawn(self, slot: _Slot) -> None:
+        reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=_worker_main, name=f"borne-ingest-{slot.index}",
-            args=(self.settings, slot.index, self._reports, self._stop, logging.getLogger().getEffectiveLevel()),
+            args=(self.settings, slot.index, writer, logging.getLogger().getEffectiveLevel()),
         )
         process.start()
-        slot.process, slot.started = process, time.monotonic()
+        writer.close()  # the worker's end: once it exits, our end reads EOF
+        with self._lock:
+            slot.process, slot.reports, slot.started = process, reader, time.monotonic()
 
     # -- the main process' threads --------------------------------------------------------------------------
 
     def _read_reports(self) -> None:
-        while not (self._closing.is_set() and self._reports.empty()):
-            try:
-                report: _Report = self._reports.get(timeout=0.2)
-            except queue.Empty:
-                continue
+        while True:
             with self._lock:
-                slot = self._slots[report.index]
-                if slot.report is not None and slot.report.pid != report.pid:
-                    # A new incarnation counts from zero: keep what the previous one counted.
-                    slot.base_counts.update(slot.report.counts)
-                    slot.base_rejects.update(slot.report.rejects)
-                slot.report = report
-                self.metrics.absorb(f"worker-{report.index}", slot.base_counts + Counter(report.counts),
-                                    slot.base_rejects + Counter(report.rejects))
+                readers = {slot.reports: slot for slot in self._slots if slot.reports is not None}
+            if not readers:
+                if self._closing.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            for ready in wait(list(readers), timeout=0.2):
+                assert isinstance(ready, Connection)  # noqa: S101 - wait() returns what it was given
+                try:
+                    report: _Report = ready.recv()
+                except (EOFError, OSError):  # the worker exited (or was killed): its pipe is done
+                    with self._lock:
+                        slot = readers[ready]
+                        if slot.reports is ready:
+                            slot.reports = None
+                    ready.close()
+                    continue
+                self._absorb(report)
+
+    def _absorb(self, report: _Report) -> None:
+        with self._lock:
+            slot = self._slots[report.index]
+            if slot.report is not None and slot.report.pid != report.pid:
+                # A new incarnation counts from zero: keep what the previous one counted.
+                slot.base_counts.update(slot.report.counts)
+                slot.base_rejects.update(slot.report.rejects)
+            slot.report = report
+            self.metrics.absorb(f"worker-{report.index}", slot.base_counts + Counter(report.counts),
+                                slot.base_rejects + Counter(report.rejects))
 
     def _watch(self) -> None:
         while not self._closing.wait(0.5):
@@ -212,26 +234,26 @@ class IngestWorkers:
         return self.connected
 
     def close(self, timeout: float = 10.0) -> None:
-        """Ask every worker to finish the group under way and stop; wait for them. Safe to call twice."""
+        """Ask every worker to finish the group under way and stop (SIGTERM); wait for them. Safe twice."""
         if self._closing.is_set():
             return
         self._closing.set()
-        self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout)
+        for slot in self._slots:
+            if slot.process is not None and slot.process.is_alive():
+                slot.process.terminate()
         deadline = time.monotonic() + timeout
         for slot in self._slots:
             if slot.process is None:
                 continue
             slot.process.join(max(0.1, deadline - time.monotonic()))
             if slot.process.is_alive():
-                _LOG.warning("ingest worker %d did not stop in time; terminating it", slot.index)
-                slot.process.terminate()
+                _LOG.warning("ingest worker %d did not stop in time; killing it", slot.index)
+                slot.process.kill()
                 slot.process.join(5)
         if self._reader is not None:
             self._reader.join(timeout)
-        self._reports.close()
-        self._reports.join_thread()
 
     def __enter__(self) -> IngestWorkers:
         return self.start()

@@ -12,6 +12,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 
 from collector.config import Settings
@@ -19,7 +20,7 @@ from collector.metrics import Metrics
 from collector.service import Collector
 from collector.workers import WorkersUnsupported, check_workers, worker_client_id
 from kiosk.simulator import wait_until
-from tests.collector.test_scale_collectors import BORNE, KIOSKS, Publisher, _totals
+from tests.collector.test_scale_collectors import BORNE, KIOSKS, CollectorProcess, Publisher, _totals
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import collector_settings, migrated_engine, register
 
@@ -89,3 +90,23 @@ def test_two_workers_one_killed_mid_run_exact_totals(mosquitto: Mosquitto, datab
             publisher.close()
         collector.close()
         engine.dispose()
+
+
+def test_serve_with_workers_stops_them_all_on_sigterm(mosquitto: Mosquitto, sqlite_url: str, tmp_path: Path) -> None:
+    migrated_engine(sqlite_url).dispose()
+    collector = CollectorProcess(sqlite_url, mosquitto.port, "collector-stop", tmp_path)
+    collector.env["BORNE_INGEST_WORKERS"] = "2"
+    collector.start()
+    assert collector.proc is not None
+    try:
+        assert wait_until(lambda: collector.log.read_text().count("]: connected to") == 2, 60)
+        children = psutil.Process(collector.proc.pid).children(recursive=True)
+        assert len([c for c in children if "spawn_main" in " ".join(c.cmdline())]) == 2
+        collector.proc.send_signal(signal.SIGTERM)
+        assert collector.proc.wait(30) == 0
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == []
+        log = collector.log.read_text()
+        assert "ingest worker 0 stopped" in log and "ingest worker 1 stopped" in log
+    finally:
+        collector.stop()
