@@ -29,9 +29,11 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from collector.auth import Level
 from collector.db.engine import make_engine, session_factory
@@ -215,29 +217,44 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p95 * 1000
 
 
+TARGETED = ("one espace", "one département", "national")
+
+
 def _measure(engine: Engine, runs: int) -> list[tuple[str, float, float, int]]:
     sessions = session_factory(engine)
     rng = random.Random(5)
     espaces = _espaces()
     deps = sorted({d for _, d in espaces})
-    cases: dict[str, Callable[[], Selection]] = {
-        "one espace": lambda: Selection(Level.ESPACE, rng.choice(espaces)[0], *YEAR),
-        "one département": lambda: Selection(Level.DEPARTEMENT, rng.choice(deps), *YEAR),
-        "national": lambda: Selection(Level.NATIONAL, None, *YEAR),
+
+    def votes_of(result: object) -> int:
+        if isinstance(result, pd.DataFrame):
+            return int(result["votes"].sum()) if len(result) else 0
+        return int(result.total["votes"])  # type: ignore[attr-defined]
+
+    # The target's three (satisfaction over a year, by month), then the dashboard's other year-long views, for
+    # information: the ranking of a département's and of every espace, the national hour x weekday heatmap.
+    cases: dict[str, Callable[[Session], object]] = {
+        "one espace": lambda s: indicators.satisfaction(
+            s, Selection(Level.ESPACE, rng.choice(espaces)[0], *YEAR), "month"),
+        "one département": lambda s: indicators.satisfaction(
+            s, Selection(Level.DEPARTEMENT, rng.choice(deps), *YEAR), "month"),
+        "national": lambda s: indicators.satisfaction(s, Selection(Level.NATIONAL, None, *YEAR), "month"),
+        "ranking, dép.": lambda s: indicators.ranking(s, Selection(Level.DEPARTEMENT, rng.choice(deps), *YEAR)),
+        "ranking, nation": lambda s: indicators.ranking(s, Selection(Level.NATIONAL, None, *YEAR)),
+        "heatmap, nation": lambda s: indicators.heatmap(s, Selection(Level.NATIONAL, None, *YEAR)),
     }
     out = []
     with sessions() as session:
-        for name, selection in cases.items():
+        for name, query in cases.items():
             started = time.perf_counter()
-            indicators.satisfaction(session, selection(), "month")  # warm the caches once
+            query(session)  # warm the caches once
             slow = time.perf_counter() - started > 1.0
             times, votes = [], 0
             for _ in range(min(runs, 10) if slow else runs):  # a slow case: fewer calls, to keep make bench short
-                chosen = selection()
                 started = time.perf_counter()
-                result = indicators.satisfaction(session, chosen, "month")
+                result = query(session)
                 times.append(time.perf_counter() - started)
-                votes = int(result.total["votes"])
+                votes = votes_of(result)
             p50, p95 = _percentiles(times)
             out.append((name, p50, p95, votes))
     return out
@@ -272,8 +289,8 @@ def main(quick: bool = False) -> None:
     print(f"  {'database':<11} {'selection':<16} {'p50 ms':>8} {'p95 ms':>8} {'votes in the year':>18}  target")
     for db, name, p50, p95, votes in results:
         verdict = "met" if p95 < TARGET_MS else "MISSED"
-        print(f"  {db:<11} {name:<16} {p50:8.1f} {p95:8.1f} {votes:18,}  p95 < {TARGET_MS:.0f} ms: {verdict}",
-              flush=True)
+        target = f"p95 < {TARGET_MS:.0f} ms: {verdict}" if name in TARGETED else "(no target: for information)"
+        print(f"  {db:<11} {name:<16} {p50:8.1f} {p95:8.1f} {votes:18,}  {target}", flush=True)
 
 
 if __name__ == "__main__":
