@@ -75,7 +75,7 @@ class _Report:
 def _worker_main(settings: Settings, index: int, reports: Connection, log_level: int) -> None:
     """A worker process: one Ingestor until SIGTERM (or SIGINT), or until the main process is gone."""
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s")
-    # Ctrl-C and SIGTERM reach the whole process group: finish the group under way, as on ``stop``.
+    # SIGTERM from the main process, or Ctrl-C and systemd reaching the whole group: finish the group under way.
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
