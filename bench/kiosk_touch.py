@@ -4,7 +4,9 @@
   Mosquitto), until the first frame of the home screen is drawn (its « ready » log line's timestamp);
 - *touch to feedback*: a touch injected into Kivy's input pipeline, then the vote committed (fsync'd), then
   the first frame drawn with the next screen (« Merci ! », or the follow-up question);
-- *RSS*: the running kiosk's resident memory (``VmRSS``) and peak (``VmHWM``), after start and after votes.
+- *RSS*: the running kiosk's resident memory (``VmRSS``) and peak (``VmHWM``), after start and after votes;
+- *RSS after touches*, when ``Xvfb`` and ``xdotool`` are installed: ``borne kiosk run --ui touch`` in a real X11
+  window (SDL ``x11``), its faces and Oui / Non clicked, the follow-up on (some left to time out).
 
 SDL renders offscreen here (llvmpipe); a Raspberry Pi draws with its GPU. Target: under 150 MB RSS. Cold start and
 RSS are measured in a window of 800x480 (the official 7-inch display) and of 1280x800 (``[touch] window``).
@@ -20,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -161,7 +164,9 @@ def cold_start(workdir: Path, port: int, window: tuple[int, int], idle_s: float 
 
 # -- touch to feedback: a scripted window in a child process -----------------------------------------------
 
-def _latency_child(workdir: Path, port: int, rounds: int, followup: bool) -> None:
+def _latency_child(
+    workdir: Path, port: int, rounds: int, followup: bool, window: tuple[int, int] = WINDOWS[0]
+) -> None:
     """In the child: touch a face ``rounds`` times; print timings as JSON."""
     from kiosk.config import KioskConfig
     from kiosk.touch.app import configure_kivy
@@ -170,7 +175,7 @@ def _latency_child(workdir: Path, port: int, rounds: int, followup: bool) -> Non
         kiosk_id="fs-bench-touch", data_dir=workdir / "data", ui="touch", broker={"port": port},
         voting={"followup": followup, "thanks_s": 0.3, "followup_timeout_s": 0.3},
     )
-    configure_kivy(config.touch, kivy_home=workdir / "kivy", size=(800, 480))
+    configure_kivy(config.touch, kivy_home=workdir / "kivy", size=window)
     from kivy.core.window import Window
 
     from kiosk.device import Kiosk
@@ -212,10 +217,12 @@ def _latency_child(workdir: Path, port: int, rounds: int, followup: bool) -> Non
         driver.run_script(app, script)
 
 
-def touch_latency(workdir: Path, port: int, rounds: int, followup: bool) -> dict[str, Any]:
+def touch_latency(
+    workdir: Path, port: int, rounds: int, followup: bool, window: tuple[int, int] = WINDOWS[0]
+) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.kiosk_touch", "--latency-child", str(workdir), str(port), str(rounds),
-         "1" if followup else "0"],
+         "1" if followup else "0", str(window[0]), str(window[1])],
         capture_output=True, text=True, env={**kivy_env(workdir), "KIVY_NO_ARGS": "1"}, cwd=ROOT, timeout=600,
         check=False,
     )
@@ -223,6 +230,73 @@ def touch_latency(workdir: Path, port: int, rounds: int, followup: bool) -> dict
         raise RuntimeError(f"latency child failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+# -- RSS after touches: the CLI in a real X11 window, clicked ----------------------------------------------
+
+def touched_run(workdir: Path, port: int, window: tuple[int, int], rounds: int) -> dict[str, float]:
+    """``borne kiosk run --ui touch`` under Xvfb, ``rounds`` faces clicked with xdotool, the follow-up on."""
+    config = workdir / "kiosk.toml"
+    config.write_text(
+        f'kiosk_id = "fs-bench-touch"\ndata_dir = "{workdir / "data"}"\n[broker]\nport = {port}\n'
+        f"[voting]\nfollowup = true\n[touch]\nfullscreen = false\nwindow = [{window[0]}, {window[1]}]\n",
+        encoding="utf-8",
+    )
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    try:
+        with os.fdopen(read) as fd:
+            display = f":{fd.readline().strip()}"
+        env = {**kivy_env(workdir), "SDL_VIDEODRIVER": "x11", "DISPLAY": display}
+        log = workdir / "stderr.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config),
+                 "--ui", "touch"], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT,
+            )
+        try:
+            deadline = time.monotonic() + 120
+            while not _READY.search(log.read_text(encoding="utf-8", errors="replace")):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the touch kiosk never got ready:\n{log.read_text()[-3000:]}")
+                time.sleep(0.05)
+            time.sleep(2.0)
+            started = rss_mb(proc.pid)
+            found = subprocess.run(["xdotool", "search", "--sync", "--pid", str(proc.pid)], env=env,
+                                   capture_output=True, text=True, timeout=30, check=True)
+            win = found.stdout.split()[-1]
+
+            def click(fx: float, fy: float) -> None:
+                # Where home.kv's faces and followup.kv's Oui / Non tiles lie, as fractions of the window.
+                subprocess.run(["xdotool", "mousemove", "--window", win, str(int(fx * window[0])),
+                                str(int(fy * window[1])), "click", "1"], env=env, timeout=30, check=True)
+
+            for i in range(rounds):
+                click((0.14, 0.38, 0.62, 0.86)[i % 4], 0.66)
+                time.sleep(1.5)  # the follow-up question, its countdown running
+                if i % 3 == 2:
+                    time.sleep(6.0 + 3.0)  # left to time out, then « Merci ! »
+                else:
+                    click(0.27 if i % 2 else 0.73, 0.59)  # Oui / Non
+                    time.sleep(3.0)
+            rss, hwm = rss_mb(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+    with sqlite3.connect(workdir / "data" / "outbox.sqlite3") as db:
+        votes = int(db.execute("SELECT count(*) FROM votes").fetchone()[0])
+    if votes != rounds:
+        raise RuntimeError(f"{rounds} faces clicked, {votes} votes on disk: the clicks missed")
+    return {"start_rss_mb": started[0], "rss_mb": rss, "hwm_mb": hwm, "votes": votes}
 
 
 def report_starts(runs: list[dict[str, float]], window: tuple[int, int]) -> None:
@@ -256,21 +330,37 @@ def main(quick: bool = False) -> None:
                     work.mkdir()
                     runs.append(cold_start(work, broker.port, window))
                 report_starts(runs, window)
-            for followup in (False, True):
-                work = base / f"latency{int(followup)}"
+            for followup, window in ((False, WINDOWS[0]), (True, WINDOWS[0]), (True, WINDOWS[1])):
+                size = f"{window[0]}x{window[1]}"
+                work = base / f"latency{int(followup)}-{size}"
                 work.mkdir()
-                res = touch_latency(work, broker.port, rounds, followup)
+                res = touch_latency(work, broker.port, rounds, followup, window)
                 vote = statistics.median(s["vote_ms"] for s in res["samples"])
                 frame = statistics.median(s["frame_ms"] for s in res["samples"])
                 worst = max(s["frame_ms"] for s in res["samples"])
                 screen = "follow-up question" if followup else "« Merci ! »"
-                print(f"touch -> vote committed: median {vote:.1f} ms; touch -> {screen} drawn: median "
+                print(f"[{size}] touch -> vote committed: median {vote:.1f} ms; touch -> {screen} drawn: median "
                       f"{frame:.1f} ms (max {worst:.1f}, {rounds} touches, {res['votes']} votes on disk); "
                       f"RSS after them {res['rss_mb']:.0f} MB (peak {res['hwm_mb']:.0f} MB)")
+            if not (shutil.which("Xvfb") and shutil.which("xdotool")):
+                print("RSS after touches in an X11 window: skipped (needs Xvfb and xdotool: apt-get install xvfb "
+                      "xdotool)")
+                return
+            clicks = 6 if quick else 15
+            for window in WINDOWS:
+                size = f"{window[0]}x{window[1]}"
+                work = base / f"touched-{size}"
+                work.mkdir()
+                res = touched_run(work, broker.port, window, clicks)
+                print(f"[{size}] borne kiosk run --ui touch in an X11 window (Xvfb): RSS after start "
+                      f"{res['start_rss_mb']:.0f} MB, after {clicks} votes with the follow-up "
+                      f"{res['rss_mb']:.0f} MB (peak {res['hwm_mb']:.0f} MB); target < {RSS_TARGET_MB:.0f} MB: "
+                      f"{'met' if max(res['rss_mb'], res['hwm_mb']) < RSS_TARGET_MB else 'NOT met'}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--latency-child":
-        _latency_child(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")
+        _latency_child(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1",
+                       (int(sys.argv[6]), int(sys.argv[7])))
     else:
         main(quick="--quick" in sys.argv)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
+from kivy.graphics.opengl import glFinish
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
@@ -156,11 +157,20 @@ class TouchApp(App):
         Clock.schedule_interval(self._refresh_status, STATUS_S)
         self._refresh_status()
         Window.bind(on_flip=self._first_flip)
+        Window.bind(on_flip=self._finish_frame)
 
     def _first_flip(self, *_: Any) -> None:
         Window.unbind(on_flip=self._first_flip)
         self.first_frame_at = time.monotonic()
         _LOG.info("touch kiosk ready: %s screen drawn (%dx%d)", self.screen, *Window.size)
+
+    def _finish_frame(self, *_: Any) -> None:
+        # Have each frame drawn before the next. A display's swap does it (it shows the frame); SDL's
+        # ``offscreen`` driver's does not, and Mesa's llvmpipe then never draws the frames: it keeps their
+        # commands, about 4 MB a frame, until it runs out of room (some 60 MB). The follow-up's countdown,
+        # redrawn 10 times a second, took the benchmarked kiosk from 140 to 156 MB that way (docs/performance.md).
+        # With a display or a GPU this waits for a frame that is done or nearly so, a few times a second at most.
+        glFinish()
 
     def on_stop(self) -> None:
         self.flow.close()
