@@ -7,6 +7,7 @@
 #   libgl1 libegl1 libmtdev1 xvfb   what Kivy's SDL window needs, offscreen
 #   cloud-init systemd   schema check of the generated user-data, systemd-analyze verify
 #   zbar-tools        zbarimg reads back the kiosk label's QR code (provisioning tests)
+#   xdotool           clicks the real touch kiosk in an Xvfb window (bench/kiosk_touch.py)
 set -euo pipefail
 want=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -21,6 +22,7 @@ for pkg in libgl1 libegl1 libmtdev1 xvfb; do have_pkg "$pkg" || want+=("$pkg"); 
 have_cmd cloud-init || want+=(cloud-init)
 have_cmd systemd-analyze || want+=(systemd)
 have_cmd zbarimg || want+=(zbar-tools)
+have_cmd xdotool || want+=(xdotool)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have_cmd apt-get; then
   echo "installing Debian packages: ${want[*]}"
