@@ -6,6 +6,7 @@ one window per process, so each scenario gets its own process (see ``test_ui.py`
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import sys
@@ -37,6 +38,20 @@ def clipped_labels(root: Any) -> list[str]:
             if tw > w.width + 1 or th > w.height + 1:
                 out.append(f"{w.text!r}: {tw}x{th} in {w.width:.0f}x{w.height:.0f}")
     return out
+
+
+def malloc_in_use() -> int:
+    """Bytes the C heap has handed out and not had back (glibc's ``mallinfo2``, every arena)."""
+    fields = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+              "keepcost")
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in fields]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
 
 
 def main(scenario: str, workdir: Path, port: int | None = None) -> None:
@@ -172,6 +187,18 @@ def main(scenario: str, workdir: Path, port: int | None = None) -> None:
             yield from driver.tap(*driver.center_of(app.screen_widget("followup").ids.no))
             yield from driver.until(lambda: kiosk.outbox.stats()["sent"] == 1, timeout=60)
             steps["sent"] = kiosk.outbox.stats()["sent"]
+        elif scenario == "redraws":
+            # The follow-up's countdown redraws the window 10 times a second: memory must not grow with frames.
+            yield from driver.tap(*driver.center_of(faces[0]))
+            yield from driver.until(lambda: app.screen == "followup")
+            yield from driver.frames(5)
+            before = malloc_in_use()
+            for _ in range(40):
+                clock.advance(0.01)
+                app.flow.tick()
+                app._update_countdown()
+                yield from driver.frames(1)
+            steps["redraws"] = {"screen": app.screen, "grown_mb": (malloc_in_use() - before) / 2**20}
         elif scenario == "five":
             yield from clipping_in_every_language(app)
             yield from driver.tap(*driver.center_of(faces[4]))

@@ -159,3 +159,12 @@ def test_the_vote_reaches_the_broker_with_its_followup(tmp_path: Path, mosquitto
     assert len(sent) == 1
     assert sent[0].answer == 2 and sent[0].followup is not None and sent[0].followup.answer == "no"
     assert str(sent[0].id) == votes[0]["id"]
+
+
+def test_redrawing_does_not_pile_up_frames(tmp_path: Path) -> None:
+    """Each frame is drawn before the next (``TouchApp._finish_frame``): SDL's offscreen swap never flushes, and
+    Mesa's llvmpipe kept every undrawn frame's commands, about 4 MB each, while the countdown redrew the window."""
+    result, _ = run_child("redraws", tmp_path)
+    redraws = result["steps"]["redraws"]
+    assert redraws["screen"] == "followup"
+    assert redraws["grown_mb"] < 15, redraws  # 40 frames: about 30-90 MB when frames were not drawn
