@@ -15,7 +15,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from protocol.errors import ProtocolError
+
 _LOG = logging.getLogger(__name__)
+
+#: A payload larger than this is refused before it is parsed.
+MAX_PAYLOAD_BYTES = 256 * 1024
 
 #: Patterns are matched whole (``re.fullmatch``): a trailing newline is not a valid id.
 KIOSK_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -30,6 +35,16 @@ _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
 _UUID_HEX = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID_RE = re.compile(rf"[0-9a-fA-F]{{32}}|{_UUID_HEX}|\{{{_UUID_HEX}\}}|urn:uuid:{_UUID_HEX}")
+
+
+def payload_text(payload: bytes) -> str:
+    """What every payload passes before it is parsed, on both sides: its size, then UTF-8."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError("too-large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("not-utf8", str(exc)) from None
 
 
 class Invalid(ValueError):

@@ -7,8 +7,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from protocol.checks import payload_text
 from protocol.errors import ProtocolError
-from protocol.models import MAX_PAYLOAD_BYTES
 
 _LOG = logging.getLogger(__name__)
 
@@ -21,12 +21,7 @@ def encode(message: BaseModel) -> bytes:
 
 def decode(model: type[M], payload: bytes) -> M:
     """Parse ``payload`` as ``model``; raise :class:`ProtocolError` with a countable reason otherwise."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ProtocolError("too-large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError("not-utf8", str(exc)) from None
+    text = payload_text(payload)
     try:
         return model.model_validate_json(text)
     except ValidationError as exc:

@@ -24,14 +24,13 @@ from pydantic import (
     model_validator,
 )
 
+from protocol.checks import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES  # re-exported: part of the contract
 from protocol.scales import MAX_SIZE, MIN_SIZE
 from protocol.topics import KIOSK_ID_PATTERN
 
 _LOG = logging.getLogger(__name__)
 
 PROTOCOL_VERSION: Literal[1] = 1
-#: A payload larger than this is refused before it is parsed.
-MAX_PAYLOAD_BYTES = 256 * 1024
 #: Votes in one batch: a week of a busy espace's backlog fits in a few batches.
 MAX_VOTES_PER_BATCH = 500
 

@@ -44,15 +44,15 @@ from protocol.checks import (
     matching,
     one_of,
     opening_hours,
+    payload_text,
 )
+from protocol.checks import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES  # re-exported: part of the contract
 from protocol.errors import ProtocolError
 from protocol.scales import MAX_SIZE, MIN_SIZE
 
 _LOG = logging.getLogger(__name__)
 
 PROTOCOL_VERSION: Literal[1] = 1
-#: A payload larger than this is refused before it is parsed.
-MAX_PAYLOAD_BYTES = 256 * 1024
 #: Votes in one batch (and ids in one receipt's list).
 MAX_VOTES_PER_BATCH = 500
 DEFAULT_QUESTION = "fs-satisfaction-1"
@@ -345,12 +345,7 @@ _REMOTE_CONFIG: dict[str, _Field] = {
 
 def _read(payload: bytes, fields: Mapping[str, _Field]) -> dict[str, Any]:
     """The checks of :func:`protocol.codec.decode`, in its order: size, UTF-8, JSON, then every field."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ProtocolError("too-large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError("not-utf8", str(exc)) from None
+    text = payload_text(payload)
     try:
         data = json.loads(text)
     except ValueError as exc:
