@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.kiosk_touch import ROOT, Broker, cpu_s, rss_mb
+from bench.kiosk_touch import ROOT, Broker, cpu_s, rss_mb, stop_process
 
 _LOG = logging.getLogger(__name__)
 
@@ -52,12 +51,7 @@ def service_rss(workdir: Path, port: int, settle_s: float = 3.0) -> dict[str, fl
             time.sleep(settle_s)
             idle = (cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
     return {"rss_mb": rss, "hwm_mb": hwm, "idle_cpu": idle}
 
 

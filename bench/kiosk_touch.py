@@ -111,6 +111,16 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as systemd stops the kiosk; SIGKILL if it has not stopped after 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def kivy_env(workdir: Path) -> dict[str, str]:
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen", "KIVY_HOME": str(workdir / "kivy")}
     env.pop("KIVY_NO_ARGS", None)
@@ -153,12 +163,7 @@ def cold_start(workdir: Path, port: int, window: tuple[int, int], idle_s: float 
             time.sleep(idle_s)
             idle_cpu = (cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
     return {"start_s": ready - started, "rss_mb": rss, "hwm_mb": hwm, "soft_gl_mb": soft_gl, "idle_cpu": idle_cpu}
 
 
@@ -283,12 +288,7 @@ def touched_run(workdir: Path, port: int, window: tuple[int, int], rounds: int) 
                     time.sleep(3.0)
             rss, hwm = rss_mb(proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
     finally:
         xvfb.terminate()
         xvfb.wait(10)
