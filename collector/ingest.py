@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -71,6 +72,7 @@ class Ingestor:
         self._connected = threading.Event()
         self._worker: threading.Thread | None = None
         self._v5 = settings.mqtt_protocol == "5"
+        self._subscribe_mid: int | None = None
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -90,6 +92,7 @@ class Ingestor:
         client.reconnect_delay_set(1, 30)
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -105,14 +108,26 @@ class Ingestor:
         _LOG.info("connected to %s:%d (session present: %s)", self.settings.mqtt_host, self.settings.mqtt_port,
                   flags.session_present)
         group = self.settings.mqtt_share_group or None
-        client.subscribe([
+        _result, self._subscribe_mid = client.subscribe([
             (shared(kiosk_filter(TopicKind.VOTES), group), 1),
             (shared(kiosk_filter(TopicKind.TELEMETRY), group), 0),
             # Not shared: a shared subscription gets no retained messages, and every collector wants them.
             (kiosk_filter(TopicKind.STATUS), 1),
             (kiosk_filter(TopicKind.SELFTEST), 1),  # retained too (issue 7)
         ])
-        self._connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: list[Any],
+                      properties: object) -> None:
+        # Connected means subscribed: a message published before the broker took the subscription would not
+        # reach a new session.
+        if mid != self._subscribe_mid:
+            return
+        refused = [i for i, code in enumerate(reason_codes) if getattr(code, "is_failure", False)]
+        if refused:
+            _LOG.error("broker refused subscriptions %s of the collector (0: votes, 1: telemetry, 2: status, "
+                       "3: self-tests): %s", refused, [str(reason_codes[i]) for i in refused])
+        if 0 not in refused:  # without the votes, the collector is not connected to anything that matters
+            self._connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                        properties: object) -> None:
