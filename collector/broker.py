@@ -115,8 +115,10 @@ async def _serve(host: str, port: int, accounts_file: str | None = None) -> None
     await broker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # Ctrl-C in a terminal reaches the whole process group: the collector (or the demo) then stops its clients
+    # first and us last (SIGTERM), instead of every client seeing its broker vanish as it is being stopped.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     await stop.wait()
     await broker.shutdown()
 
