@@ -47,6 +47,13 @@ NAV_LABELS = {"": "Vue d'ensemble", "classement": "Classement", "affluence": "He
               "carte": "Carte", "parc": "Parc de bornes", "alertes": "Alertes"}
 
 
+#: Pieces several pages share, each page placing them where it wants (``$crumbs``, ``$period_field``).
+PARTIALS = {
+    "crumbs": '    <nav class="crumbs" aria-label="Fil d\'Ariane"><ol id="crumbs"></ol></nav>',
+    "period_field": (TEMPLATES / "_period.html").read_text(encoding="utf-8"),
+}
+
+
 @cache
 def _template(name: str) -> Template:
     return Template((TEMPLATES / name).read_text(encoding="utf-8"))
@@ -68,7 +75,7 @@ def render(page: Page, prefix: str, extra: dict[str, str] | None = None) -> str:
     static = f"{prefix}/static"
     scripts = [*ECHARTS] if page.charts else []
     scripts += ["app.js", *page.scripts]
-    values = {"prefix": prefix, "static": static, **(extra or {})}
+    values = {"prefix": prefix, "static": static, **PARTIALS, **(extra or {})}
     body = _template(page.template).substitute(values)
     return _template("layout.html").substitute(
         values,
