@@ -33,6 +33,7 @@ import psutil
 from bench.ingest import start_mosquitto
 from collector.broker import free_port
 from collector.sim.fleet import raise_open_files
+from tests.utils import processes
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import migrated_engine
 
@@ -88,13 +89,7 @@ class _Child:
         raise RuntimeError(f"{self.name} did not say {text!r}: {' | '.join(self.lines[-5:])}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc, 60)
         self._reader.join(5)
 
 

@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -32,6 +31,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from tests.utils import processes
 
 _LOG = logging.getLogger(__name__)
 
@@ -113,12 +114,7 @@ def cpu_s(pid: int) -> float:
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, as systemd stops the kiosk; SIGKILL if it has not stopped after 30 s."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    processes.stop(proc, 30)
 
 
 def kivy_env(workdir: Path) -> dict[str, str]:

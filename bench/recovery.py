@@ -35,6 +35,7 @@ from collector.ingest import Ingestor
 from collector.metrics import Metrics
 from collector.sim.fleet import kiosk_ids, register_fleet
 from collector.store import Store
+from tests.utils import processes
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import collector_settings, migrated_engine
 
@@ -73,13 +74,7 @@ class _Sim:
                 self.confirmed_at = now
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
         self._reader.join(5)
 
 

@@ -23,6 +23,7 @@ from collector.db.migrate import upgrade
 from collector.db.models import DailyRollup, Vote
 from kiosk.simulator import wait_until
 from protocol.codec import encode
+from tests.utils import processes
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import migrated_engine, register, wire_batch
 
@@ -51,13 +52,7 @@ class CollectorProcess:
         self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
 
     def connections(self) -> int:
         """How many times it connected to the broker, from its own log."""

@@ -36,6 +36,7 @@ from sqlalchemy import Engine, func, select
 from collector.broker import free_port
 from collector.db.engine import session_factory
 from collector.db.models import Vote
+from tests.utils import processes
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import migrated_engine, register
 from tests.utils.faultproxy import FaultProxy
@@ -103,12 +104,7 @@ class _Proc:
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        processes.stop(self.proc, 15)
 
 
 class Soak:
