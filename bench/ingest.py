@@ -55,7 +55,7 @@ from protocol.models import VoteBatch
 from protocol.topics import TopicKind, kiosk_filter, kiosk_topic, shared
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import collector_settings, migrated_engine, register, wire_batch
-from tests.utils.databases import PostgresServer, ThrowAwayPostgres
+from tests.utils.databases import PostgresServer, postgres_server
 
 _LOG = logging.getLogger(__name__)
 
@@ -66,18 +66,8 @@ TIMEOUT_S = 300.0
 # -- services shared by the collector benchmarks ----------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def start_postgres() -> Iterator[PostgresServer]:
-    """``BORNE_TEST_POSTGRES_URL``'s server, or a throw-away cluster (fsync off, as the tests run it)."""
-    url = os.environ.get("BORNE_TEST_POSTGRES_URL")
-    cluster = None if url else ThrowAwayPostgres()
-    server = PostgresServer(url or cluster.start())  # type: ignore[union-attr]
-    try:
-        yield server
-    finally:
-        server.close()
-        if cluster is not None:
-            cluster.stop()
+#: ``BORNE_TEST_POSTGRES_URL``'s server, or a throw-away cluster (fsync off, as the tests run it).
+start_postgres = postgres_server
 
 
 @contextlib.contextmanager

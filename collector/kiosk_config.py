@@ -130,15 +130,19 @@ def _client(settings: Settings) -> mqtt.Client:
     return client
 
 
-def publish(settings: Settings, kiosk_ids: Iterable[str], config: RemoteConfig | None,
-            timeout: float = 10.0) -> None:
-    """Publish ``config`` retained to each kiosk (``None``: clear it); returns once the broker has them all."""
-    client = _client(settings)
-    payload = encode(config) if config is not None else b""
+def _connected(client: mqtt.Client, settings: Settings) -> mqtt.Client:
     try:
         client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
     except OSError as exc:
         raise PublishFailed(f"broker {settings.mqtt_host}:{settings.mqtt_port} unreachable: {exc}") from None
+    return client
+
+
+def publish(settings: Settings, kiosk_ids: Iterable[str], config: RemoteConfig | None,
+            timeout: float = 10.0) -> None:
+    """Publish ``config`` retained to each kiosk (``None``: clear it); returns once the broker has them all."""
+    client = _connected(_client(settings), settings)
+    payload = encode(config) if config is not None else b""
     client.loop_start()
     try:
         infos = [client.publish(kiosk_topic(k, TopicKind.CONFIG), payload, qos=1, retain=True)
@@ -173,10 +177,7 @@ def retained(settings: Settings, kiosk_ids: Iterable[str], timeout: float = 2.0)
 
     client.on_message = on_message
     client.on_subscribe = lambda *_args: subscribed.set()
-    try:
-        client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
-    except OSError as exc:
-        raise PublishFailed(f"broker {settings.mqtt_host}:{settings.mqtt_port} unreachable: {exc}") from None
+    _connected(client, settings)
     client.loop_start()
     try:
         if wanted:

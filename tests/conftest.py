@@ -11,8 +11,9 @@ import pytest
 
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
+from tests.utils import databases
 from tests.utils.brokers import Mosquitto, embedded_broker
-from tests.utils.databases import PostgresServer, ThrowAwayPostgres
+from tests.utils.databases import PostgresServer
 
 
 @pytest.fixture
@@ -47,18 +48,8 @@ def embedded(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    url = os.environ.get("BORNE_TEST_POSTGRES_URL")
-    cluster = None
-    if not url:
-        cluster = ThrowAwayPostgres()
-        url = cluster.start()
-    server = PostgresServer(url)
-    try:
+    with databases.postgres_server() as server:
         yield server
-    finally:
-        server.close()
-        if cluster is not None:
-            cluster.stop()
 
 
 @pytest.fixture

@@ -317,23 +317,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from tests.utils.databases import PostgresServer, ThrowAwayPostgres
+    from tests.utils.databases import postgres_server
 
-    cluster = None
-    admin_url = args.postgres_url
-    if not admin_url:
-        cluster = ThrowAwayPostgres()
-        admin_url = cluster.start()
-    server = PostgresServer(admin_url)
-    url = server.create_database()
-    try:
-        with tempfile.TemporaryDirectory(prefix="borne-soak-") as tmp:
-            report = run(args.seconds, args.kiosks, url, Path(tmp), seed=args.seed)
-    finally:
-        server.drop_database(url)
-        server.close()
-        if cluster is not None:
-            cluster.stop()
+    with postgres_server(args.postgres_url) as server:
+        url = server.create_database()
+        try:
+            with tempfile.TemporaryDirectory(prefix="borne-soak-") as tmp:
+                report = run(args.seconds, args.kiosks, url, Path(tmp), seed=args.seed)
+        finally:
+            server.drop_database(url)
     print("\n".join(report.lines()))
     if args.json:
         data = {k: v for k, v in report.__dict__.items() if k != "faults"}

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -86,3 +87,18 @@ class PostgresServer:
 
     def close(self) -> None:
         self._admin.dispose()
+
+
+@contextlib.contextmanager
+def postgres_server(url: str | None = None) -> Iterator[PostgresServer]:
+    """The server at ``url`` (default ``BORNE_TEST_POSTGRES_URL``), or a throw-away cluster (fsync off), removed
+    afterwards."""
+    url = url or os.environ.get("BORNE_TEST_POSTGRES_URL")
+    cluster = None if url else ThrowAwayPostgres()
+    server = PostgresServer(url or cluster.start())  # type: ignore[union-attr]
+    try:
+        yield server
+    finally:
+        server.close()
+        if cluster is not None:
+            cluster.stop()
