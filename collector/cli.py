@@ -40,10 +40,10 @@ def settings_from(**overrides: Any) -> Any:
 def open_db(database_url: str | None, data_dir: Path | None) -> Any:
     """Settings and a sessionmaker on the configured database, its schema in place."""
     with requires("collector"):
-        from collector.db.engine import make_engine, session_factory
+        from collector.db.engine import engine_for, session_factory
         from collector.db.migrate import SchemaOutdated, ensure_current
     settings = settings_from(database_url=database_url, data_dir=data_dir)
-    engine = make_engine(settings.effective_database_url)
+    engine = engine_for(settings)
     try:
         ensure_current(engine)
     except SchemaOutdated as exc:
@@ -171,10 +171,10 @@ def db_upgrade(
 ) -> None:
     """Migrate the database's schema to the latest revision (or to REVISION)."""
     with requires("collector"):
-        from collector.db.engine import make_engine, redact_url
+        from collector.db.engine import engine_for, redact_url
         from collector.db.migrate import current_revision, upgrade
     settings = settings_from(database_url=database_url, data_dir=data_dir)
-    engine = make_engine(settings.effective_database_url)
+    engine = engine_for(settings)
     before = current_revision(engine)
     upgrade(engine, revision)
     typer.echo(f"{redact_url(settings.effective_database_url)}: {before or 'empty'} -> {current_revision(engine)}")
@@ -184,10 +184,10 @@ def db_upgrade(
 def db_current(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> None:
     """Print the database's schema revision and the code's."""
     with requires("collector"):
-        from collector.db.engine import make_engine
+        from collector.db.engine import engine_for
         from collector.db.migrate import current_revision, head_revision
     settings = settings_from(database_url=database_url, data_dir=data_dir)
-    engine = make_engine(settings.effective_database_url)
+    engine = engine_for(settings)
     typer.echo(f"database: {current_revision(engine) or 'none'}\ncode:     {head_revision()}")
 
 

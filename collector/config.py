@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL (postgresql+psycopg://...); default: SQLite in data_dir."
     )
+    database_connect_timeout_s: float = Field(
+        5.0, gt=0, le=600, description="PostgreSQL: how long opening a connection may take before it fails."
+    )
+    database_statement_timeout_s: float = Field(
+        60.0, ge=0, le=86400, description="PostgreSQL: a statement running longer is cancelled; 0: no limit."
+    )
 
     mqtt_host: str = Field("127.0.0.1", description="The broker's host.")
     mqtt_port: int = Field(1883, ge=1, le=65535)

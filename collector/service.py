@@ -14,7 +14,7 @@ from collector.alerts import AlertLoop
 from collector.api.app import create_app
 from collector.broker import EmbeddedBroker
 from collector.config import Settings
-from collector.db.engine import make_engine, redact_url
+from collector.db.engine import engine_for, redact_url
 from collector.db.migrate import ensure_current
 from collector.ingest import Ingestor
 from collector.metrics import Metrics
@@ -49,7 +49,7 @@ class Collector:
             self.broker.start()
         url = s.effective_database_url
         _LOG.info("database %s", redact_url(url))
-        self.engine = make_engine(url)
+        self.engine = engine_for(s)
         ensure_current(self.engine)
         sync_file_accounts(accounts, self.engine)
         if s.ingest_workers > 1:

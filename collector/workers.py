@@ -79,13 +79,13 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    from collector.db.engine import make_engine
+    from collector.db.engine import engine_for
     from collector.ingest import Ingestor
     from collector.store import Store
 
     parent = os.getppid()
     settings = settings.model_copy(update={"mqtt_client_id": worker_client_id(settings, index)})
-    engine = make_engine(settings.effective_database_url)
+    engine = engine_for(settings)
     metrics = Metrics()
     ingest = Ingestor(settings, Store(engine, metrics), metrics).start()
     _LOG.info("ingest worker %d started (pid %d, client id %s)", index, os.getpid(), settings.mqtt_client_id)

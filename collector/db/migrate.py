@@ -46,6 +46,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (default: the latest)."""
     config = alembic_config(engine)
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # A backfill over years of votes may take minutes: no statement timeout for this transaction.
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
