@@ -26,6 +26,9 @@ class Mosquitto:
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         lines = [
+            # Started as root, Mosquitto drops to its own user, which can neither write its persistence file
+            # into the test's private folder nor read a config there: it would silently save nothing.
+            *(["user root"] if os.geteuid() == 0 else []),
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
             # The default of 1000 drops QoS 1 bursts silently.
