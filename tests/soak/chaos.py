@@ -2,11 +2,13 @@
 
     python -m tests.soak.chaos --seconds 120 --kiosks 50 [--postgres-url URL] [--json out.json]
 
-Faults, drawn at random every few seconds: SIGKILL of the broker (restarted a moment later, without persistence:
-what it held is gone), SIGKILL of a collector (restarted), SIGKILL of a kiosk process (restarted on the same
-outboxes), network cuts, black holes and delays through a :class:`~tests.utils.faultproxy.FaultProxy` between each
-kiosk process and the broker, and clock jumps inside the kiosks. Then the faults stop, the kiosks stop pressing,
-everything drains, and the books are checked for every kiosk:
+Faults, drawn at random every few seconds: SIGKILL or SIGTERM of the broker (Mosquitto with persistence, saving
+every second: restarted a moment later with what it had saved), SIGKILL of a collector (restarted), SIGKILL of a
+kiosk process (restarted on the same outboxes), network cuts, black holes and delays through a
+:class:`~tests.utils.faultproxy.FaultProxy` between each kiosk process and the broker, clock jumps inside the
+kiosks, and, when the soak runs its own PostgreSQL: the database SIGKILLed and restarted, frozen (SIGSTOP) and
+thawed, and its backends terminated. After each database fault, the time until votes are stored again is measured.
+Then the faults stop, the kiosks stop pressing, everything drains, and the books are checked for every kiosk:
 
 - every press whose feedback fired is stored;
 - what is stored is exactly what the kiosks recorded on their disks: nothing lost, nothing invented;
@@ -21,6 +23,7 @@ import logging
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,11 +37,12 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from collector.broker import free_port
-from collector.db.engine import session_factory
+from collector.db.engine import make_engine, session_factory
 from collector.db.models import Vote
 from tests.utils import processes
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import migrated_engine, register
+from tests.utils.databases import ThrowAwayPostgres
 from tests.utils.faultproxy import FaultProxy
 
 _LOG = logging.getLogger(__name__)
@@ -58,6 +62,9 @@ class Report:
     duplicated: int = 0
     invented: int = 0
     drain_seconds: float = 0.0
+    #: fault -> seconds from the end of each database fault until a vote was stored again.
+    recovery: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    deadlocks: int = 0
 
     @property
     def ok(self) -> bool:
@@ -72,6 +79,9 @@ class Report:
             f"  votes recorded on kiosks: {self.recorded}",
             f"  votes stored: {self.stored}",
             f"  lost: {self.lost}   duplicated: {self.duplicated}   stored but never recorded: {self.invented}",
+            f"  deadlocks in PostgreSQL's log: {self.deadlocks}",
+            *(f"  back to storing after {kind}: median {statistics.median(times):.1f} s, max {max(times):.1f} s "
+              f"({len(times)} measured)" for kind, times in sorted(self.recovery.items()) if times),
             f"  verdict: {'OK' if self.ok else 'FAILED'}",
         ]
 
@@ -107,20 +117,30 @@ class _Proc:
         processes.stop(self.proc, 15)
 
 
+FAULTS = {  # fault -> weight
+    "broker": 1, "broker-term": 1, "collector": 2, "kiosk": 2, "cut": 3, "blackhole": 1, "delay": 1, "refuse": 1,
+}
+DATABASE_FAULTS = {"pg-kill": 1, "pg-freeze": 1, "pg-terminate": 1}
+
+
 class Soak:
-    def __init__(self, workdir: Path, postgres_url: str, kiosks: int, seed: int) -> None:
+    def __init__(self, workdir: Path, postgres_url: str, kiosks: int, seed: int,
+                 cluster: ThrowAwayPostgres | None = None) -> None:
         self.workdir = workdir
         self.url = postgres_url
+        self.cluster = cluster
         self.rng = random.Random(seed)
         self.kiosk_ids = [f"soak-{i:03d}" for i in range(kiosks)]
         self.acknowledged: dict[str, set[str]] = defaultdict(set)
         self._ack_lock = threading.Lock()
         self.report = Report(kiosks=kiosks)
-        self.broker = Mosquitto(workdir / "mosquitto")
+        self.broker = Mosquitto(workdir / "mosquitto", persistence=True)
         self.engine: Engine | None = None
         self.collectors: list[_Proc] = []
         self.fleets: list[tuple[_Proc, FaultProxy]] = []
         self._timers: list[threading.Timer] = []
+        self._database_down = 0  # database faults under way
+        self._down_lock = threading.Lock()
 
     # -- set-up ----------------------------------------------------------------------------------------------
 
@@ -168,13 +188,16 @@ class Soak:
         self._timers.append(timer)
 
     def inject(self) -> None:
-        fault = self.rng.choices(
-            ["broker", "collector", "kiosk", "cut", "blackhole", "delay", "refuse"],
-            weights=[1, 2, 2, 3, 1, 1, 1],
-        )[0]
+        faults = {**FAULTS, **(DATABASE_FAULTS if self.cluster is not None else {})}
+        fault = self.rng.choices(list(faults), weights=list(faults.values()))[0]
+        if fault.startswith("pg-") and self._database_down:
+            fault = "cut"  # one database fault at a time: the recovery measured is that fault's
         self.report.faults[fault] += 1
-        if fault == "broker":
-            self.broker.kill()
+        if fault in ("broker", "broker-term"):
+            if fault == "broker":
+                self.broker.kill()
+            else:
+                self.broker.stop()
             self._later(self.rng.uniform(0.5, 3), self.broker.start)
         elif fault == "collector":
             victim = self.rng.choice(self.collectors)
@@ -184,6 +207,8 @@ class Soak:
             proc, _proxy = self.rng.choice(self.fleets)
             proc.kill()
             self._later(self.rng.uniform(0.5, 2), proc.start)
+        elif fault.startswith("pg-"):
+            self._database_fault(fault)
         else:
             _proc, proxy = self.rng.choice(self.fleets)
             if fault == "cut":
@@ -203,9 +228,72 @@ class Soak:
                 proxy.cut()
                 self._later(self.rng.uniform(1, 5), lambda: proxy.refuse(False))
 
+    def _database_fault(self, fault: str) -> None:
+        cluster = self.cluster
+        assert cluster is not None
+        with self._down_lock:
+            self._database_down += 1
+
+        def ended() -> None:
+            threading.Thread(target=self._measure_recovery, args=(fault,), daemon=True).start()
+
+        if fault == "pg-kill":
+            cluster.kill()
+
+            def restart() -> None:
+                cluster.restart()
+                ended()
+
+            self._later(self.rng.uniform(0.5, 5), restart)
+        elif fault == "pg-freeze":
+            cluster.freeze(True)
+
+            def thaw() -> None:
+                cluster.freeze(False)
+                ended()
+
+            self._later(self.rng.uniform(5, 20), thaw)
+        else:  # pg-terminate: every backend of the collectors' database ended, the server stays up
+            admin = make_engine(self.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (self.url.rsplit("/", 1)[1],))
+            finally:
+                admin.dispose()
+            ended()
+
+    def _measure_recovery(self, fault: str) -> None:
+        """Seconds from the database being back until the collectors store a vote again."""
+        started = time.monotonic()
+        engine = make_engine(self.url, connect_timeout_s=2)
+        try:
+            before = None
+            while time.monotonic() - started < 120:
+                try:
+                    with engine.connect() as conn:
+                        count = conn.exec_driver_sql("SELECT COUNT(*) FROM votes").scalar_one()
+                except Exception:  # still recovering: try again
+                    time.sleep(0.2)
+                    continue
+                if before is None:
+                    before = count
+                elif count > before:
+                    self.report.recovery[fault].append(time.monotonic() - started)
+                    return
+                time.sleep(0.2)
+            _LOG.error("no vote stored within 120 s of the end of %s", fault)
+        finally:
+            engine.dispose()
+            with self._down_lock:
+                self._database_down -= 1
+
     def heal(self) -> None:
         for timer in self._timers:
             timer.join()  # every restart scheduled has happened
+        if self.cluster is not None:
+            self.cluster.freeze(False)
         if not self.broker.running:
             self.broker.start()
         for proc in self.collectors:
@@ -273,6 +361,8 @@ class Soak:
             report.lost += len((acked | recorded) - set(mine))
             report.invented += len(set(mine) - recorded)
         report.duplicated += dup_seq
+        if self.cluster is not None:
+            report.deadlocks = self.cluster.deadlocks()
         return report
 
     def close(self) -> None:
@@ -287,8 +377,9 @@ class Soak:
 
 
 def run(seconds: float, kiosks: int, postgres_url: str, workdir: Path, seed: int = 1,
-        mean_fault_interval: float = 4.0) -> Report:
-    soak = Soak(workdir, postgres_url, kiosks, seed)
+        mean_fault_interval: float = 4.0, cluster: ThrowAwayPostgres | None = None) -> Report:
+    """The soak; with ``cluster`` (the PostgreSQL that ``postgres_url`` is on), database faults too."""
+    soak = Soak(workdir, postgres_url, kiosks, seed, cluster)
     try:
         soak.start()
         started = time.monotonic()
@@ -307,6 +398,25 @@ def run(seconds: float, kiosks: int, postgres_url: str, workdir: Path, seed: int
         soak.close()
 
 
+def run_with_own_database(seconds: float, kiosks: int, seed: int, workdir: Path | None = None) -> Report:
+    """The soak on a PostgreSQL cluster of its own, which it kills, freezes and cuts off as well."""
+    cluster = ThrowAwayPostgres()
+    try:
+        admin_url = cluster.start()
+        url = admin_url.rsplit("/", 1)[0] + "/borne_soak"
+        admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql("CREATE DATABASE borne_soak")
+        admin.dispose()
+        if workdir is not None:
+            return run(seconds, kiosks, url, workdir, seed=seed, cluster=cluster)
+        with tempfile.TemporaryDirectory(prefix="borne-soak-") as tmp:
+            return run(seconds, kiosks, url, Path(tmp), seed=seed, cluster=cluster)
+    finally:
+        cluster.freeze(False)
+        cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.soak.chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -319,17 +429,21 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from tests.utils.databases import postgres_server
 
-    with postgres_server(args.postgres_url) as server:
-        url = server.create_database()
-        try:
-            with tempfile.TemporaryDirectory(prefix="borne-soak-") as tmp:
-                report = run(args.seconds, args.kiosks, url, Path(tmp), seed=args.seed)
-        finally:
-            server.drop_database(url)
+    if args.postgres_url:  # a server of someone else's: no database faults
+        with postgres_server(args.postgres_url) as server:
+            url = server.create_database()
+            try:
+                with tempfile.TemporaryDirectory(prefix="borne-soak-") as tmp:
+                    report = run(args.seconds, args.kiosks, url, Path(tmp), seed=args.seed)
+            finally:
+                server.drop_database(url)
+    else:
+        report = run_with_own_database(args.seconds, args.kiosks, args.seed)
     print("\n".join(report.lines()))
     if args.json:
-        data = {k: v for k, v in report.__dict__.items() if k != "faults"}
-        args.json.write_text(json.dumps({**data, "faults": dict(report.faults), "ok": report.ok}, indent=2))
+        data = {k: v for k, v in report.__dict__.items() if k not in ("faults", "recovery")}
+        args.json.write_text(json.dumps({**data, "faults": dict(report.faults), "recovery": dict(report.recovery),
+                                         "ok": report.ok}, indent=2))
     sys.exit(0 if report.ok else 1)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.soak.chaos import run
+from tests.soak.chaos import run_with_own_database
 
 
-def test_chaos_soak(postgres_url: str, tmp_path: Path) -> None:
+def test_chaos_soak(tmp_path: Path) -> None:
     seconds = float(os.environ.get("BORNE_SOAK_SECONDS", "120"))
-    report = run(seconds, kiosks=50, postgres_url=postgres_url, workdir=tmp_path, seed=20261123)
+    report = run_with_own_database(seconds, kiosks=50, seed=20261123, workdir=tmp_path)
     print("\n".join(report.lines()))
     assert sum(report.faults.values()) > 0
     assert report.acknowledged > 0

@@ -12,8 +12,10 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,7 @@ class ThrowAwayPostgres:
         self.dir = Path(tempfile.mkdtemp(prefix="borne-pg-"))
         self.port = free_port()
         self._as: list[str] = []
+        self._fsync = False
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
@@ -48,18 +51,84 @@ class ThrowAwayPostgres:
     def _run(self, *args: str) -> None:
         subprocess.run([*self._as, *args], check=True, capture_output=True)
 
-    def start(self) -> str:
+    @property
+    def log(self) -> Path:
+        return self.dir / "log"
+
+    def start(self, *, fsync: bool = False) -> str:
+        """Create the cluster (the first time) and start it; ``fsync`` for a test that kills it and wants what
+        was committed back, as on a real server."""
         data = self.dir / "data"
-        self._run(_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        if not (data / "PG_VERSION").exists():
+            self._run(_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E",
+                      "UTF8")
+        self._fsync = fsync
         self._run(
-            _pg_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o",
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=200 -c shared_buffers=128MB",
+            _pg_bin("pg_ctl"), "-D", str(data), "-l", str(self.log), "-w", "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'} "
+            "-c max_connections=200 -c shared_buffers=128MB -c log_lock_waits=on -c deadlock_timeout=1s",
             "start",
         )
         if not wait_port("127.0.0.1", self.port, 30):
             raise RuntimeError("the throw-away PostgreSQL did not start")
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    # -- faults, for the chaos soak ----------------------------------------------------------------------------
+
+    def _postmaster(self) -> int | None:
+        try:
+            return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _processes(self) -> list[int]:
+        """The postmaster and its children (every backend and helper process)."""
+        import psutil
+
+        pid = self._postmaster()
+        if pid is None:
+            return []
+        try:
+            main = psutil.Process(pid)
+            return [pid, *(child.pid for child in main.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self) -> None:
+        """SIGKILL of the postmaster and every backend, as a power cut or the OOM killer would."""
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self._alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _alive(self) -> bool:
+        pid = self._postmaster()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def restart(self) -> None:
+        """Start again after :meth:`kill` (PostgreSQL recovers from its WAL)."""
+        self.start(fsync=self._fsync)
+
+    def freeze(self, frozen: bool) -> None:
+        """SIGSTOP (or SIGCONT) every process of the cluster: connections stay open, nothing answers."""
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def deadlocks(self) -> int:
+        """How many deadlocks the server's log reports."""
+        try:
+            return self.log.read_text(errors="replace").count("deadlock detected")
+        except OSError:
+            return 0
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
