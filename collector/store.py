@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -57,8 +59,11 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 UNSYNCED_MAX_AGE = timedelta(days=35)
 
 
-#: How many times a group is applied again when another collector inserted some of its votes meanwhile.
+#: How many times a group is applied again when another collector inserted some of its votes meanwhile, or when
+#: its transaction met another in a deadlock or a serialization failure.
 CONFLICT_RETRIES = 5
+#: PostgreSQL's SQLSTATEs of a transaction rolled back because of another: retried at once, not an outage.
+_TRANSIENT_SQLSTATES = {"40P01": "a deadlock", "40001": "a serialization failure"}
 
 _VOTE_COLUMNS = ("id", "kiosk_id", "espace_id", "seq", "answer", "scale", "satisfied", "question", "ts",
                  "clock_synced", "misuse", "followup", "boot_id", "mono_ms", "received_at")
@@ -234,15 +239,28 @@ class Store:
         return outcome
 
     def _apply_committed(self, messages: Sequence[Incoming]) -> Outcome:
+        look_up = False
         for attempt in range(CONFLICT_RETRIES):
             try:
                 with self._sessions() as session, session.begin():
                     # First as if every vote were new (most groups); then with a look-up of those stored.
-                    return self._apply(session, messages, look_up=attempt > 0)
+                    return self._apply(session, messages, look_up=look_up)
             except _Conflict as exc:
                 # Rolled back: the next attempt's look-up sees the votes stored meanwhile or before.
+                look_up = True
                 _LOG.info("group applied again (attempt %d): %s", attempt + 2, exc)
-        raise StoreUnavailable(f"votes kept being inserted concurrently ({CONFLICT_RETRIES} attempts)")
+            except Exception as exc:
+                # A deadlock or a serialization failure is another collector's transaction meeting ours, not an
+                # outage: the server rolled ours back; apply it again at once (after a moment's jitter, so that
+                # the two do not meet again). Raised through SQLAlchemy or, from COPY and the rollups' cursors,
+                # by psycopg itself.
+                code = getattr(exc.orig if isinstance(exc, DBAPIError) else exc, "sqlstate", None)
+                if code not in _TRANSIENT_SQLSTATES:
+                    raise
+                self.metrics.inc("store_deadlocks" if code == "40P01" else "store_serialization_failures")
+                _LOG.info("group applied again (attempt %d) after %s", attempt + 2, _TRANSIENT_SQLSTATES[code])
+                time.sleep(random.uniform(0, 0.05))  # noqa: S311 - jitter, not a secret
+        raise StoreUnavailable(f"the group kept meeting other transactions ({CONFLICT_RETRIES} attempts)")
 
     def _reject_committed(self, message: Incoming, exc: SQLAlchemyError) -> Outcome:
         detail = str(exc.orig if isinstance(exc, DBAPIError) else exc)[:500]
@@ -274,6 +292,8 @@ class Store:
         kiosks = self._load_kiosks(session, kiosk_ids)
 
         vote_rows: list[_VoteRow] = []
+        # A kiosk's state, from every status, telemetry and self-test of the group, later messages over earlier.
+        kiosk_state: dict[str, dict[str, Any]] = defaultdict(dict)
         for message, topic, body in parsed:
             if topic is None:  # _decode rejects these already
                 continue
@@ -282,13 +302,18 @@ class Store:
                 if isinstance(body, VoteBatch):
                     vote_rows.extend(self._vote_rows(body, info, message.received_at))
                 elif isinstance(body, StatusMessage):
-                    self._apply_status(session, topic.kiosk_id, body, message.received_at)
+                    kiosk_state[topic.kiosk_id].update(_status_values(body, message.received_at))
                 elif isinstance(body, Telemetry):
-                    self._apply_telemetry(session, topic.kiosk_id, body, message.received_at)
+                    kiosk_state[topic.kiosk_id].update(_telemetry_values(body, message.received_at))
                 elif isinstance(body, SelfTestReport):
-                    self._apply_selftest(session, topic.kiosk_id, body)
+                    kiosk_state[topic.kiosk_id].update(_selftest_values(body))
             except _Rejected as rejected:
                 self._keep_reject(session, message, rejected, outcome)
+        # One update per kiosk, in the order of their ids: every collector subscribes to every kiosk's status, so
+        # two of them write the same rows; taken in one order, their locks cannot deadlock (rows in arrival order
+        # did). Then the votes and rollups, whose rows are also taken in sorted order.
+        for kiosk_id in sorted(kiosk_state):
+            session.execute(update(Kiosk).where(Kiosk.id == kiosk_id).values(**kiosk_state[kiosk_id]))
         if vote_rows:
             self._insert_votes(session, vote_rows, outcome, look_up=look_up)
         return outcome
@@ -485,32 +510,6 @@ class Store:
                 ])
 
     @staticmethod
-    def _apply_status(session: Session, kiosk_id: str, status: StatusMessage, received_at: datetime) -> None:
-        session.execute(
-            update(Kiosk)
-            .where(Kiosk.id == kiosk_id)
-            .values(status=status.status.value, status_at=status.ts.astimezone(UTC), last_seen=received_at,
-                    version=status.version or Kiosk.version)
-        )
-
-    @staticmethod
-    def _apply_selftest(session: Session, kiosk_id: str, report: SelfTestReport) -> None:
-        session.execute(
-            update(Kiosk)
-            .where(Kiosk.id == kiosk_id)
-            .values(selftest=report.model_dump(mode="json", exclude_none=True), selftest_at=report.ts.astimezone(UTC))
-        )
-
-    @staticmethod
-    def _apply_telemetry(session: Session, kiosk_id: str, telemetry: Telemetry, received_at: datetime) -> None:
-        session.execute(
-            update(Kiosk)
-            .where(Kiosk.id == kiosk_id)
-            .values(last_seen=received_at, version=telemetry.version, outbox_depth=telemetry.outbox_depth,
-                    telemetry=telemetry.model_dump(mode="json", exclude_none=True))
-        )
-
-    @staticmethod
     def _keep_reject(session: Session, message: Incoming, rejected: _Rejected, outcome: Outcome) -> None:
         _LOG.warning("rejected a message on %s: %s %s", message.topic[:200], rejected.reason,
                      rejected.detail[:200])
@@ -526,6 +525,20 @@ class Store:
         outcome.rejected[rejected.reason] += 1
         if rejected.kiosk_id and rejected.vote_ids:
             outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
+
+
+def _status_values(status: StatusMessage, received_at: datetime) -> dict[str, Any]:
+    return {"status": status.status.value, "status_at": status.ts.astimezone(UTC), "last_seen": received_at,
+            "version": status.version or Kiosk.version}
+
+
+def _telemetry_values(telemetry: Telemetry, received_at: datetime) -> dict[str, Any]:
+    return {"last_seen": received_at, "version": telemetry.version, "outbox_depth": telemetry.outbox_depth,
+            "telemetry": telemetry.model_dump(mode="json", exclude_none=True)}
+
+
+def _selftest_values(report: SelfTestReport) -> dict[str, Any]:
+    return {"selftest": report.model_dump(mode="json", exclude_none=True), "selftest_at": report.ts.astimezone(UTC)}
 
 
 def _driver(conn: Connection) -> Any:
