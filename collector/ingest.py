@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import queue
+import random
 import ssl
 import threading
 import time
@@ -49,6 +50,20 @@ def _fewer_gc_collections() -> None:
     young, middle, old = gc.get_threshold()
     if 0 < young < GC_YOUNG_THRESHOLD:
         gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
+#: While the database is unavailable, the group waiting is tried again after this many seconds, plus jitter.
+RETRY_FIRST_S = 0.5
+RETRY_EVERY_S = 1.0
+RETRY_JITTER_S = 1.0
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before trying a group again: 0.5 s the first time, then 1 to 2 s, with jitter (so that several
+    collectors and workers do not all knock on a database coming back at the same instant)."""
+    if attempt == 0:
+        return RETRY_FIRST_S
+    return RETRY_EVERY_S + random.uniform(0, RETRY_JITTER_S)  # noqa: S311 - jitter, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,26 +212,29 @@ class Ingestor:
             self._store_until_done(group)
 
     def _store_until_done(self, group: list[_Queued]) -> None:
-        delay = 0.5
+        attempt = 0
         while True:
             try:
                 outcome = self.store.ingest([q.incoming for q in group])
                 break
             except StoreUnavailable as exc:
-                # Nothing is acknowledged: the broker keeps the messages. Try again, backing off.
+                # Nothing is acknowledged: the broker keeps the messages. The group itself is the probe: tried
+                # again every second or two, so that counting resumes within about two seconds of the database
+                # being back (a delay doubling up to 30 s left it idle for up to 30 s).
                 self.metrics.inc("store_unavailable")
+                delay = retry_delay(attempt)
                 _LOG.error("database unavailable (%s); retrying in %.1fs", exc, delay)
                 if self._stop.wait(delay):
                     return
-                delay = min(delay * 2, 30.0)
+                attempt += 1
             except Exception:
                 # A bug, not bad input (the store keeps bad input as rejects): do not acknowledge, so the
                 # messages come back after a restart; log loudly.
                 self.metrics.inc("ingest_errors")
                 _LOG.exception("storing %d messages failed; they stay unacknowledged", len(group))
-                if self._stop.wait(delay):
+                if self._stop.wait(retry_delay(attempt)):
                     return
-                delay = min(delay * 2, 30.0)
+                attempt += 1
         generation = self._generation
         for q in group:
             if q.qos > 0 and q.generation == generation:
