@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.auth import Level, Principal, Role, authenticate
 from collector.db.models import Espace
+from collector.db.probe import DatabaseProbe
 from collector.metrics import Metrics
 from collector.ratelimit import FailureLimiter
 
@@ -42,6 +43,10 @@ class AppState:
     ingest: Any | None = None  # an Ingestor, when this process ingests
     extra: dict[str, Any] = field(default_factory=dict)
     auth_limiter: FailureLimiter = field(default_factory=FailureLimiter)
+    database_probe: DatabaseProbe = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.database_probe = DatabaseProbe(self.engine)
 
 
 def get_state(request: Request) -> AppState:
