@@ -157,15 +157,6 @@ class _CachedPostgres(ThrowAwayPostgres):
         if self._as:
             shutil.chown(self.dir, "postgres", "postgres")
 
-    def start(self) -> str:
-        data = self.dir / "data"
-        if not (data / "PG_VERSION").exists():
-            return super().start()
-        self._run(_pg_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c shared_buffers=128MB", "start")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")
