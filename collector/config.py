@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         "core on a machine of several. More than 1 needs an MQTT 5 broker with shared subscriptions.",
     )
 
+    # Trust boundary: proxies, /metrics. Secrets (metrics_token) never logged.
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses (or networks) of the reverse proxies whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed; empty: none (the peer's address is the client's).",
+    )
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -61,8 +61,10 @@ class Collector:
         if api:
             app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest)
             app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s))
+            # Forwarded headers only from the proxies named: uvicorn would believe any local process.
             config = uvicorn.Config(app, host=s.api_host, port=s.api_port, log_level="warning",
-                                    lifespan="off")
+                                    lifespan="off", proxy_headers=bool(s.trusted_proxies.strip()),
+                                    forwarded_allow_ips=s.trusted_proxies.strip() or "")
             self.server = uvicorn.Server(config)
             self._api_thread = threading.Thread(target=self.server.run, name="api", daemon=True)
             self._api_thread.start()

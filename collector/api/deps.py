@@ -67,23 +67,24 @@ def current_user(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The user behind the request's bearer token; 401 without a valid one, 429 from an address that sent
-    too many wrong tokens lately (see :mod:`collector.ratelimit`)."""
+    """The user behind the request's bearer token; 401 without a valid one, 429 instead for a wrong token from
+    an address that sent too many wrong tokens lately (see :mod:`collector.ratelimit`)."""
     if credentials is None:
         raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
+    # The peer's address, or the client's as a proxy named in ``trusted_proxies`` forwards it (uvicorn).
     address = request.client.host if request.client is not None else "unknown"
+    principal = authenticate(session, credentials.credentials)
+    if principal is not None:
+        return principal  # a valid token is never refused for failures someone else made from this address
     retry_after = state.auth_limiter.retry_after(address)
     if retry_after:
         state.metrics.inc("auth_rate_limited")
         raise HTTPException(429, "too many failed authentications from this address; try again later",
                             headers={"Retry-After": str(retry_after)})
-    principal = authenticate(session, credentials.credentials)
-    if principal is None:
-        state.metrics.inc("auth_failures")
-        if state.auth_limiter.failure(address):
-            state.metrics.inc("auth_blocks")
-        raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
-    return principal
+    state.metrics.inc("auth_failures")
+    if state.auth_limiter.failure(address):
+        state.metrics.inc("auth_blocks")
+    raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
