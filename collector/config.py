@@ -78,6 +78,41 @@ class Settings(BaseSettings):
         "core on a machine of several. More than 1 needs an MQTT 5 broker with shared subscriptions.",
     )
 
+    # Trust boundary: proxies, /metrics. Secrets (metrics_token) never logged.
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses (or networks) of the reverse proxies whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed; empty: none (the peer's address is the client's).",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, /metrics needs 'Authorization: Bearer <it>' (Prometheus: authorization "
+        "credentials). Unset: /metrics answers only while the API listens on loopback. Make it long and random.",
+    )
+    metrics_token_file: Path | None = Field(None, description="A file holding metrics_token (a secret mount).")
+
+    @property
+    def effective_metrics_token(self) -> str | None:
+        """The metrics token, from the setting or its file; None when neither is set."""
+        if self.metrics_token is not None and self.metrics_token.get_secret_value():
+            return self.metrics_token.get_secret_value()
+        if self.metrics_token_file is not None:
+            token = self.metrics_token_file.read_text(encoding="utf-8").strip()
+            if not token:
+                raise ValueError(f"{self.metrics_token_file} is empty: no metrics token")
+            return token
+        return None
+
+    @property
+    def api_on_loopback(self) -> bool:
+        """Whether the API listens on this machine only."""
+        import ipaddress
+
+        if self.api_host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.api_host).is_loopback
+        except ValueError:
+            return False
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -1,13 +1,15 @@
 """Rate limiting of failed authentications, per client address.
 
 Guessing API tokens is hopeless (32 random bytes), but a client that keeps sending wrong tokens is either
-broken or probing, and answering it costs a database look-up each time. So an address that failed
-``max_failures`` authentications within ``window_s`` seconds is blocked for ``block_s`` seconds: any request
-with a token from it is answered 429 with ``Retry-After``, valid token or not, without touching the database.
-Only failures count; other addresses are never affected. The clock is injectable for tests.
+broken or probing. So an address that failed ``max_failures`` authentications within ``window_s`` seconds is
+blocked for ``block_s`` seconds: a wrong token from it is answered 429 with ``Retry-After`` instead of 401, and
+no longer counted. A valid token is always accepted, blocked address or not: others behind the same address
+(a NAT, a proxy), or someone who spoofed it, cannot lock a user out. Other addresses are never affected. The
+clock is injectable for tests.
 
-Behind a reverse proxy every client has the proxy's address: then the block applies to everyone behind it,
-which is the safe side (the proxy should rate limit too).
+The address is the TCP peer's. ``X-Forwarded-For`` is believed only from the proxies listed in the
+``trusted_proxies`` setting (none by default): anyone can write that header, and uvicorn would otherwise believe
+it from any local process.
 """
 
 from __future__ import annotations

@@ -59,10 +59,16 @@ class Collector:
         if s.alerts_interval_s > 0:
             self.alerts = AlertLoop(self.engine, interval=s.alerts_interval_s).start()
         if api:
-            app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest)
+            app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest,
+                             metrics_token=s.effective_metrics_token, metrics_open=s.api_on_loopback)
+            if s.effective_metrics_token is None and not s.api_on_loopback:
+                _LOG.warning("/metrics is refused: the API listens on %s and no metrics token is set "
+                             "(BORNE_METRICS_TOKEN)", s.api_host)
             app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s))
+            # Forwarded headers only from the proxies named: uvicorn would believe any local process.
             config = uvicorn.Config(app, host=s.api_host, port=s.api_port, log_level="warning",
-                                    lifespan="off")
+                                    lifespan="off", proxy_headers=bool(s.trusted_proxies.strip()),
+                                    forwarded_allow_ips=s.trusted_proxies.strip() or "")
             self.server = uvicorn.Server(config)
             self._api_thread = threading.Thread(target=self.server.run, name="api", daemon=True)
             self._api_thread.start()

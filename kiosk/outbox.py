@@ -320,6 +320,20 @@ class Outbox:
             return False
         return True
 
+    def awaiting_receipt(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that were sent (PUBACK) and are not confirmed yet: what a receipt may confirm."""
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self._lock:
+            db = self._conn()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(row[0] for row in db.execute(
+                    f"SELECT id FROM votes WHERE sent_at IS NOT NULL AND confirmed_at IS NULL "  # noqa: S608 - marks only
+                    f"AND id IN ({marks})", chunk))
+        return found
+
     def confirm(self, ids: Sequence[str]) -> int:
         """The collector committed these votes; returns how many were newly confirmed.
 

@@ -5,7 +5,9 @@ outbox is the source of truth:
 
 - a batch is published (QoS 1) with its vote ids remembered under the message id;
 - the broker's PUBACK marks those votes *sent* in the outbox;
-- the collector's receipt marks them *confirmed*;
+- the collector's receipt marks them *confirmed*: only votes this kiosk sent (published, or acknowledged) and
+  has not confirmed yet; any other id in a receipt (unknown, unsent, already confirmed) is ignored and logged,
+  since whoever can write on the receipts topic could otherwise make the kiosk drop votes it never sent;
 - votes sent but not confirmed within ``confirm_timeout_s`` are sent again (the collector ignores the
   duplicate by vote id). This is what covers a broker that dies after its PUBACK and before delivering.
 
@@ -65,6 +67,7 @@ class UplinkStats:
     votes_acked: int = 0
     votes_confirmed: int = 0
     receipts_invalid: int = 0
+    receipts_ignored: int = 0
     last_error: str | None = None
     connected_since: float | None = field(default=None)
 
@@ -103,6 +106,10 @@ class Uplink:
         self._unmarked: dict[int, _Inflight] = {}
         self._unmarked_keys = itertools.count()
         self._acks: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
+        # Ids published and not yet marked sent in the outbox: a receipt may come before their PUBACK is taken.
+        # Shared with paho's thread (receipts), under its own lock, never held while calling paho.
+        self._published: set[str] = set()
+        self._published_lock = threading.Lock()
         self._wake = threading.Event()
         self._heartbeat_now = threading.Event()
         self._stop = threading.Event()
@@ -182,11 +189,18 @@ class Uplink:
             if failure is not None:
                 _LOG.warning("broker refused a batch of %d votes: %s", len(entry.ids), failure)
                 self.stats.last_error = f"publish refused: {failure}"
+                self._forget_published(entry.ids)
                 continue
-            if not self.outbox.mark_sent(entry.ids):
+            if self.outbox.mark_sent(entry.ids):
+                self._forget_published(entry.ids)
+            else:
                 # A full disk: keep these aside until the confirmation timeout rather than send them again now.
                 self._unmarked[next(self._unmarked_keys)] = _Inflight(entry.ids, entry.published_at)
             self.stats.votes_acked += len(entry.ids)
+
+    def _forget_published(self, ids: list[str]) -> None:
+        with self._published_lock:
+            self._published.difference_update(ids)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         topic = KioskTopic.parse(message.topic)
@@ -207,8 +221,12 @@ class Uplink:
             self.stats.receipts_invalid += 1
             _LOG.warning("ignored an invalid receipt: %s", exc.reason)
             return
-        ids = [str(i) for i in (*receipt.stored, *receipt.rejected)]
+        named = list(dict.fromkeys(str(i) for i in (*receipt.stored, *receipt.rejected)))
         try:
+            with self._published_lock:
+                published = self._published.intersection(named)
+            awaiting = published | self.outbox.awaiting_receipt(i for i in named if i not in published)
+            ids = [i for i in named if i in awaiting]
             self.stats.votes_confirmed += self.outbox.confirm(ids)
         except OutboxClosed:
             return
@@ -217,8 +235,14 @@ class Uplink:
             self.stats.last_error = f"outbox: {exc}"
             _LOG.warning("could not confirm %d votes in the outbox: %s", len(ids), exc)
             return
-        if receipt.rejected:
-            _LOG.warning("collector quarantined %d of our votes", len(receipt.rejected))
+        self._forget_published(ids)
+        if len(ids) < len(named):
+            self.stats.receipts_ignored += 1
+            _LOG.warning("ignored %d of the %d vote ids of a receipt: not sent by this kiosk, or already confirmed",
+                         len(named) - len(ids), len(named))
+        rejected = {str(i) for i in receipt.rejected}.intersection(ids)
+        if rejected:
+            _LOG.warning("collector quarantined %d of our votes", len(rejected))
 
     # -- the sender ----------------------------------------------------------------------------------------
 
@@ -282,9 +306,9 @@ class Uplink:
         limit = self.settings.confirm_timeout_s
         stale = [mid for mid, e in self._inflight.items() if now - e.published_at > limit]
         for mid in stale:
-            del self._inflight[mid]
+            self._forget_published(self._inflight.pop(mid).ids)
         for mid in [mid for mid, e in self._unmarked.items() if now - e.published_at > limit]:
-            del self._unmarked[mid]
+            self._forget_published(self._unmarked.pop(mid).ids)
         if stale:
             _LOG.warning("%d batches got no PUBACK within %.0fs: sending again", len(stale), limit)
 
@@ -300,6 +324,8 @@ class Uplink:
             if not pending:
                 return sent
             payload = self._batch_payload([p.body for p in pending])
+            with self._published_lock:
+                self._published.update(p.id for p in pending)
             info = self._client.publish(self._topics[TopicKind.VOTES], payload, qos=1)
             self._inflight[info.mid] = _Inflight([p.id for p in pending], time.monotonic())
             if info.rc != mqtt.MQTT_ERR_SUCCESS:

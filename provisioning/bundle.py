@@ -10,6 +10,13 @@ Raspberry Pi OS (since Trixie) runs cloud-init from the boot partition's NoCloud
 4. turns screen blanking off (console and desktop);
 5. turns the read-only root on (raspi-config's overlayfs) and reboots.
 
+Files that hold a secret (``kiosk.toml``: the MQTT password; ``network-config``: the Wi-Fi password) are created
+with mode 0600 from their first byte (:func:`write_private`, whatever the umask), in a folder made 0700.
+
+What the first boot installs is pinned: a borne wheel copied onto the card (``wheel``), or a requirements file
+whose every requirement is hash-pinned (``requirement``, installed with ``--require-hashes``). An unpinned
+package from a public index, installed as root, is refused (:class:`BundleError`).
+
 ``kiosk.toml`` holds the kiosk's MQTT password: at every boot, before the kiosk starts,
 ``borne-config-import.service`` moves a ``kiosk.toml`` found on the boot partition into the data partition
 (mode 0600) and deletes it from the boot partition. A new password (``rotate``) goes the same way: copy the new
@@ -20,7 +27,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shlex
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +47,19 @@ VENV = "/opt/borne"
 DATA_LABEL = "borne-data"
 
 
+class BundleError(ValueError):
+    """The bundle cannot be written as asked (what the first boot would install is not pinned, say)."""
+
+
 @dataclass
 class BundleOptions:
-    """What the technician chooses; defaults suit a GPIO kiosk on Ethernet."""
+    """What the technician chooses; defaults suit a GPIO kiosk on Ethernet. ``wheel`` or ``requirement`` is
+    needed: see :func:`check_install`."""
 
     ui: str = "gpio"
     hostname: str | None = None
-    package: str = "borne[kiosk]"
     wheel: Path | None = None
+    requirement: Path | None = None
     ssh_keys: list[str] = field(default_factory=list)
     wifi_ssid: str | None = None
     wifi_password: str | None = None
@@ -52,6 +67,124 @@ class BundleOptions:
     timezone: str = "Europe/Paris"
     watchdog_s: int = 30
     data_size: str = "+"  # sfdisk size of the data partition: the rest of the card
+
+
+WHEELS = f"{BOOT}/borne-wheels"
+REQUIREMENTS = f"{BOOT}/borne-requirements.txt"
+_ALLOWED_OPTIONS = ("--index-url", "--extra-index-url", "--find-links", "--no-index", "--require-hashes",
+                    "--only-binary", "--prefer-binary", "-i", "-f")
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._ -]+\])?\s*===?\s*[^\s;]+")
+
+
+def extra(options: BundleOptions) -> str:
+    """borne's extra for the kiosk's UI: ``touch`` for the touchscreen, ``kiosk`` for buttons."""
+    return "touch" if options.ui == "touch" else "kiosk"
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """A requirements file's lines, continuations joined and comments dropped, with their first line number."""
+    out: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        whole = (pending + line).strip()
+        pending = ""
+        if whole:
+            out.append((start, whole))
+    if pending.strip():
+        out.append((start, pending.strip()))
+    return out
+
+
+def check_requirement(path: Path, options: BundleOptions) -> None:
+    """Refuse (:class:`BundleError`) a requirements file with a requirement not pinned by hash (``==`` and
+    ``--hash=sha256:``), an include (``-r``, ``-c``, ``-e``), or without borne and the UI's extra."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: cannot read it ({exc})") from None
+    borne = False
+    for number, line in _logical_lines(text):
+        if line.startswith("-"):
+            if not line.startswith(_ALLOWED_OPTIONS):
+                raise BundleError(f"{path}, line {number}: {line.split()[0]} is not allowed (every requirement "
+                                  "must be in this file, pinned by hash)")
+            continue
+        if not _PINNED.match(line) or "--hash=sha256:" not in line:
+            raise BundleError(f"{path}, line {number}: not pinned by hash ({line.split()[0]}): every requirement "
+                              "needs '==VERSION --hash=sha256:...' (pip-compile --generate-hashes)")
+        name = re.split(r"[\[=<>!~; ]", line, maxsplit=1)[0].lower().replace("_", "-")
+        if name == "borne":
+            extras = re.search(r"\[([^\]]*)\]", line.split("=")[0])
+            wanted = extra(options)
+            if extras is None or wanted not in {e.strip() for e in extras.group(1).split(",")}:
+                raise BundleError(f"{path}, line {number}: borne needs its [{wanted}] extra for --ui {options.ui}")
+            borne = True
+    if not borne:
+        raise BundleError(f"{path}: borne[{extra(options)}] is not among the requirements")
+
+
+def check_install(options: BundleOptions) -> None:
+    """What the first boot installs must be pinned: a wheel, or a hash-pinned requirements file."""
+    if options.wheel is None and options.requirement is None:
+        raise BundleError("the first boot would install borne unpinned from a public index, as root: give --wheel "
+                          "dist/borne-VERSION-py3-none-any.whl (copied onto the card), or --requirement FILE "
+                          "with every requirement pinned by hash")
+    if options.wheel is not None and not (options.wheel.is_file() and options.wheel.name.endswith(".whl")):
+        raise BundleError(f"{options.wheel}: no such wheel (.whl)")
+    if options.requirement is not None:
+        check_requirement(options.requirement, options)
+
+
+def install_commands(options: BundleOptions) -> list[str]:
+    """The first boot's pip commands (run as root in the venv), from the card only or pinned by hash."""
+    pip = f"{VENV}/bin/pip install --no-input"
+    commands = []
+    if options.requirement is not None:
+        commands.append(f"{pip} --require-hashes -r {REQUIREMENTS}")
+    if options.wheel is not None:
+        spec = f"{WHEELS}/{options.wheel.name}[{extra(options)}]"
+        # With a hash-pinned requirements file, the dependencies came from it: the wheel brings none of its own.
+        nodeps = " --no-deps" if options.requirement is not None else ""
+        commands.append(f"{pip}{nodeps} {shlex.quote(spec)}")
+    return commands
+
+
+def private_dir(path: Path) -> None:
+    """Make ``path`` (mode 0700) if it does not exist; warn if an existing one is open to others."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            _LOG.warning("%s is open to other users; the files holding secrets in it are not (0600)", path)
+        return
+    os.chmod(path, 0o700)  # mkdir's mode goes through the umask too
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` into ``path`` with mode 0600 from the first byte, whatever the umask: a new file created
+    exclusively at 0600, then renamed over ``path`` (so an old file is never rewritten in place)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask can only narrow 0600; this makes it exact
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
 
 
 def _toml_value(value: Any) -> str:
@@ -201,8 +334,7 @@ log "done; rebooting"
 def user_data(credentials: dict[str, Any], options: BundleOptions) -> str:
     """The cloud-init ``user-data`` (``#cloud-config``), validated by ``cloud-init schema`` in the tests."""
     kiosk_id = credentials["kiosk_id"]
-    spec = f"{BOOT}/borne-wheels/{options.wheel.name}[kiosk]" if options.wheel else options.package
-    install = f"{VENV}/bin/pip install {shlex.quote(spec)}"
+    check_install(options)
     users: list[Any] = [
         {"name": "borne", "system": True, "shell": "/usr/sbin/nologin", "lock_passwd": True,
          "groups": ["gpio", "video", "input", "render"], "homedir": DATA_DIR, "no_create_home": True},
@@ -233,7 +365,7 @@ def user_data(credentials: dict[str, Any], options: BundleOptions) -> str:
         ],
         "runcmd": [
             ["python3", "-m", "venv", "--system-site-packages", VENV],
-            ["sh", "-c", install],
+            *(["sh", "-c", command] for command in install_commands(options)),
             ["/usr/local/sbin/borne-firstboot"],
         ],
         "power_state": {"mode": "reboot", "message": "borne: first boot done, rebooting read-only",
@@ -263,11 +395,23 @@ def meta_data(kiosk_id: str, generation: str) -> str:
     return f"instance-id: borne-{kiosk_id}-{generation}\nlocal-hostname: borne-{kiosk_id}\n"
 
 
+SECRET_FILES = ("kiosk.toml", "network-config")
+
+
+def write_kiosk_toml(out: Path, credentials: dict[str, Any], options: BundleOptions | None = None) -> Path:
+    """Only ``kiosk.toml`` (a new password for a kiosk already installed: see ``rotate``), private."""
+    private_dir(out)
+    path = out / "kiosk.toml"
+    write_private(path, kiosk_toml(credentials, options or BundleOptions()).encode())
+    return path
+
+
 def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions | None = None, *,
                  generation: str = "1") -> list[Path]:
     """Write the bundle into ``out`` (the boot partition, or a folder to copy onto it); returns the files."""
     options = options or BundleOptions()
-    out.mkdir(parents=True, exist_ok=True)
+    check_install(options)
+    private_dir(out)
     broker = credentials.get("broker") or {}
     ca_pem = broker.get("ca_pem") if broker.get("tls") else None
     files: dict[str, str] = {
@@ -285,12 +429,17 @@ def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions 
     written = []
     for name, text in files.items():
         path = out / name
-        path.write_text(text, encoding="utf-8")
-        if name in ("kiosk.toml", "network-config"):
-            path.chmod(0o600)
+        if name in SECRET_FILES:
+            write_private(path, text.encode())
+        else:
+            path.write_text(text, encoding="utf-8")
         written.append(path)
+    if options.requirement:
+        target = out / Path(REQUIREMENTS).name
+        target.write_bytes(options.requirement.read_bytes())
+        written.append(target)
     if options.wheel:
-        wheels = out / "borne-wheels"
+        wheels = out / Path(WHEELS).name
         wheels.mkdir(exist_ok=True)
         target = wheels / options.wheel.name
         target.write_bytes(options.wheel.read_bytes())

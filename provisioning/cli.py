@@ -2,8 +2,9 @@
 
 ``borne provision kiosk new --espace ID --collector URL --out DIR`` registers a kiosk, gets its MQTT password
 (shown once: it is only written into ``DIR/kiosk.toml``) and writes the SD card's bundle and the label.
-The collector's address and an admin token come from ``--collector``/``--token`` or ``BORNE_COLLECTOR_URL``/
-``BORNE_ADMIN_TOKEN``.
+The collector's address and an admin token come from ``--collector`` or ``BORNE_COLLECTOR_URL``, and
+``BORNE_ADMIN_TOKEN`` or a prompt. Secrets given on the command line work, with a warning. What the kiosk's first
+boot installs is pinned: ``--wheel`` or a hash-pinned ``--requirement`` file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from borne.errors import CliError, requires
+from borne.secret_input import warn_on_command_line
 
 _LOG = logging.getLogger(__name__)
 
@@ -25,8 +27,10 @@ app.add_typer(kiosk_app, name="kiosk")
 
 Collector = Annotated[str, typer.Option("--collector", envvar="BORNE_COLLECTOR_URL",
                                         help="The collector's API, e.g. https://collecteur.example.fr")]
-Token = Annotated[str, typer.Option("--token", envvar="BORNE_ADMIN_TOKEN", show_default=False,
-                                    help="An admin API token (better in BORNE_ADMIN_TOKEN than on the command line).")]
+Token = Annotated[str, typer.Option("--token", envvar="BORNE_ADMIN_TOKEN", show_default=False, prompt="Admin API token",
+                                    hide_input=True, callback=warn_on_command_line,
+                                    help="An admin API token: in BORNE_ADMIN_TOKEN, or asked for (not on the command "
+                                         "line, which others can see).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the collector's answer as JSON.")]
 
 
@@ -50,8 +54,8 @@ def _call(collector: str, token: str, method: str, *args: Any) -> Any:
 
 
 def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, wifi_ssid: str | None,
-                    wifi_password: str | None, package: str, wheel: Path | None) -> Any:
-    from provisioning.bundle import BundleOptions
+                    wifi_password: str | None, wheel: Path | None, requirement: Path | None) -> Any:
+    from provisioning.bundle import BundleError, BundleOptions, check_install
 
     keys = []
     for path in ssh_key or []:
@@ -59,10 +63,16 @@ def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, w
             keys.append(path.read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise CliError(f"{path}: {exc.strerror}", exit_code=2) from None
-    if wheel is not None and not wheel.is_file():
-        raise CliError(f"{wheel}: no such wheel", exit_code=2)
-    return BundleOptions(ui=ui, hostname=hostname, ssh_keys=keys, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
-                         package=package, wheel=wheel)
+    if wifi_ssid and wifi_password is None:
+        wifi_password = typer.prompt(f"Wi-Fi password of {wifi_ssid} (empty for an open network)", default="",
+                                     show_default=False, hide_input=True)
+    options = BundleOptions(ui=ui, hostname=hostname, ssh_keys=keys, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
+                            wheel=wheel, requirement=requirement)
+    try:
+        check_install(options)
+    except BundleError as exc:
+        raise CliError(str(exc), exit_code=2) from None
+    return options
 
 
 def _override_broker(credentials: dict[str, Any], host: str | None, port: int | None, tls: bool | None,
@@ -92,6 +102,12 @@ BrokerTls = Annotated[bool | None, typer.Option("--tls/--no-tls", help="Kiosks c
 CaFile = Annotated[Path | None, typer.Option("--ca-file", help="The broker's CA certificate, put in the bundle.")]
 
 
+Wheel = Annotated[Path | None, typer.Option(help="The borne wheel the kiosk installs (copied onto the card).")]
+Requirement = Annotated[Path | None, typer.Option(
+    help="A requirements file, every line pinned by hash (pip-compile --generate-hashes), borne[kiosk] (or "
+         "borne[touch]) included: what the kiosk installs (copied onto the card).")]
+
+
 @kiosk_app.command("new")
 def new(
     espace: Annotated[str, typer.Option("--espace", help="The espace's id (ANCT matricule).")],
@@ -103,9 +119,11 @@ def new(
     hostname: Annotated[str | None, typer.Option(help="The Pi's host name (default: borne-<id>).")] = None,
     ssh_key: Annotated[list[Path] | None, typer.Option(help="A public key for the 'admin' SSH user.")] = None,
     wifi_ssid: Annotated[str | None, typer.Option(help="Wi-Fi network (default: Ethernet only).")] = None,
-    wifi_password: Annotated[str | None, typer.Option(envvar="BORNE_WIFI_PASSWORD")] = None,
-    package: Annotated[str, typer.Option(help="What pip installs on the kiosk.")] = "borne[kiosk]",
-    wheel: Annotated[Path | None, typer.Option(help="A borne wheel to install instead (copied to the card).")] = None,
+    wifi_password: Annotated[str | None, typer.Option(envvar="BORNE_WIFI_PASSWORD", callback=warn_on_command_line,
+                                                      show_default=False,
+                                                      help="In BORNE_WIFI_PASSWORD, or asked for.")] = None,
+    wheel: Wheel = None,
+    requirement: Requirement = None,
     broker_host: BrokerHost = None,
     broker_port: BrokerPort = None,
     tls: BrokerTls = None,
@@ -115,7 +133,7 @@ def new(
     """Register a kiosk at an espace and write its SD card bundle (kiosk.toml, user-data, ...)."""
     if ui not in ("gpio", "touch"):
         raise CliError("--ui is gpio or touch", exit_code=2)
-    options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, package, wheel)
+    options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, wheel, requirement)  # before registering
     credentials = _call(collector, token, "register", espace, kiosk_id)
     _override_broker(credentials, broker_host, broker_port, tls, ca_file)
     _write(out, credentials, options, label)
@@ -129,10 +147,14 @@ def new(
 
 
 def _write(out: Path, credentials: dict[str, Any], options: Any, label: bool) -> None:
-    from provisioning.bundle import write_bundle
+    """The bundle, or only kiosk.toml when ``options`` is None."""
+    from provisioning.bundle import write_bundle, write_kiosk_toml
 
     try:
-        write_bundle(out, credentials, options)
+        if options is None:
+            write_kiosk_toml(out, credentials)
+        else:
+            write_bundle(out, credentials, options)
         if label:
             from provisioning.label import write_label
 
@@ -177,17 +199,21 @@ def rotate(
     token: Token = "",
     out: Annotated[Path | None, typer.Option("--out", help="Write the new kiosk.toml (and bundle) here.")] = None,
     ui: Annotated[str, typer.Option(help="gpio or touch, for the new kiosk.toml.")] = "gpio",
+    wheel: Wheel = None,
+    requirement: Requirement = None,
     broker_host: BrokerHost = None,
     broker_port: BrokerPort = None,
     tls: BrokerTls = None,
     ca_file: CaFile = None,
 ) -> None:
-    """A new MQTT password for the kiosk; the old one stops working at once."""
+    """A new MQTT password for the kiosk; the old one stops working at once. Writes kiosk.toml, and the whole
+    bundle (to flash a new card) with --wheel or --requirement."""
+    full = wheel is not None or requirement is not None
+    options = _bundle_options(ui, None, None, None, None, wheel, requirement) if full else None
     credentials = _call(collector, token, "rotate", kiosk_id)
     _override_broker(credentials, broker_host, broker_port, tls, ca_file)
     if out is None:
         out = Path(f"borne-{kiosk_id}-rotated")
-    options = _bundle_options(ui, None, None, None, None, "borne[kiosk]", None)
     _write(out, credentials, options, label=False)
     typer.echo(f"kiosk {kiosk_id}: new password in {out / 'kiosk.toml'}. Copy that kiosk.toml onto the kiosk's "
                "boot partition and reboot it: the kiosk is refused by the broker until then.")
@@ -243,7 +269,9 @@ def collector_account(
     port: Annotated[int, typer.Option(help="Its port.")] = 1883,
     admin_user: Annotated[str, typer.Option(envvar="BORNE_MQTT_ADMIN_USERNAME", help="Dynamic security admin.")] = "",
     admin_password: Annotated[str, typer.Option(envvar="BORNE_MQTT_ADMIN_PASSWORD", show_default=False,
-                                                help="Its password (better in the environment).")] = "",
+                                                prompt="Dynamic security admin's password", hide_input=True,
+                                                callback=warn_on_command_line,
+                                                help="Its password: in BORNE_MQTT_ADMIN_PASSWORD, or asked for.")] = "",
     username: Annotated[str, typer.Option(help="The collector's MQTT user.")] = "borne-collector",
     tls: Annotated[bool, typer.Option("--tls/--no-tls")] = False,
     ca_file: CaFile = None,

@@ -14,6 +14,7 @@ from collector.api.routes import espaces, health
 from collector.api.routes import kiosks as kiosks_routes
 from collector.api.routes import kpi as kpi_routes
 from collector.api.routes import provision as provision_routes
+from collector.auth import hash_token
 from collector.dashboard import router as dashboard_router
 from collector.db.engine import session_factory
 from collector.metrics import Metrics
@@ -21,14 +22,18 @@ from collector.metrics import Metrics
 _LOG = logging.getLogger(__name__)
 
 
-def create_app(engine: Engine, *, metrics: Metrics | None = None, ingest: Any | None = None) -> FastAPI:
+def create_app(engine: Engine, *, metrics: Metrics | None = None, ingest: Any | None = None,
+               metrics_token: str | None = None, metrics_open: bool = True) -> FastAPI:
+    """The API. ``/metrics`` needs ``metrics_token`` as a bearer token when one is given; without one it answers
+    only if ``metrics_open`` (the collector passes whether the API listens on loopback)."""
     app = FastAPI(
         title="borne collector",
         version="0.1.0",
         description="Satisfaction votes from France services kiosks, and their KPIs.",
     )
     app.state.borne = AppState(engine=engine, sessions=session_factory(engine), metrics=metrics or Metrics(),
-                               ingest=ingest)
+                               ingest=ingest, metrics_open=metrics_open,
+                               metrics_token_hash=hash_token(metrics_token) if metrics_token else None)
     app.include_router(health.router)
     app.include_router(espaces.router)
     app.include_router(kpi_routes.router)

@@ -24,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.auth import Level, Principal, Role, authenticate
+from collector.auth import Level, Principal, Role, TokenExpired, authenticate
 from collector.db.models import Espace
 from collector.db.probe import DatabaseProbe
 from collector.metrics import Metrics
@@ -43,6 +43,8 @@ class AppState:
     ingest: Any | None = None  # an Ingestor, when this process ingests
     extra: dict[str, Any] = field(default_factory=dict)
     auth_limiter: FailureLimiter = field(default_factory=FailureLimiter)
+    metrics_token_hash: str | None = None  # SHA-256 of the token /metrics needs; None: see metrics_open
+    metrics_open: bool = True  # without a token: whether /metrics answers (the API listens on loopback)
     database_probe: DatabaseProbe = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,23 +74,31 @@ def current_user(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The user behind the request's bearer token; 401 without a valid one, 429 from an address that sent
-    too many wrong tokens lately (see :mod:`collector.ratelimit`)."""
+    """The user behind the request's bearer token; 401 without a valid one, 429 instead for a wrong token from
+    an address that sent too many wrong tokens lately (see :mod:`collector.ratelimit`)."""
     if credentials is None:
         raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
+    # The peer's address, or the client's as a proxy named in ``trusted_proxies`` forwards it (uvicorn).
     address = request.client.host if request.client is not None else "unknown"
+    try:
+        principal = authenticate(session, credentials.credentials)
+    except TokenExpired as exc:
+        # A genuine token, only too old: not a guess, so not a failure for the limiter; said as such.
+        state.metrics.inc("auth_expired")
+        raise HTTPException(401, f"{exc}: ask an admin for a new one ('borne collector users token')",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token", '
+                                                         'error_description="the token expired"'}) from None
+    if principal is not None:
+        return principal  # a valid token is never refused for failures someone else made from this address
     retry_after = state.auth_limiter.retry_after(address)
     if retry_after:
         state.metrics.inc("auth_rate_limited")
         raise HTTPException(429, "too many failed authentications from this address; try again later",
                             headers={"Retry-After": str(retry_after)})
-    principal = authenticate(session, credentials.credentials)
-    if principal is None:
-        state.metrics.inc("auth_failures")
-        if state.auth_limiter.failure(address):
-            state.metrics.inc("auth_blocks")
-        raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
-    return principal
+    state.metrics.inc("auth_failures")
+    if state.auth_limiter.failure(address):
+        state.metrics.inc("auth_blocks")
+    raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -9,7 +9,6 @@ target, and one row with the target at its date. As in the published file, ``ind
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import date
 
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from collector.auth import Level
 from collector.db.models import DailyRollup, Espace
 from collector.geo import COM, DEPARTEMENT_REGION, zone_id
+from collector.kpi.export import csv_text
 from collector.kpi.selection import Selection
 from collector.kpi.stats import Granularity, period_start, with_answer_columns
 from collector.kpi.targets import target_for
@@ -98,6 +98,4 @@ def _zone_rows(session: Session, level: Level, code: str | None, zone: pd.DataFr
 
 def to_csv(frame: pd.DataFrame) -> str:
     """The barometer's CSV: comma-separated, header first, empty fields for missing values."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n", float_format="%.2f")
-    return buffer.getvalue()
+    return csv_text(frame, float_format="%.2f")

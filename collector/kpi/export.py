@@ -1,10 +1,18 @@
-"""Tables out: CSV (UTF-8, comma-separated, ISO dates) and Parquet (pyarrow)."""
+"""Tables out: CSV (UTF-8, comma-separated, ISO dates) and Parquet (pyarrow).
+
+Every CSV the collector writes goes through :func:`csv_text`: staff open exports in a spreadsheet, and a cell
+that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is read there as a formula. Such text
+(an espace's name from the ANCT list, say) is written with a leading ``'``, which spreadsheets take as "text";
+numbers, and text that is a plain number (``-3.5``), are written as they are.
+"""
 
 from __future__ import annotations
 
 import enum
 import io
 import logging
+import re
+from typing import Any
 
 import pandas as pd
 
@@ -24,11 +32,39 @@ MEDIA_TYPES = {
 }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """``value``, or ``'value`` when it is text a spreadsheet would take for a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells cannot be read as formulas; numeric columns are left alone."""
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column].dtype):
+            out[column] = out[column].map(neutralise_cell)
+    return out
+
+
+def csv_text(frame: pd.DataFrame, **options: Any) -> str:
+    """``frame`` as CSV text, header first, cells neutralised (see the module's docstring)."""
+    buffer = io.StringIO()
+    neutralise(frame).rename(columns=neutralise_cell).to_csv(buffer, index=False, lineterminator="\n",
+                                                             **options)
+    return buffer.getvalue()
+
+
 def to_bytes(frame: pd.DataFrame, fmt: ExportFormat | str) -> bytes:
     """``frame`` as CSV or Parquet bytes; date columns as ISO dates in CSV, as dates in Parquet."""
     fmt = ExportFormat(fmt)
     if fmt is ExportFormat.CSV:
-        return frame.to_csv(index=False, lineterminator="\n").encode()
+        return csv_text(frame).encode()
     if fmt is ExportFormat.PARQUET:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False, engine="pyarrow")

@@ -34,6 +34,14 @@ def dynsec_mosquitto(tmp_path: Path) -> Iterator[DynsecMosquitto]:
         broker.stop()
 
 
+def fake_wheel(folder: Path) -> Path:
+    """A file named as a borne wheel: what the bundle copies onto the card (never installed in the tests)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / "borne-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip
+    return wheel
+
+
 def admin_token(engine: Engine, name: str = "technician-admin") -> str:
     with session_factory(engine)() as session, session.begin():
         return issue_token(session, add_user(session, name, Role.ADMIN))

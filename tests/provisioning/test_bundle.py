@@ -25,11 +25,13 @@ def _credentials(**broker: Any) -> dict[str, Any]:
             "broker": {"host": "mqtt.example.fr", "port": 1883, "tls": False, **broker}, "accounts": "dynsec"}
 
 
+WHEEL = Path(__file__).parent / "data" / "borne-0.1.0-py3-none-any.whl"
+REQUIREMENTS = Path(__file__).parent / "data" / "requirements-touch.txt"
 OPTIONS = {
-    "gpio-ethernet": BundleOptions(),
+    "gpio-ethernet": BundleOptions(wheel=WHEEL),
     "touch-wifi-ssh": BundleOptions(ui="touch", ssh_keys=["ssh-ed25519 AAAAC3Nza test@laptop"], wifi_ssid="FS Wi-Fi",
-                                    wifi_password="secret-wifi", hostname="borne-lannion"),
-    "pinned-package": BundleOptions(package="borne[kiosk]==0.1.0"),
+                                    wifi_password="secret-wifi", hostname="borne-lannion", wheel=WHEEL),
+    "hash-pinned-requirements": BundleOptions(ui="touch", requirement=REQUIREMENTS),
 }
 
 
@@ -56,7 +58,7 @@ def test_user_data_passes_cloud_init_schema(name: str, tmp_path: Path) -> None:
 
 
 def test_kiosk_toml_is_what_the_kiosk_loads(tmp_path: Path) -> None:
-    write_bundle(tmp_path, _credentials(tls=True, port=8883, ca_pem=CA), BundleOptions())
+    write_bundle(tmp_path, _credentials(tls=True, port=8883, ca_pem=CA), BundleOptions(wheel=WHEEL))
     cfg = load_config(tmp_path / "kiosk.toml")
     assert cfg.kiosk_id == "fs-22-001-ab12" and cfg.ui == "gpio"
     assert cfg.broker.username == "fs-22-001-ab12" and cfg.broker.password is not None
@@ -65,7 +67,7 @@ def test_kiosk_toml_is_what_the_kiosk_loads(tmp_path: Path) -> None:
     assert str(cfg.data_dir) == "/var/lib/borne"
     assert (tmp_path / "borne-ca.crt").read_text() == CA
     assert (tmp_path / "kiosk.toml").stat().st_mode & 0o077 == 0, "the password's file is private"
-    write_bundle(tmp_path / "touch", _credentials(), BundleOptions(ui="touch"))
+    write_bundle(tmp_path / "touch", _credentials(), BundleOptions(ui="touch", wheel=WHEEL))
     touch = load_config(tmp_path / "touch" / "kiosk.toml")
     assert touch.ui == "touch" and touch.touch.input == "mtdev"
 
@@ -75,7 +77,7 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     system_units = Path("/usr/lib/systemd/system")
     if analyze is None or not (system_units / "multi-user.target").exists():
         pytest.skip("systemd-analyze or systemd's own units are not installed here")
-    write_bundle(tmp_path / "bundle", _credentials(), BundleOptions())
+    write_bundle(tmp_path / "bundle", _credentials(), BundleOptions(wheel=WHEEL))
     # A throw-away root holding the units, the programs they start and systemd's targets: verify checks them all.
     root = tmp_path / "root"
     units = root / "etc/systemd/system"
@@ -123,7 +125,7 @@ def test_qr_payload_is_quoted() -> None:
 
 def test_user_data_scripts_parse(tmp_path: Path) -> None:
     """The first-boot and import scripts written by user-data are valid POSIX shell (``sh -n``)."""
-    write_bundle(tmp_path, _credentials(), BundleOptions(data_size="4G"))
+    write_bundle(tmp_path, _credentials(), BundleOptions(data_size="4G", wheel=WHEEL))
     data = yaml.safe_load((tmp_path / "user-data").read_text())
     scripts = [f for f in data["write_files"] if f["path"].startswith("/usr/local/sbin/")]
     assert {f["path"] for f in scripts} == {"/usr/local/sbin/borne-firstboot", "/usr/local/sbin/borne-config-import"}

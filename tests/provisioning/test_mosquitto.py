@@ -22,7 +22,7 @@ from kiosk.config import load_config
 from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
-from tests.provisioning.conftest import admin_token, connect_reason, espaces, invoke, serve
+from tests.provisioning.conftest import admin_token, connect_reason, espaces, fake_wheel, invoke, serve
 from tests.utils.builders import collector_settings, migrated_engine, rejects, start_collector, vote_counts, wire_batch
 from tests.utils.dynsec import DynsecMosquitto
 
@@ -80,8 +80,8 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
     try:
         with serve(app) as url:
             for kiosk_id, espace in (("k-a", LANNION), ("k-b", PAIMPOL)):
-                result = _cli(["new", "--espace", espace, "--id", kiosk_id, "--out", str(tmp_path / kiosk_id)],
-                              url, token)
+                result = _cli(["new", "--espace", espace, "--id", kiosk_id, "--out", str(tmp_path / kiosk_id),
+                               "--wheel", str(fake_wheel(tmp_path / "dist"))], url, token)
                 assert result.exit_code == 0, result.output
                 assert (tmp_path / kiosk_id / "label.png").exists()
             a = _kiosk_config(tmp_path / "k-a", tmp_path / "outbox-a")
@@ -151,12 +151,13 @@ def test_cli_errors_are_one_line(dynsec_mosquitto: DynsecMosquitto, sqlite_url: 
     app.state.borne.extra.update(accounts=DynsecAccounts("127.0.0.1", broker.port, broker.admin_user, "wrong"))
     token = admin_token(engine)
     with serve(app) as url:
-        result = _cli(["new", "--espace", LANNION, "--out", str(tmp_path / "x")], url, "borne_bad_token")
+        wheel = ["--wheel", str(fake_wheel(tmp_path / "dist"))]
+        result = _cli(["new", "--espace", LANNION, "--out", str(tmp_path / "x"), *wheel], url, "borne_bad_token")
         assert result.exit_code != 0 and "401" in str(result.exception)
-        result = _cli(["new", "--espace", "fs-unknown", "--out", str(tmp_path / "x")], url, token)
+        result = _cli(["new", "--espace", "fs-unknown", "--out", str(tmp_path / "x"), *wheel], url, token)
         assert "404" in str(result.exception) and "unknown espace" in str(result.exception)
         # The broker refuses the admin: nothing is registered, the call can be made again.
-        result = _cli(["new", "--espace", LANNION, "--id", "k-z", "--out", str(tmp_path / "x")], url, token)
+        result = _cli(["new", "--espace", LANNION, "--id", "k-z", "--out", str(tmp_path / "x"), *wheel], url, token)
         assert "502" in str(result.exception), result.output
         result = _cli(["list", "--json"], url, token)
         assert result.exit_code == 0 and "k-z" not in result.output

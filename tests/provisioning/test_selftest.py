@@ -18,7 +18,7 @@ from kiosk.selftest import SelfTest, SelfTestOptions
 from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.wire import CheckOutcome
 from provisioning.bundle import BundleOptions, write_bundle
-from tests.provisioning.conftest import admin_token, espaces, invoke
+from tests.provisioning.conftest import admin_token, espaces, fake_wheel, invoke
 from tests.utils.builders import collector_settings, migrated_engine, start_collector
 from tests.utils.dynsec import DynsecMosquitto
 
@@ -62,7 +62,7 @@ def test_selftest_reaches_the_collector(dynsec_mosquitto: DynsecMosquitto, sqlit
         with TestClient(app) as api:
             credentials = api.post("/api/v1/provision/kiosks", json={"espace_id": "fs-22-001", "kiosk_id": "k-1"},
                                    headers=headers).json()
-            write_bundle(tmp_path / "bundle", credentials, BundleOptions())
+            write_bundle(tmp_path / "bundle", credentials, BundleOptions(wheel=fake_wheel(tmp_path / "dist")))
             config = load_config(tmp_path / "bundle" / "kiosk.toml", data_dir=tmp_path / "data")
 
             def verification() -> dict[str, object]:

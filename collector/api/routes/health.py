@@ -1,12 +1,19 @@
-"""Liveness and metrics."""
+"""Liveness and metrics.
+
+``/metrics`` is Prometheus' text format. With ``metrics_token`` set it needs ``Authorization: Bearer <token>``
+(Prometheus' ``authorization: {credentials_file: ...}``); without one it answers only while the API listens on
+loopback, and 403 otherwise: counters say how busy the service is and how it is attacked.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from collector.api.deps import StateDep
+from collector.auth import hash_token
 
 _LOG = logging.getLogger(__name__)
 
@@ -27,7 +34,27 @@ def healthz(state: StateDep, response: Response) -> dict[str, object]:
     return {"status": "ok" if healthy else "degraded", "database": probe.detail, "broker": broker}
 
 
-@router.get("/metrics", response_class=Response)
-def metrics(state: StateDep) -> Response:
+@router.get("/metrics", response_class=Response,
+            responses={401: {"description": "The metrics token is set and was not given."},
+                       403: {"description": "No metrics token is set and the API does not listen on loopback."},
+                       429: {"description": "Too many wrong tokens from this address lately."}})
+def metrics(request: Request, state: StateDep) -> Response:
     """Counters in Prometheus' text format: messages, votes stored, duplicates, rejects by reason."""
+    if state.metrics_token_hash is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(hash_token(given.strip()), state.metrics_token_hash):
+            address = request.client.host if request.client is not None else "unknown"
+            retry_after = state.auth_limiter.retry_after(address)
+            if retry_after:
+                state.metrics.inc("auth_rate_limited")
+                raise HTTPException(429, "too many failed authentications from this address; try again later",
+                                    headers={"Retry-After": str(retry_after)})
+            state.metrics.inc("metrics_auth_failures")
+            if state.auth_limiter.failure(address):
+                state.metrics.inc("auth_blocks")
+            raise HTTPException(401, "/metrics needs the metrics token (BORNE_METRICS_TOKEN) as a bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+    elif not state.metrics_open:
+        raise HTTPException(403, "/metrics is closed: the API listens beyond loopback and no metrics token is set "
+                                 "(BORNE_METRICS_TOKEN or BORNE_METRICS_TOKEN_FILE)")
     return Response(state.metrics.prometheus(), media_type="text/plain; version=0.0.4")

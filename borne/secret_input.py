@@ -1,0 +1,27 @@
+"""Secrets on the command line: read from the environment or a hidden prompt; a warning when given as arguments.
+
+A command line is seen by every user of the machine (``ps``) and kept in the shell's history. Options that carry
+a secret take :func:`warn_on_command_line` as their callback and name an environment variable; without either, the
+command prompts for the secret without echoing it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import typer
+
+_LOG = logging.getLogger(__name__)
+
+
+def warn_on_command_line(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    """An option callback: warn (on stderr) when the secret came from the command line itself."""
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    # By name: click's own enum class is not the one ``click.core`` exports in every version.
+    if value and getattr(source, "name", None) == "COMMANDLINE":
+        option = max(param.opts, key=len) if param.opts else param.name
+        where = f"in {param.envvar}" if isinstance(param.envvar, str) else "at the prompt"
+        typer.echo(f"borne: warning: {option} on the command line is visible to other users (ps) and kept in the "
+                   f"shell's history; give it {where} instead", err=True)
+    return value
