@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.health import LOW_DISK_BYTES, free_disk_bytes
-from protocol.topics import TopicKind, kiosk_topic
+from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from protocol.wire import CheckOutcome, SelfTestCheck, SelfTestReport
 
 _LOG = logging.getLogger(__name__)
@@ -197,7 +197,8 @@ class SelfTest:
         broker = self.config.broker
         result: dict[str, str] = {}
         done = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"kiosk-{self.config.kiosk_id}-selftest",
+        # The kiosk's own client id, the only one its account may use: the kiosk service is stopped meanwhile.
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_client_id(self.config.kiosk_id),
                              protocol=mqtt.MQTTv311)
         if broker.username:
             client.username_pw_set(broker.username,
