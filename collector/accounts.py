@@ -254,8 +254,10 @@ class DynsecAccounts:
         if owned is None:
             # An account from before the namespace (user name = kiosk id): the new one replaces it, bound and
             # with exact grants; deleting the old one closes its session.
+            legacy = self._owned(kiosk_id, kiosk_id)
             self.create(kiosk_id, secret, secret_hash)
-            if self._delete(kiosk_id, kiosk_id, strict=False):
+            if legacy:
+                self.execute([{"command": "deleteClient", "username": kiosk_id}], tolerate=("not found",))
                 _LOG.info("kiosk %s's account moved from %r to %r", kiosk_id, kiosk_id, username)
             return
         # Disabling a client disconnects it: a session opened with the old password does not outlive it.
