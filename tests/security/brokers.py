@@ -108,7 +108,7 @@ class Probe:
             self.client.will_set(will[0], will[1], qos=1, retain=will[2])
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = lambda c, u, m: self.received.append((m.topic, m.payload, bool(m.retain)))
+        self.client.on_message = lambda c, u, m: self.received.append((m.topic, bytes(m.payload), bool(m.retain)))
         self.client.on_subscribe = lambda c, u, mid, reasons, p: self.granted.__setitem__(
             mid, [not getattr(r, "is_failure", False) for r in reasons])
         self.client.max_inflight_messages_set(200)
@@ -147,6 +147,7 @@ class Probe:
     def subscribe(self, *filters: str) -> list[bool]:
         """Whether each filter was granted (SUBACK)."""
         _rc, mid = self.client.subscribe([(f, 1) for f in filters])
+        assert mid is not None
         assert wait_until(lambda: mid in self.granted, 10), "no SUBACK"
         return self.granted[mid]
 
