@@ -12,6 +12,7 @@ import re
 import signal
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -46,6 +47,7 @@ def test_metrics_absorb_other_processes_counters() -> None:
 def test_workers_need_shared_subscriptions(tmp_path: Path) -> None:
     check_workers(Settings(data_dir=tmp_path, ingest_workers=1, embedded_broker=True, mqtt_share_group=""))
     check_workers(Settings(data_dir=tmp_path, ingest_workers=2, embedded_broker=True))  # Mosquitto, MQTT 5
+    bad: dict[str, Any]
     for bad in ({"mqtt_share_group": ""}, {"mqtt_protocol": "3.1.1"}):
         with pytest.raises(WorkersUnsupported, match="shared subscriptions"):
             check_workers(Settings(data_dir=tmp_path, ingest_workers=2, **bad))
