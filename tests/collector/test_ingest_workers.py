@@ -47,8 +47,8 @@ def test_metrics_absorb_other_processes_counters() -> None:
 def test_workers_need_shared_subscriptions(tmp_path: Path) -> None:
     check_workers(Settings(data_dir=tmp_path, ingest_workers=1, embedded_broker=True, mqtt_share_group=""))
     check_workers(Settings(data_dir=tmp_path, ingest_workers=2, embedded_broker=True))  # Mosquitto, MQTT 5
-    bad: dict[str, Any]
-    for bad in ({"mqtt_share_group": ""}, {"mqtt_protocol": "3.1.1"}):
+    cases: list[dict[str, Any]] = [{"mqtt_share_group": ""}, {"mqtt_protocol": "3.1.1"}]
+    for bad in cases:
         with pytest.raises(WorkersUnsupported, match="shared subscriptions"):
             check_workers(Settings(data_dir=tmp_path, ingest_workers=2, **bad))
     settings = Settings(data_dir=tmp_path, mqtt_client_id="x" * 64)
