@@ -151,10 +151,11 @@ class Probe:
         assert wait_until(lambda: mid in self.granted, 10), "no SUBACK"
         return self.granted[mid]
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1) -> None:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1,
+                timeout: float = 10.0) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         with contextlib.suppress(RuntimeError, ValueError):  # a refused publish may close the connection
-            info.wait_for_publish(10)
+            info.wait_for_publish(timeout)
 
     def stop(self) -> None:
         self.client.disconnect()
