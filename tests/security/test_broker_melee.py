@@ -60,13 +60,13 @@ def _collector(kind: str, url: str, tmp_path: Path) -> Iterator[tuple[Collector,
                                       mqtt_accounts="embedded")
         collector = start_collector(settings)
         try:
-            accounts = collector.accounts
-            assert isinstance(accounts, DynsecAccounts)
+            embedded = collector.accounts
+            assert isinstance(embedded, DynsecAccounts)
             # The watcher has an account of its own with the collector's rights, as a second collector would.
             watcher_password = new_secret()
-            accounts.execute([{"command": "createClient", "username": "watcher", "password": watcher_password,
+            embedded.execute([{"command": "createClient", "username": "watcher", "password": watcher_password,
                                "clientid": "watcher", "roles": [{"rolename": COLLECTOR_ROLE}]}])
-            yield collector, accounts, port, Account("watcher", watcher_password, "watcher")
+            yield collector, embedded, port, Account("watcher", watcher_password, "watcher")
         finally:
             collector.close()
 
