@@ -236,3 +236,11 @@ def test_an_account_from_before_the_namespace_is_moved_by_rotate(broker: Boundar
     assert "k-old" not in clients and "kiosk:k-old" in clients
     assert Probe(broker.port, Account("kiosk:k-old", "new secret", "kiosk-k-old")).start().connected
     assert not Probe(broker.port, Account("kiosk:k-old", "new secret", "kiosk-k-older")).start().connected
+
+
+def test_the_embedded_broker_has_the_national_limits() -> None:
+    """deploy/mosquitto/borne.conf and the embedded broker's LIMITS say the same."""
+    conf = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "borne.conf"
+    national = dict(line.split(None, 1) for line in conf.read_text().splitlines()
+                    if line.strip() and not line.startswith("#") and len(line.split(None, 1)) == 2)
+    assert {key: national.get(key) for key in LIMITS} == LIMITS
