@@ -6,8 +6,8 @@ disk (the outbox's folder writable, enough free space) and the broker (connectin
 credentials). The report goes to the collector, retained on ``fs/v1/kiosks/<id>/selftest``, and to
 ``<data_dir>/selftest.json``. ``borne provision kiosk verify`` then reads it from the collector.
 
-The kiosk's service must be stopped meanwhile: it holds the GPIO pins. The test's MQTT client id is
-``kiosk-<id>-selftest``, so it does not push the running kiosk's session off the broker either.
+The kiosk's service must be stopped meanwhile: it holds the GPIO pins, and the kiosk's MQTT client id
+(``kiosk-<id>``), the only one the broker lets the kiosk's account use.
 """
 
 from __future__ import annotations
