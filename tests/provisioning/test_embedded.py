@@ -3,6 +3,7 @@ collector through dynamic security (admin password in data_dir, 0600)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import stat
@@ -74,16 +75,26 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
             client.connect("127.0.0.1", port)
             client.loop_start()
             try:
+                assert wait_until(client.is_connected, 10)
                 client.subscribe(kiosk_topic("k-b", TopicKind.RECEIPTS), 1)
-                client.publish(kiosk_topic("k-b", TopicKind.VOTES), encode(wire_batch("k-b", [1, 1])),
-                               qos=1).wait_for_publish(10)
-                client.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [3], start_seq=50)),
-                               qos=1).wait_for_publish(10)
-                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 2, 20)
                 assert wait_until(lambda: bool(granted), 10)
+                # A refused publication: Mosquitto drops it, and may close the connection.
+                info = client.publish(kiosk_topic("k-b", TopicKind.VOTES), encode(wire_batch("k-b", [1, 1])), qos=1)
+                with contextlib.suppress(RuntimeError):
+                    info.wait_for_publish(5)
             finally:
                 client.disconnect()
                 client.loop_stop()
+            marker = _client("k-a", a["mqtt_password"], port)
+            marker.connect("127.0.0.1", port)
+            marker.loop_start()
+            try:
+                marker.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [3], start_seq=50)),
+                               qos=1).wait_for_publish(10)
+                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 2, 20)
+            finally:
+                marker.disconnect()
+                marker.loop_stop()
             assert PAIMPOL not in vote_counts(engine)
             assert not [r for r in rejects(engine) if r.kiosk_id == "k-b"]
             assert [getattr(r, "is_failure", False) for r in granted] == [True]
