@@ -39,7 +39,7 @@ def root(
 ) -> None:
     level = logging.DEBUG if verbose or os.environ.get("DEBUG") == "1" else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("amqtt", "transitions", "alembic"):
+    for noisy in ("transitions", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from borne.errors import requires
+from borne.errors import CliError, requires
 
 _LOG = logging.getLogger(__name__)
 
@@ -75,11 +76,13 @@ def demo(
 ) -> None:
     """Run everything on this machine and print the URL to look at."""
     with requires("collector"):
-        from collector.broker import free_port, port_free
+        from collector.accounts import hash_secret, new_secret
+        from collector.broker import BrokerMissing, PortTaken, free_port, port_free
         from collector.config import Settings
         from collector.registry import add_espace, add_kiosk
         from collector.service import Collector
     with requires("kiosk"):
+        from kiosk.config import SecretStr
         from kiosk.simulator import SimulatedKiosk, simulated_config
 
     # Forty kiosks connecting would bury the addresses printed below: kiosks speak up only on trouble.
@@ -93,12 +96,17 @@ def demo(
         chosen = free_port()
         typer.echo(f"port {api_port} is taken: the demo's API uses {chosen}")
         api_port = chosen
+    # The embedded Mosquitto with accounts, as a small deployment runs it: each simulated kiosk has its own.
     settings = Settings(data_dir=folder / "collector", mqtt_port=mqtt_port, api_port=api_port,
-                        embedded_broker=True, mqtt_protocol="3.1.1", mqtt_share_group="",
-                        mqtt_client_id="borne-demo-collector")
+                        embedded_broker=True, mqtt_accounts="embedded", mqtt_client_id="borne-demo-collector")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    collector = Collector(settings).start()
+    collector = Collector(settings)
+    try:
+        collector.start()
+    except (BrokerMissing, PortTaken) as exc:
+        collector.close()
+        raise CliError(str(exc)) from None
     simulated: list[SimulatedKiosk] = []
     alerts = None
     try:
@@ -106,22 +114,32 @@ def demo(
 
         if collector.engine is None:
             raise RuntimeError("the collector has no database")
+        from collector.db.models import Kiosk
+
+        passwords: dict[str, str] = {}
         with session_factory(collector.engine)() as session, session.begin():
             for i in range(kiosks):
                 espace_id, name, dep = DEMO_ESPACES[i % len(DEMO_ESPACES)]
                 add_espace(session, espace_id, name, dep)
                 kiosk_id = f"kiosk-{i + 1:03d}"
-                from collector.db.models import Kiosk
-
-                if session.get(Kiosk, kiosk_id) is None:
-                    add_kiosk(session, kiosk_id, espace_id)
+                kiosk = session.get(Kiosk, kiosk_id) or add_kiosk(session, kiosk_id, espace_id)
+                # A new password at each run, as provisioning would make it (the demo keeps it in memory only).
+                passwords[kiosk_id] = new_secret()
+                kiosk.secret_hash = hash_secret(passwords[kiosk_id])
+                if collector.accounts is not None:
+                    collector.accounts.create(kiosk_id, passwords[kiosk_id], kiosk.secret_hash)
         from collector.dashboard.demo import fill_history, sign_in_token
 
         past = fill_history(collector.engine, [f"kiosk-{i + 1:03d}" for i in range(kiosks)], history_days,
                             metrics=collector.metrics)
         token = sign_in_token(collector.engine, DEMO_USER)
         for i in range(kiosks):
-            config = simulated_config(f"kiosk-{i + 1:03d}", folder / "kiosks", "127.0.0.1", mqtt_port)
+            kiosk_id = f"kiosk-{i + 1:03d}"
+            config = simulated_config(kiosk_id, folder / "kiosks", "127.0.0.1", mqtt_port)
+            if collector.accounts is not None:
+                config = dataclasses.replace(config, broker=dataclasses.replace(
+                    config.broker, username=collector.accounts.username(kiosk_id),
+                    password=SecretStr(passwords[kiosk_id])))
             sim = SimulatedKiosk(config)
             sim.run_visitors(pace, seed=i)
             simulated.append(sim)

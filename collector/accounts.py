@@ -1,18 +1,23 @@
-"""Kiosks' broker accounts: each kiosk its own MQTT user, allowed only its own topics.
+"""Kiosks' broker accounts: each kiosk its own MQTT user, bound to its client id, allowed exactly its topics.
 
 The collector makes a kiosk's password (32 random bytes, :func:`new_secret`), returns it once, and keeps only
 its hash (``kiosks.secret_hash``, see :func:`hash_secret`). The broker is told through a :class:`BrokerAccounts`:
+:class:`DynsecAccounts`, Mosquitto's dynamic security plugin driven over MQTT through
+``$CONTROL/dynamic-security/v1`` by an admin client, on a national Mosquitto or on the embedded one (which the
+collector starts itself, :mod:`collector.broker`). Changes apply at once, without a reload, from any host that
+reaches the broker, and deleting or disabling a client disconnects it.
 
-- :class:`DynsecAccounts`, for Mosquitto: its dynamic security plugin, driven over MQTT through
-  ``$CONTROL/dynamic-security/v1`` by an admin client. Changes apply at once, without a reload, from any host
-  that reaches the broker, and deleting or disabling a client disconnects it. Password and ACL files would need
-  the collector on the broker's host, allowed to signal it, and a reload that re-reads every account.
-- :class:`FileAccounts`, for the embedded broker (:mod:`collector.broker_auth`): a JSON file the collector
-  rewrites atomically and the broker re-reads when it changes, holding the same hashes as the database.
+What a kiosk's account is, so that one kiosk's credentials reach nothing else:
 
-Either way a kiosk ``<id>`` (user name ``<id>``) may publish only under ``fs/v1/kiosks/<id>/`` and subscribe
-only to its ``receipts`` and ``config``; a collector account may read every kiosk topic and write receipts
-and configurations.
+- its user name is ``kiosk:<id>`` (:func:`kiosk_username`): a namespace of its own, which no service account
+  (the collector's, the admin's) can fall into, whatever the id; provisioning creates, rewrites and deletes only
+  accounts of that namespace, and only those it made (role ``kiosk-<id>``, text name :data:`KIOSK_MARKER`).
+  Accounts made before (user name = kiosk id) keep working, are deleted by ``revoke`` if they are provisioning's,
+  and ``rotate`` moves them into the namespace;
+- it connects with the client id ``kiosk-<id>`` and no other (dynamic security's ``clientid``): it can neither
+  knock another kiosk off nor take the collector's session;
+- it may publish exactly its votes, status, telemetry and self-test, and subscribe exactly to its receipts and
+  configuration (:func:`kiosk_grants`); Mosquitto checks a Last Will's topic against the same rights.
 """
 
 from __future__ import annotations
@@ -21,10 +26,8 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ from typing import Any, Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from protocol.topics import ROOT, TopicKind, kiosk_topic, valid_kiosk_id
+from protocol.topics import ROOT, TopicKind, kiosk_client_id, kiosk_topic, valid_kiosk_id
 
 _LOG = logging.getLogger(__name__)
 
@@ -41,10 +44,44 @@ _HASHER = PasswordHasher()
 SHA256_PREFIX = "sha256$"
 DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
 COLLECTOR_ROLE = "borne-collector"
+#: A kiosk's broker user name is this prefix and its id: a namespace no service account is in.
+KIOSK_USER_PREFIX = "kiosk:"
+#: The text name of every account provisioning made: what it may rewrite or delete.
+KIOSK_MARKER = "borne kiosk (made by provisioning)"
+KIOSK_PUBLISHES = (TopicKind.VOTES, TopicKind.STATUS, TopicKind.TELEMETRY, TopicKind.SELFTEST)
+#: Kiosk ids refused at registration: the names of service accounts, so that no one reading a log or a listing
+#: takes a kiosk for one of them (the user names cannot collide anyway: see KIOSK_USER_PREFIX).
+RESERVED_IDS = ("admin", "root", "mosquitto", "borne-admin", "borne-collector", "borne-accounts", "borne-config")
 
 
 class AccountsError(RuntimeError):
     """The broker refused or did not answer an account change; the message says which and why."""
+
+
+class ReservedKioskId(ValueError):
+    """A kiosk id that is not valid, or is the name of a service account."""
+
+
+def check_kiosk_id(kiosk_id: str) -> str:
+    """``kiosk_id`` if it may be a kiosk's; else :class:`ReservedKioskId` saying why."""
+    if not valid_kiosk_id(kiosk_id):
+        raise ReservedKioskId(f"invalid kiosk id {kiosk_id!r}: lower-case letters, digits and dashes, 2 to 63")
+    if kiosk_id in RESERVED_IDS or kiosk_id.startswith(("borne-", "admin-")):
+        raise ReservedKioskId(f"kiosk id {kiosk_id!r} is reserved (service accounts): choose another")
+    return kiosk_id
+
+
+def kiosk_id_allowed(kiosk_id: str) -> bool:
+    try:
+        check_kiosk_id(kiosk_id)
+    except ReservedKioskId:
+        return False
+    return True
+
+
+def kiosk_username(kiosk_id: str) -> str:
+    """The broker user name of kiosk ``kiosk_id``."""
+    return KIOSK_USER_PREFIX + check_kiosk_id(kiosk_id)
 
 
 def new_secret() -> str:
@@ -56,7 +93,7 @@ def hash_secret(secret: str) -> str:
     """``sha256$<hex>``: a kiosk's secret is 32 random bytes, which no dictionary or brute force reaches, so a
     slow KDF adds nothing but cost, and the broker checks every kiosk again after a restart (``bench/``:
     argon2 ~100 ms a check here, 5,000 kiosks = minutes of a blocked broker). Argon2 hashes, for passwords
-    people chose, are still accepted by :func:`verify_secret` and the embedded broker."""
+    people chose, are still accepted by :func:`verify_secret`."""
     return SHA256_PREFIX + hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -80,11 +117,13 @@ class Grants:
 
 
 def kiosk_grants(kiosk_id: str) -> Grants:
-    """A kiosk publishes under its own prefix only, and reads only its receipts and its configuration."""
+    """Exactly what a kiosk does: publishes its votes, status, telemetry and self-test, and reads its receipts
+    and configuration. Not its receipts or configuration (the collector's to write), nor anything else under its
+    prefix (a retained message there would be kept by the broker for ever)."""
     if not valid_kiosk_id(kiosk_id):
         raise ValueError(f"invalid kiosk id {kiosk_id!r}")
     return Grants(
-        publish=(f"{ROOT}/kiosks/{kiosk_id}/#",),
+        publish=tuple(kiosk_topic(kiosk_id, kind) for kind in KIOSK_PUBLISHES),
         subscribe=(kiosk_topic(kiosk_id, TopicKind.RECEIPTS), kiosk_topic(kiosk_id, TopicKind.CONFIG)),
     )
 
@@ -100,6 +139,11 @@ def collector_grants() -> Grants:
 class BrokerAccounts(Protocol):
     """What the collector needs from a broker to manage kiosks' accounts."""
 
+    kind: str
+
+    def username(self, kiosk_id: str) -> str:
+        """The user name kiosk ``kiosk_id`` connects with (written into its kiosk.toml)."""
+
     def create(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
         """Create (or replace) the account of ``kiosk_id``."""
 
@@ -112,6 +156,11 @@ class BrokerAccounts(Protocol):
 
 class NoAccounts:
     """A broker whose accounts the collector does not manage (anonymous, or managed by hand)."""
+
+    kind = "none"
+
+    def username(self, kiosk_id: str) -> str:
+        return kiosk_id
 
     def create(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
         _LOG.warning("broker accounts are not managed (BORNE_MQTT_ACCOUNTS=none): kiosk %s has none", kiosk_id)
@@ -141,50 +190,119 @@ class DynsecAccounts:
     """Mosquitto's accounts through the dynamic security plugin's MQTT API, as its admin user.
 
     Each call connects, sends its commands in one message, waits for the answers and disconnects: accounts
-    change a few times a day, and a held connection would be one more thing to keep alive.
+    change a few times a day, and a held connection would be one more thing to keep alive. The admin's client id
+    is random (``borne-accounts-<random>``) and not bound: two account changes at once (two API requests, two
+    collectors) each need a connection, and the admin can rewrite every account, its own included, so binding it
+    would protect nothing from its holder; kiosks' accounts are bound, so none can take that id.
     """
 
     def __init__(self, host: str, port: int, username: str, password: str, *, tls: bool = False,
-                 ca_file: Path | None = None, timeout: float = 10.0) -> None:
+                 ca_file: Path | None = None, timeout: float = 10.0, kind: str = "dynsec") -> None:
         self.host, self.port = host, port
-        self.username, self._password = username, password
+        self.admin_user, self._password = username, password
         self.tls, self.ca_file, self.timeout = tls, ca_file, timeout
+        self.kind = kind
+
+    def username(self, kiosk_id: str) -> str:
+        return kiosk_username(kiosk_id)
+
+    # -- kiosks ------------------------------------------------------------------------------------------------
+
+    def _owned(self, username: str, kiosk_id: str) -> bool | None:
+        """Whether ``username`` is an account provisioning made for ``kiosk_id``; None if there is none."""
+        response = self.execute([{"command": "getClient", "username": username}], tolerate=("not found",))[0]
+        if response.get("error"):
+            return None
+        client = response.get("data", {}).get("client", {})
+        roles = [r.get("rolename") for r in client.get("roles", [])]
+        if roles != [_role(kiosk_id)]:
+            return False
+        # Accounts made before the namespace (user name = kiosk id) carry the kiosk's role but no marker.
+        return username == kiosk_id or client.get("textname") == KIOSK_MARKER
+
+    def _delete(self, username: str, kiosk_id: str, *, strict: bool) -> bool:
+        owned = self._owned(username, kiosk_id)
+        if owned is None:
+            return False
+        if not owned:
+            if strict:
+                raise AccountsError(f"the broker account {username!r} was not made by provisioning for kiosk "
+                                    f"{kiosk_id}: left as it is")
+            _LOG.warning("broker account %r is not kiosk %s's: left as it is", username, kiosk_id)
+            return False
+        self.execute([{"command": "deleteClient", "username": username}], tolerate=("not found",))
+        return True
 
     def create(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
+        username = kiosk_username(kiosk_id)
         grants = kiosk_grants(kiosk_id)
-        # Idempotent: whatever an earlier, half-done attempt left is replaced.
-        self.execute([{"command": "deleteClient", "username": kiosk_id},
-                      {"command": "deleteRole", "rolename": _role(kiosk_id)}], tolerate=("not found",))
+        # Idempotent: whatever an earlier, half-done attempt left is replaced, if it is provisioning's.
+        self._delete(username, kiosk_id, strict=True)
+        self.execute([{"command": "deleteRole", "rolename": _role(kiosk_id)}], tolerate=("not found",))
         self.execute([
             {"command": "createRole", "rolename": _role(kiosk_id), "acls": _acls(grants)},
-            {"command": "createClient", "username": kiosk_id, "password": secret,
-             "roles": [{"rolename": _role(kiosk_id)}]},
+            {"command": "createClient", "username": username, "password": secret, "textname": KIOSK_MARKER,
+             "clientid": kiosk_client_id(kiosk_id), "roles": [{"rolename": _role(kiosk_id)}]},
         ])
-        _LOG.info("mosquitto account of kiosk %s created", kiosk_id)
+        _LOG.info("mosquitto account of kiosk %s created (%s)", kiosk_id, username)
 
     def set_secret(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
+        username = kiosk_username(kiosk_id)
+        owned = self._owned(username, kiosk_id)
+        if owned is False:
+            raise AccountsError(f"the broker account {username!r} was not made by provisioning: left as it is")
+        if owned is None:
+            # An account from before the namespace (user name = kiosk id): the new one replaces it, bound and
+            # with exact grants; deleting the old one closes its session.
+            legacy = self._owned(kiosk_id, kiosk_id)
+            self.create(kiosk_id, secret, secret_hash)
+            if legacy:
+                self.execute([{"command": "deleteClient", "username": kiosk_id}], tolerate=("not found",))
+                _LOG.info("kiosk %s's account moved from %r to %r", kiosk_id, kiosk_id, username)
+            return
         # Disabling a client disconnects it: a session opened with the old password does not outlive it.
         self.execute([
-            {"command": "setClientPassword", "username": kiosk_id, "password": secret},
-            {"command": "disableClient", "username": kiosk_id},
-            {"command": "enableClient", "username": kiosk_id},
+            {"command": "setClientPassword", "username": username, "password": secret},
+            {"command": "disableClient", "username": username},
+            {"command": "enableClient", "username": username},
         ])
         _LOG.info("mosquitto password of kiosk %s replaced", kiosk_id)
 
     def remove(self, kiosk_id: str) -> None:
-        self.execute([{"command": "deleteClient", "username": kiosk_id},
-                      {"command": "deleteRole", "rolename": _role(kiosk_id)}], tolerate=("not found",))
+        check_kiosk_id(kiosk_id)
+        self._delete(kiosk_username(kiosk_id), kiosk_id, strict=True)
+        self._delete(kiosk_id, kiosk_id, strict=False)  # one from before the namespace, if provisioning's
+        self.execute([{"command": "deleteRole", "rolename": _role(kiosk_id)}], tolerate=("not found",))
         _LOG.info("mosquitto account of kiosk %s removed", kiosk_id)
 
-    def ensure_collector(self, username: str, password: str) -> None:
+    def kiosk_ids(self) -> list[str]:
+        """The kiosks that have an account in the namespace."""
+        response = self.execute([{"command": "listClients"}])[0]
+        names = [str(n) for n in response.get("data", {}).get("clients", [])]
+        return [n.removeprefix(KIOSK_USER_PREFIX) for n in names if n.startswith(KIOSK_USER_PREFIX)]
+
+    # -- the collector -----------------------------------------------------------------------------------------
+
+    def ensure_collector(self, username: str, password: str, client_id: str | None = None) -> None:
         """Create or update the collector's own account (reads every kiosk topic, writes receipts/config)."""
+        self.ensure_collectors({username: client_id}, password)
+
+    def ensure_collectors(self, sessions: dict[str, str | None], password: str) -> None:
+        """The collector's accounts, user name -> the client id it is bound to (None: not bound), with one
+        password; each account made again."""
+        for username in sessions:
+            if username.startswith(KIOSK_USER_PREFIX) or username == self.admin_user:
+                raise AccountsError(f"{username!r} cannot be a collector's account (a kiosk's or the admin's)")
         self.execute([{"command": "deleteRole", "rolename": COLLECTOR_ROLE},
-                      {"command": "deleteClient", "username": username}], tolerate=("not found",))
+                      *({"command": "deleteClient", "username": u} for u in sessions)], tolerate=("not found",))
         self.execute([
             {"command": "createRole", "rolename": COLLECTOR_ROLE, "acls": _acls(collector_grants())},
-            {"command": "createClient", "username": username, "password": password,
-             "roles": [{"rolename": COLLECTOR_ROLE}]},
+            *({"command": "createClient", "username": username, "password": password,
+               "textname": "borne collector", "roles": [{"rolename": COLLECTOR_ROLE}],
+               **({"clientid": client_id} if client_id else {})} for username, client_id in sessions.items()),
         ])
+
+    # -- the API -----------------------------------------------------------------------------------------------
 
     def execute(self, commands: list[dict[str, Any]], *, tolerate: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """Send ``commands``; raise :class:`AccountsError` on an error not containing one of ``tolerate``."""
@@ -205,7 +323,7 @@ class DynsecAccounts:
         refused: list[str] = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"borne-accounts-{uuid.uuid4().hex[:12]}",
                              protocol=mqtt.MQTTv311)
-        client.username_pw_set(self.username, self._password)
+        client.username_pw_set(self.admin_user, self._password)
         if self.tls:
             client.tls_set(ca_certs=str(self.ca_file) if self.ca_file else None)
 
@@ -246,91 +364,23 @@ class DynsecAccounts:
             client.disconnect()
             client.loop_stop()
         if refused:
-            raise AccountsError(f"mosquitto refused the accounts admin {self.username!r}: {refused[0]}")
+            raise AccountsError(f"mosquitto refused the accounts admin {self.admin_user!r}: {refused[0]}")
         responses: list[dict[str, Any]] = answer.get("responses", [])
         return responses
 
 
-# -- the embedded broker: a file --------------------------------------------------------------------------
-
-
-class FileAccounts:
-    """The embedded broker's accounts, in a JSON file rewritten atomically at each change.
-
-    ``{"v": 1, "users": {"<name>": {"hash": "sha256$...", "publish": [...], "subscribe": [...]}}}``. The broker
-    re-reads it when its modification time changes (:mod:`collector.broker_auth`).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def read(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        users: dict[str, dict[str, Any]] = data.get("users", {})
-        return users
-
-    def _write(self, users: dict[str, dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"v": 1, "written_at": time.time(), "users": users}, out, indent=1, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
-
-    def put(self, username: str, secret_hash: str, grants: Grants) -> None:
-        with self._lock:
-            users = self.read()
-            users[username] = {"hash": secret_hash, "publish": list(grants.publish),
-                               "subscribe": list(grants.subscribe)}
-            self._write(users)
-
-    def create(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
-        self.put(kiosk_id, secret_hash, kiosk_grants(kiosk_id))
-        _LOG.info("embedded broker account of kiosk %s written", kiosk_id)
-
-    def set_secret(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
-        self.create(kiosk_id, secret, secret_hash)
-
-    def remove(self, kiosk_id: str) -> None:
-        with self._lock:
-            users = self.read()
-            if users.pop(kiosk_id, None) is not None:
-                self._write(users)
-        _LOG.info("embedded broker account of kiosk %s removed", kiosk_id)
-
-    def ensure_collector(self, username: str, password: str) -> None:
-        self.put(username, hash_secret(password), collector_grants())
-
-    def sync(self, kiosks: dict[str, str | None]) -> None:
-        """Make the file's kiosk accounts those of ``kiosks`` (id -> secret hash, None when revoked)."""
-        with self._lock:
-            users = {name: u for name, u in self.read().items() if u.get("publish") == list(
-                collector_grants().publish)}
-            for kiosk_id, secret_hash in kiosks.items():
-                if secret_hash:
-                    grants = kiosk_grants(kiosk_id)
-                    users[kiosk_id] = {"hash": secret_hash, "publish": list(grants.publish),
-                                       "subscribe": list(grants.subscribe)}
-            self._write(users)
-
-
 # -- wiring -------------------------------------------------------------------------------------------------
 
-ACCOUNTS_FILE = "broker-accounts.json"
 EMBEDDED_COLLECTOR_USER = "borne-collector"
 
 
-def accounts_for(settings: Any) -> BrokerAccounts:
+def accounts_for(settings: Any, broker: Any = None) -> BrokerAccounts:
     """The accounts backend ``settings`` (a :class:`collector.config.Settings`) asks for.
 
-    For the embedded broker this also makes the collector's own account, with a new random password for this
-    run, and sets it in ``settings`` for the ingest to connect with.
+    On the embedded broker (``broker``, started, :class:`collector.broker.EmbeddedBroker`) this also makes the
+    collector's own accounts, with a new random password for this run, and sets them in ``settings`` for the
+    ingest to connect with: one account per MQTT session, bound to its client id (the collector's, or each
+    ingest worker's ``<client id>-<n>`` as ``borne-collector-<n>``).
     """
     if settings.mqtt_accounts == "dynsec":
         if not settings.mqtt_admin_username or settings.mqtt_admin_password is None:
@@ -342,17 +392,32 @@ def accounts_for(settings: Any) -> BrokerAccounts:
     if settings.mqtt_accounts == "embedded":
         from pydantic import SecretStr
 
-        accounts = FileAccounts(settings.data_dir / ACCOUNTS_FILE)
+        from collector.workers import worker_client_id, worker_username
+
+        if broker is None:
+            raise AccountsError("BORNE_MQTT_ACCOUNTS=embedded needs the embedded broker (BORNE_EMBEDDED_BROKER, "
+                                "borne collector serve --broker embedded)")
+        user, admin_password, host, port = broker.admin()
+        accounts = DynsecAccounts(host, port, user, admin_password, kind="embedded")
         password = new_secret()
-        accounts.ensure_collector(EMBEDDED_COLLECTOR_USER, password)
         settings.mqtt_username, settings.mqtt_password = EMBEDDED_COLLECTOR_USER, SecretStr(password)
+        if settings.ingest_workers > 1:
+            sessions: dict[str, str | None] = {worker_username(settings, i) or EMBEDDED_COLLECTOR_USER:
+                                               worker_client_id(settings, i)
+                                               for i in range(settings.ingest_workers)}
+        else:
+            sessions = {EMBEDDED_COLLECTOR_USER: settings.mqtt_client_id}
+        accounts.ensure_collectors(sessions, password)
         return accounts
     return NoAccounts()
 
 
-def sync_file_accounts(accounts: BrokerAccounts, engine: Any) -> None:
-    """Rebuild the embedded broker's kiosk accounts from the database (the file may be lost, the hashes not)."""
-    if not isinstance(accounts, FileAccounts):
+def sync_revoked(accounts: BrokerAccounts, engine: Any) -> None:
+    """Remove the broker accounts of kiosks the database says are revoked or unknown (a revocation made while
+    the broker was away, a database restored from a backup): the database has the last word on who may connect.
+    Accounts cannot be made from the database, which keeps only hashes: a lost dynamic-security.json means
+    rotating the kiosks' passwords."""
+    if not isinstance(accounts, DynsecAccounts) or accounts.kind != "embedded":
         return
     from sqlalchemy import select
 
@@ -360,8 +425,11 @@ def sync_file_accounts(accounts: BrokerAccounts, engine: Any) -> None:
     from collector.db.models import Kiosk
 
     with session_factory(engine)() as session:
-        rows = session.execute(select(Kiosk.id, Kiosk.secret_hash, Kiosk.revoked_at)).all()
-    accounts.sync({kiosk_id: (None if revoked else secret_hash) for kiosk_id, secret_hash, revoked in rows})
+        live = {k for k, in session.execute(select(Kiosk.id).where(Kiosk.revoked_at.is_(None)))}
+    for kiosk_id in accounts.kiosk_ids():
+        if kiosk_id not in live:
+            _LOG.warning("kiosk %s has a broker account but is revoked or unknown: account removed", kiosk_id)
+            accounts.remove(kiosk_id)
 
 
 def kiosk_broker(settings: Any) -> dict[str, Any]:

@@ -67,12 +67,13 @@ def serve(
     data_dir: Path = DataDirOpt,
     ingest_workers: int = typer.Option(
         None, envvar="BORNE_INGEST_WORKERS", min=1, max=64,
-        help="Ingest processes sharing the subscription (one per core); more than 1 needs --broker external.",
+        help="Ingest processes sharing the subscription (one per core).",
     ),
 ) -> None:
     """Run the collector: ingest from the broker, store, serve the API. Ctrl-C stops it."""
     with requires("collector"):
-        from collector.broker import PortTaken
+        from collector.accounts import AccountsError
+        from collector.broker import BrokerMissing, PortTaken
         from collector.db.migrate import SchemaOutdated
         from collector.service import Collector
         from collector.workers import WorkersUnsupported
@@ -80,14 +81,13 @@ def serve(
     settings = settings_from(
         mqtt_host=mqtt_host, mqtt_port=mqtt_port, api_host=api_host, api_port=api_port,
         database_url=database_url, data_dir=data_dir, embedded_broker=embedded, ingest_workers=ingest_workers,
-        **({"mqtt_protocol": "3.1.1", "mqtt_share_group": ""} if embedded else {}),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     collector = Collector(settings)
     try:
         collector.start()
-    except (PortTaken, SchemaOutdated, WorkersUnsupported) as exc:
+    except (PortTaken, BrokerMissing, AccountsError, SchemaOutdated, WorkersUnsupported) as exc:
         collector.close()
         raise CliError(str(exc)) from None
     typer.echo(f"collector: API on {collector.api_url}, broker {settings.mqtt_host}:{settings.mqtt_port}"

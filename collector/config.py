@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr | None = None
     mqtt_tls: bool = False
     mqtt_ca_file: Path | None = None
-    mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT 5 (Mosquitto) or 3.1.1 (embedded).")
+    mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT 5 (Mosquitto, embedded or not) or 3.1.1.")
     mqtt_client_id: str = Field(
         default_factory=lambda: f"borne-collector-{socket.gethostname()}"[:64],
         description="Fixed, so that the broker keeps this collector's session while it restarts.",
@@ -52,8 +52,8 @@ class Settings(BaseSettings):
 
     # Kiosks' broker accounts (issue 7, collector/accounts.py).
     mqtt_accounts: Literal["none", "dynsec", "embedded"] = Field(
-        "none", description="Who keeps kiosks' MQTT accounts: nobody, Mosquitto's dynamic security plugin, or "
-        "the embedded broker's accounts file (data_dir/broker-accounts.json).",
+        "none", description="Who keeps kiosks' MQTT accounts: nobody, a national Mosquitto's dynamic security "
+        "plugin, or the embedded broker's (the Mosquitto the collector starts, data_dir/broker/).",
     )
     mqtt_admin_username: str | None = Field(None, description="Mosquitto dynamic security admin (dynsec).")
     mqtt_admin_password: SecretStr | None = None

@@ -226,7 +226,7 @@ def parse_row(row: dict[str, Any]) -> dict[str, Any]:
     espace_id = row.get("id_fs", "").strip()
     if not espace_id:
         raise ValueError("id_fs is empty")
-    if not _ID.match(espace_id):
+    if not _ID.fullmatch(espace_id):
         raise ValueError(f"id_fs {espace_id[:40]!r} is not a matricule")
     name = " ".join(row.get("lib_fs", "").split())
     if not name:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from sqlalchemy import Engine
 
-from collector.accounts import ACCOUNTS_FILE, accounts_for, kiosk_broker, sync_file_accounts
+from collector.accounts import BrokerAccounts, accounts_for, kiosk_broker, sync_revoked
 from collector.alerts import AlertLoop
 from collector.api.app import create_app
 from collector.broker import EmbeddedBroker
@@ -32,6 +32,7 @@ class Collector:
     engine: Engine | None = None
     metrics: Metrics = field(default_factory=Metrics)
     broker: EmbeddedBroker | None = None
+    accounts: BrokerAccounts | None = None
     ingest: Ingestor | IngestWorkers | None = None
     server: uvicorn.Server | None = None
     alerts: AlertLoop | None = None
@@ -40,18 +41,18 @@ class Collector:
     def start(self, *, api: bool = True) -> Collector:
         s = self.settings
         check_workers(s)
-        accounts = accounts_for(s)  # issue 7: kiosks' broker accounts (the embedded one's made here)
         if s.embedded_broker:
-            accounts_file = s.data_dir / ACCOUNTS_FILE if s.mqtt_accounts == "embedded" else None
-            self.broker = EmbeddedBroker(s.mqtt_host, s.mqtt_port, log_file=s.data_dir / "broker.log",
-                                         accounts_file=accounts_file)
             s.data_dir.mkdir(parents=True, exist_ok=True)
+            self.broker = EmbeddedBroker(s.mqtt_host, s.mqtt_port, data_dir=s.data_dir,
+                                         accounts=s.mqtt_accounts == "embedded")
             self.broker.start()
+        # Kiosks' broker accounts; on the embedded broker, the collector's own are made here.
+        self.accounts = accounts = accounts_for(s, self.broker)
         url = s.effective_database_url
         _LOG.info("database %s", redact_url(url))
         self.engine = engine_for(s)
         ensure_current(self.engine)
-        sync_file_accounts(accounts, self.engine)
+        sync_revoked(accounts, self.engine)
         if s.ingest_workers > 1:
             self.ingest = IngestWorkers(s, self.metrics).start()
         else:

@@ -3,7 +3,9 @@
 One ingest is one CPU-bound Python thread (decoding, building rows, the database driver), so a collector on a
 machine with several cores runs ``ingest_workers`` processes, each with its own MQTT session in the share group
 (client id ``<mqtt_client_id>-<i>``): the broker splits the kiosks' messages between them, as it does between
-collectors on several machines. The API, the alerts and the embedded broker stay in the main process.
+collectors on several machines, the embedded Mosquitto included. The API, the alerts and the embedded broker stay
+in the main process. On the embedded broker each worker has an account of its own, bound to its client id
+(``borne-collector-<i>``, :func:`worker_username`).
 
 Nothing about the vote's path changes: each worker acknowledges a message only after its own commit, and ids
 keep storing idempotent, so a worker killed at any point loses nothing (the broker redelivers what it had not
@@ -48,11 +50,10 @@ def check_workers(settings: Settings) -> None:
     """Refuse settings under which several workers would each receive every message."""
     if settings.ingest_workers <= 1:
         return
-    if settings.embedded_broker or settings.mqtt_protocol != "5" or not settings.mqtt_share_group:
+    if settings.mqtt_protocol != "5" or not settings.mqtt_share_group:
         raise WorkersUnsupported(
             f"ingest_workers = {settings.ingest_workers} needs an MQTT 5 broker with shared subscriptions "
-            "(--broker external, e.g. Mosquitto, and a share group, BORNE_MQTT_SHARE_GROUP); "
-            "the embedded broker takes one ingest worker"
+            "(Mosquitto, embedded or not) and a share group (BORNE_MQTT_SHARE_GROUP)"
         )
 
 
@@ -60,6 +61,14 @@ def worker_client_id(settings: Settings, index: int) -> str:
     """Worker ``index``'s fixed client id, so that the broker keeps its session while it restarts."""
     suffix = f"-{index}"
     return settings.mqtt_client_id[: 64 - len(suffix)] + suffix
+
+
+def worker_username(settings: Settings, index: int) -> str | None:
+    """Worker ``index``'s MQTT user: on the embedded broker with accounts, an account of its own
+    (``<user>-<index>``, made by :func:`collector.accounts.accounts_for`); elsewhere the collector's."""
+    if settings.embedded_broker and settings.mqtt_accounts == "embedded":
+        return f"{settings.mqtt_username or 'borne-collector'}-{index}"
+    return settings.mqtt_username
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,8 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
     from collector.store import Store
 
     parent = os.getppid()
-    settings = settings.model_copy(update={"mqtt_client_id": worker_client_id(settings, index)})
+    settings = settings.model_copy(update={"mqtt_client_id": worker_client_id(settings, index),
+                                           "mqtt_username": worker_username(settings, index)})
     engine = engine_for(settings)
     metrics = Metrics()
     ingest = Ingestor(settings, Store(engine, metrics), metrics).start()

@@ -6,8 +6,8 @@ disk (the outbox's folder writable, enough free space) and the broker (connectin
 credentials). The report goes to the collector, retained on ``fs/v1/kiosks/<id>/selftest``, and to
 ``<data_dir>/selftest.json``. ``borne provision kiosk verify`` then reads it from the collector.
 
-The kiosk's service must be stopped meanwhile: it holds the GPIO pins. The test's MQTT client id is
-``kiosk-<id>-selftest``, so it does not push the running kiosk's session off the broker either.
+The kiosk's service must be stopped meanwhile: it holds the GPIO pins, and the kiosk's MQTT client id
+(``kiosk-<id>``), the only one the broker lets the kiosk's account use.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.health import LOW_DISK_BYTES, free_disk_bytes
-from protocol.topics import TopicKind, kiosk_topic
+from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from protocol.wire import CheckOutcome, SelfTestCheck, SelfTestReport
 
 _LOG = logging.getLogger(__name__)
@@ -197,7 +197,8 @@ class SelfTest:
         broker = self.config.broker
         result: dict[str, str] = {}
         done = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"kiosk-{self.config.kiosk_id}-selftest",
+        # The kiosk's own client id, the only one its account may use: the kiosk service is stopped meanwhile.
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_client_id(self.config.kiosk_id),
                              protocol=mqtt.MQTTv311)
         if broker.username:
             client.username_pw_set(broker.username,

@@ -41,7 +41,7 @@ from kiosk.clock import Clock
 from kiosk.config import BrokerConfig, UplinkConfig
 from kiosk.outbox import Outbox, OutboxClosed
 from protocol.errors import ProtocolError
-from protocol.topics import KioskTopic, TopicKind, kiosk_topic
+from protocol.topics import KioskTopic, TopicKind, kiosk_client_id, kiosk_topic
 from protocol.wire import Status, StatusMessage, Telemetry, decode_receipt
 
 _LOG = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Uplink:
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"kiosk-{self.kiosk_id}",
+            client_id=kiosk_client_id(self.kiosk_id),
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )

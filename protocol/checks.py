@@ -167,6 +167,6 @@ def opening_hours(value: object) -> dict[str, str]:
         if day not in WEEKDAYS:
             raise Invalid(f"unknown weekday {day!r}: use {', '.join(WEEKDAYS)}")
         for part in filter(None, (p.strip() for p in spec.split(","))):
-            if not HOURS_RE.match(part):
+            if not HOURS_RE.fullmatch(part):
                 raise Invalid(f"{day}: {part!r} is not HH:MM-HH:MM")
     return hours

@@ -181,7 +181,7 @@ class RemoteConfig(_Model):
             if day not in WEEKDAYS:
                 raise ValueError(f"unknown weekday {day!r}: use {', '.join(WEEKDAYS)}")
             for part in filter(None, (p.strip() for p in spec.split(","))):
-                if not _HOURS_RE.match(part):
+                if not _HOURS_RE.fullmatch(part):
                     raise ValueError(f"{day}: {part!r} is not HH:MM-HH:MM")
         return hours
 

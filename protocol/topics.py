@@ -25,7 +25,7 @@ _LOG = logging.getLogger(__name__)
 
 ROOT = "fs/v1"
 KIOSK_ID_PATTERN = r"[a-z0-9][a-z0-9-]{1,62}"
-_KIOSK_ID_RE = re.compile(rf"^{KIOSK_ID_PATTERN}$")
+_KIOSK_ID_RE = re.compile(KIOSK_ID_PATTERN)
 
 
 class TopicKind(enum.StrEnum):
@@ -41,7 +41,16 @@ class TopicKind(enum.StrEnum):
 
 def valid_kiosk_id(kiosk_id: str) -> bool:
     """Kiosk ids are lower-case letters, digits and dashes: safe in a topic, a file name and a URL."""
-    return bool(_KIOSK_ID_RE.match(kiosk_id))
+    # fullmatch: with ``match`` and ``$``, an id with a trailing newline would pass.
+    return isinstance(kiosk_id, str) and _KIOSK_ID_RE.fullmatch(kiosk_id) is not None
+
+
+def kiosk_client_id(kiosk_id: str) -> str:
+    """The MQTT client id of a kiosk: fixed, and bound to its account by the broker (a kiosk's credentials
+    connect with this client id and no other)."""
+    if not valid_kiosk_id(kiosk_id):
+        raise ValueError(f"invalid kiosk id {kiosk_id!r}: expected {KIOSK_ID_PATTERN}")
+    return f"kiosk-{kiosk_id}"
 
 
 def kiosk_topic(kiosk_id: str, kind: TopicKind) -> str:

@@ -6,23 +6,29 @@ restarts it. Votes are counted once, none lost, and ``/metrics`` adds up every w
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import signal
-import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from collector.accounts import hash_secret, new_secret
+from collector.broker import free_port
 from collector.config import Settings
 from collector.metrics import Metrics
 from collector.service import Collector
 from collector.workers import WorkersUnsupported, check_workers, worker_client_id
-from kiosk.simulator import wait_until
-from tests.collector.test_scale_collectors import BORNE, KIOSKS, CollectorProcess, Publisher, _totals
+from kiosk.config import SecretStr
+from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
+from tests.collector.test_scale_collectors import KIOSKS, CollectorProcess, Publisher, _totals
+from tests.provisioning.conftest import connect_reason
 from tests.utils.brokers import Mosquitto
-from tests.utils.builders import collector_settings, migrated_engine, register
+from tests.utils.builders import collector_settings, migrated_engine, register, vote_counts
 
 
 def test_metrics_absorb_other_processes_counters() -> None:
@@ -39,20 +45,49 @@ def test_metrics_absorb_other_processes_counters() -> None:
 
 
 def test_workers_need_shared_subscriptions(tmp_path: Path) -> None:
-    check_workers(Settings(data_dir=tmp_path, ingest_workers=1, embedded_broker=True))
-    for bad in ({"embedded_broker": True}, {"mqtt_share_group": ""}, {"mqtt_protocol": "3.1.1"}):
+    check_workers(Settings(data_dir=tmp_path, ingest_workers=1, embedded_broker=True, mqtt_share_group=""))
+    check_workers(Settings(data_dir=tmp_path, ingest_workers=2, embedded_broker=True))  # Mosquitto, MQTT 5
+    cases: list[dict[str, Any]] = [{"mqtt_share_group": ""}, {"mqtt_protocol": "3.1.1"}]
+    for bad in cases:
         with pytest.raises(WorkersUnsupported, match="shared subscriptions"):
             check_workers(Settings(data_dir=tmp_path, ingest_workers=2, **bad))
     settings = Settings(data_dir=tmp_path, mqtt_client_id="x" * 64)
     assert worker_client_id(settings, 12) == "x" * 61 + "-12"
 
 
-def test_serve_refuses_workers_on_the_embedded_broker(tmp_path: Path) -> None:
-    env = {**os.environ, "BORNE_DATA_DIR": str(tmp_path), "BORNE_API_PORT": "0"}
-    done = subprocess.run([BORNE, "collector", "serve", "--ingest-workers", "2"], env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode != 0
-    assert "borne: error:" in done.stderr and "--broker external" in done.stderr
+def test_workers_on_the_embedded_broker_each_with_its_own_bound_account(sqlite_url: str, tmp_path: Path) -> None:
+    engine = migrated_engine(sqlite_url)
+    register(engine, {"k-1": ("fs-1", "22")})
+    settings = collector_settings(sqlite_url, free_port(), tmp_path / "collector", embedded_broker=True,
+                                  mqtt_accounts="embedded", mqtt_client_id="collector-e", ingest_workers=2,
+                                  alerts_interval_s=0)
+    collector = Collector(settings).start(api=False)
+    try:
+        assert collector.ingest is not None and collector.ingest.wait_connected(60), "the workers did not connect"
+        assert collector.accounts is not None
+        secret = new_secret()
+        collector.accounts.create("k-1", secret, hash_secret(secret))
+        kiosk = simulated_config("k-1", tmp_path / "kiosks", "127.0.0.1", settings.mqtt_port)
+        kiosk = dataclasses.replace(kiosk, broker=dataclasses.replace(
+            kiosk.broker, username="kiosk:k-1", password=SecretStr(secret)))
+        with SimulatedKiosk(kiosk) as sim:
+            for answer in (1, 2, 3, 4, 1, 2):
+                sim.press(answer)
+            assert wait_until(lambda: vote_counts(engine).get("fs-1") == 6, 30)
+            assert wait_until(lambda: sim.kiosk.outbox.depth() == 0, 30), "no receipt reached the kiosk"
+        log = (settings.data_dir / "broker" / "mosquitto.log").read_text()
+        for i in (0, 1):
+            assert re.search(rf"as collector-e-{i} \(p5, c0, k\d+, u'borne-collector-{i}'\)", log), log[-2000:]
+        # A worker's account is bound to its client id: another worker's id, or the collector's, is refused.
+        assert settings.mqtt_password is not None
+        password = settings.mqtt_password.get_secret_value()
+        assert connect_reason(settings.mqtt_port, "borne-collector-0", password, client_id="collector-e-1") \
+            == "Not authorized"
+        assert connect_reason(settings.mqtt_port, "borne-collector-0", password, client_id="collector-e-0") \
+            == "Success"
+    finally:
+        collector.close()
+        engine.dispose()
 
 
 @pytest.mark.slow

@@ -1,20 +1,23 @@
-"""The same rules on the embedded broker (amqtt), enforced from the collector's accounts file."""
+"""The same rules on the embedded broker: the Mosquitto the collector starts itself, its accounts made by the
+collector through dynamic security (admin password in data_dir, 0600)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import secrets
+import json
+import stat
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.broker import free_port
+from collector.broker import ADMIN_SECRET_FILE, free_port
 from collector.service import Collector
 from kiosk.config import KioskConfig, SecretStr
 from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from protocol.codec import encode
-from protocol.topics import TopicKind, kiosk_topic
+from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from provisioning.client import CollectorClient
 from tests.provisioning.conftest import admin_token, connect_reason, espaces
 from tests.utils.builders import collector_settings, rejects, vote_counts, wire_batch
@@ -29,20 +32,16 @@ def _config(kiosk_id: str, credentials: dict[str, object], port: int, data_dir: 
     return dataclasses.replace(cfg, broker=broker)
 
 
-def _connected(username: str, password: object, port: int) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{username}-{secrets.token_hex(3)}",
-                         protocol=mqtt.MQTTv311)
-    client.username_pw_set(username, str(password))
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    assert wait_until(client.is_connected, 10)
+def _client(kiosk_id: str, password: object, port: int) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_client_id(kiosk_id), protocol=mqtt.MQTTv311)
+    client.username_pw_set(f"kiosk:{kiosk_id}", str(password))
     return client
 
 
 def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> None:
     port = free_port()
-    settings = collector_settings(sqlite_url, port, tmp_path / "collector", embedded_broker=True,
-                                  mqtt_accounts="embedded", mqtt_protocol="3.1.1", mqtt_share_group="",
+    data_dir = tmp_path / "collector"
+    settings = collector_settings(sqlite_url, port, data_dir, embedded_broker=True, mqtt_accounts="embedded",
                                   api_port=free_port())
     collector = Collector(settings).start(api=True)
     try:
@@ -50,13 +49,19 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
             "the collector could not connect to its own broker with its account"
         assert collector.engine is not None
         engine = collector.engine
+        secret_file = data_dir / ADMIN_SECRET_FILE
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        admin_password = secret_file.read_text().strip()
+        assert admin_password not in (data_dir / "broker" / "mosquitto.log").read_text()
+        assert admin_password not in (data_dir / "broker" / "dynamic-security.json").read_text()
         espaces(engine, {LANNION: "France services de Lannion", PAIMPOL: "France services de Paimpol"})
         assert connect_reason(port, None, None) != "Success", "anonymous clients must be refused"
         with CollectorClient(collector.api_url, admin_token(engine)) as api:
             a = api.register(LANNION, "k-a")
             b = api.register(PAIMPOL, "k-b")
             assert a["accounts"] == "embedded" and a["broker"]["port"] == port
-            assert connect_reason(port, "k-a", "not-the-password") != "Success"
+            assert a["mqtt_username"] == "kiosk:k-a"
+            assert connect_reason(port, "kiosk:k-a", "not-the-password", client_id="kiosk-k-a") != "Success"
 
             with SimulatedKiosk(_config("k-a", a, port, tmp_path / "kiosks")) as kiosk:
                 kiosk.press(4)
@@ -64,63 +69,68 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
                 assert wait_until(lambda: kiosk.kiosk.outbox.depth() == 0, 20), "no receipt reached the kiosk"
 
             # k-a's credentials cannot publish as k-b (dropped), nor subscribe to k-b's receipts (refused).
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"rogue-{secrets.token_hex(3)}",
-                                 protocol=mqtt.MQTTv311)
-            client.username_pw_set("k-a", a["mqtt_password"])
+            client = _client("k-a", a["mqtt_password"], port)
             granted: list[object] = []
             client.on_subscribe = lambda c, u, mid, reasons, p: granted.extend(reasons)
             client.connect("127.0.0.1", port)
             client.loop_start()
             try:
+                assert wait_until(client.is_connected, 10)
                 client.subscribe(kiosk_topic("k-b", TopicKind.RECEIPTS), 1)
-                client.publish(kiosk_topic("k-b", TopicKind.VOTES), encode(wire_batch("k-b", [1, 1])),
-                               qos=1).wait_for_publish(10)
-                client.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [3], start_seq=50)),
-                               qos=1).wait_for_publish(10)
-                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 2, 20)
                 assert wait_until(lambda: bool(granted), 10)
+                # A refused publication: Mosquitto drops it, and may close the connection.
+                info = client.publish(kiosk_topic("k-b", TopicKind.VOTES), encode(wire_batch("k-b", [1, 1])), qos=1)
+                with contextlib.suppress(RuntimeError):
+                    info.wait_for_publish(5)
             finally:
                 client.disconnect()
                 client.loop_stop()
+            marker = _client("k-a", a["mqtt_password"], port)
+            marker.connect("127.0.0.1", port)
+            marker.loop_start()
+            try:
+                marker.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [3], start_seq=50)),
+                               qos=1).wait_for_publish(10)
+                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 2, 20)
+            finally:
+                marker.disconnect()
+                marker.loop_stop()
             assert PAIMPOL not in vote_counts(engine)
             assert not [r for r in rejects(engine) if r.kiosk_id == "k-b"]
             assert [getattr(r, "is_failure", False) for r in granted] == [True]
 
             # rotate: the old password is refused, the new one works, and a session opened with the old one is
-            # mute (amqtt cannot close it from a plugin): what it publishes is dropped.
-            stale = _connected("k-a", a["mqtt_password"], port)
-            rotated = api.rotate("k-a")
-            assert connect_reason(port, "k-a", a["mqtt_password"]) != "Success"
-            assert connect_reason(port, "k-a", rotated["mqtt_password"]) == "Success"
+            # closed by the broker.
+            stale = _client("k-a", a["mqtt_password"], port)
+            stale.connect("127.0.0.1", port)
+            stale.loop_start()
             try:
-                stale.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [1], start_seq=60)),
-                              qos=1).wait_for_publish(10)
+                assert wait_until(stale.is_connected, 10)
+                rotated = api.rotate("k-a")
+                assert wait_until(lambda: not stale.is_connected(), 10), "the old session outlived the rotation"
             finally:
                 stale.disconnect()
                 stale.loop_stop()
-            fresh = _connected("k-a", rotated["mqtt_password"], port)
-            try:
-                fresh.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [4], start_seq=70)),
-                              qos=1).wait_for_publish(10)
-            finally:
-                fresh.disconnect()
-                fresh.loop_stop()
-            assert wait_until(lambda: vote_counts(engine).get(LANNION) == 3, 20)
-            assert not [r for r in rejects(engine) if r.kiosk_id == "k-a"]
+            assert connect_reason(port, "kiosk:k-a", a["mqtt_password"], client_id="kiosk-k-a") != "Success"
+            assert connect_reason(port, "kiosk:k-a", rotated["mqtt_password"], client_id="kiosk-k-a") == "Success"
 
             # revoke: refused.
-            assert connect_reason(port, "k-b", b["mqtt_password"]) == "Success"
+            assert connect_reason(port, "kiosk:k-b", b["mqtt_password"], client_id="kiosk-k-b") == "Success"
             api.revoke("k-b")
-            assert connect_reason(port, "k-b", b["mqtt_password"]) != "Success"
+            assert connect_reason(port, "kiosk:k-b", b["mqtt_password"], client_id="kiosk-k-b") != "Success"
     finally:
         collector.close()
 
-    # A restart rebuilds the accounts from the database: the file may be lost, the hashes are not.
-    (tmp_path / "collector" / "broker-accounts.json").unlink()
+    # A restart keeps the accounts (the broker's dynamic-security.json in data_dir) and the collector's session;
+    # the collector gets a new password, the admin keeps its own.
     collector = Collector(settings).start(api=False)
     try:
         assert collector.ingest is not None and collector.ingest.wait_connected(15)
-        assert connect_reason(port, "k-a", rotated["mqtt_password"]) == "Success"
-        assert connect_reason(port, "k-b", b["mqtt_password"]) != "Success"
+        assert connect_reason(port, "kiosk:k-a", rotated["mqtt_password"], client_id="kiosk-k-a") == "Success"
+        assert connect_reason(port, "kiosk:k-b", b["mqtt_password"], client_id="kiosk-k-b") != "Success"
+        assert secret_file.read_text().strip() == admin_password
+        users = {c["username"] for c in json.loads((data_dir / "broker" / "dynamic-security.json").read_text())
+                 ["clients"]}
+        assert users == {"borne-admin", "borne-collector", "kiosk:k-a"}
     finally:
         collector.close()

@@ -8,7 +8,6 @@ counted; with its credentials it cannot publish as another kiosk; ``rotate`` loc
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from collector.api.app import create_app
 from kiosk.config import load_config
 from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.codec import encode
-from protocol.topics import TopicKind, kiosk_topic
+from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from tests.provisioning.conftest import admin_token, connect_reason, espaces, fake_wheel, invoke, serve
 from tests.utils.builders import collector_settings, migrated_engine, rejects, start_collector, vote_counts, wire_batch
 from tests.utils.dynsec import DynsecMosquitto
@@ -44,9 +43,10 @@ def _kiosk_config(bundle: Path, data_dir: Path) -> Any:
     )
 
 
-def _publish_as(port: int, username: str, password: str, messages: list[tuple[str, bytes]]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"rogue-{secrets.token_hex(3)}",
-                         protocol=mqtt.MQTTv311)
+def _publish_as(port: int, kiosk_id: str, password: str, messages: list[tuple[str, bytes]]) -> None:
+    """Publish with kiosk ``kiosk_id``'s credentials (and so its client id, the only one they may use)."""
+    username = f"kiosk:{kiosk_id}"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_client_id(kiosk_id), protocol=mqtt.MQTTv311)
     client.username_pw_set(username, password)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -89,22 +89,24 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
             assert a.broker.password is not None and b.broker.password is not None
             password_a, password_b = a.broker.password.get_secret_value(), b.broker.password.get_secret_value()
 
+            assert a.broker.username == "kiosk:k-a" and b.broker.username == "kiosk:k-b"
+
+            # With its credentials, k-a cannot publish as k-b: the broker drops it, nothing is counted.
+            forged = wire_batch("k-b", [1, 1, 1])
+            marker = wire_batch("k-a", [3], start_seq=100)
+            _publish_as(broker.port, "k-a", password_a, [
+                (kiosk_topic("k-b", TopicKind.VOTES), encode(forged)),
+                (kiosk_topic("k-a", TopicKind.VOTES), encode(marker)),
+            ])
+            assert wait_until(lambda: vote_counts(engine).get(LANNION) == 1, 20), broker.log.read_text()[-3000:]
+            assert PAIMPOL not in vote_counts(engine)
+            assert not [r for r in rejects(engine) if r.kiosk_id == "k-b"]
+
             # A provisioned kiosk publishes and its vote is counted.
             with SimulatedKiosk(a) as kiosk:
                 kiosk.press(4)
-                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 1, 20), broker.log.read_text()[-3000:]
+                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 2, 20), broker.log.read_text()[-3000:]
                 assert wait_until(lambda: kiosk.kiosk.outbox.depth() == 0, 20), "no receipt reached the kiosk"
-
-                # With its credentials, k-a cannot publish as k-b: the broker drops it, nothing is counted.
-                forged = wire_batch("k-b", [1, 1, 1])
-                marker = wire_batch("k-a", [3], start_seq=100)
-                _publish_as(broker.port, "k-a", password_a, [
-                    (kiosk_topic("k-b", TopicKind.VOTES), encode(forged)),
-                    (kiosk_topic("k-a", TopicKind.VOTES), encode(marker)),
-                ])
-                assert wait_until(lambda: vote_counts(engine).get(LANNION) == 2, 20)
-                assert PAIMPOL not in vote_counts(engine)
-                assert not [r for r in rejects(engine) if r.kiosk_id == "k-b"]
 
                 # rotate: the old password stops working, the running session is closed.
                 result = _cli(["rotate", "k-a", "--out", str(tmp_path / "k-a-rotated")], url, token)
@@ -112,21 +114,21 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
                 uplink = kiosk.kiosk.uplink
                 assert uplink is not None
                 assert wait_until(lambda: not uplink.connected, 20), "the old session was not closed"
-            assert connect_reason(broker.port, "k-a", password_a) == "Not authorized"
+            assert connect_reason(broker.port, "kiosk:k-a", password_a, client_id="kiosk-k-a") == "Not authorized"
             rotated = _kiosk_config(tmp_path / "k-a-rotated", tmp_path / "outbox-a")
             assert rotated.broker.password is not None
             new_password = rotated.broker.password.get_secret_value()
             assert new_password != password_a
-            assert connect_reason(broker.port, "k-a", new_password) == "Success"
+            assert connect_reason(broker.port, "kiosk:k-a", new_password, client_id="kiosk-k-a") == "Success"
             with SimulatedKiosk(rotated) as kiosk:
                 kiosk.press(2)
                 assert wait_until(lambda: vote_counts(engine).get(LANNION) == 3, 20)
 
             # revoke: the kiosk is refused.
-            assert connect_reason(broker.port, "k-b", password_b) == "Success"
+            assert connect_reason(broker.port, "kiosk:k-b", password_b, client_id="kiosk-k-b") == "Success"
             result = _cli(["revoke", "k-b", "--yes"], url, token)
             assert result.exit_code == 0, result.output
-            assert connect_reason(broker.port, "k-b", password_b) == "Not authorized"
+            assert connect_reason(broker.port, "kiosk:k-b", password_b, client_id="kiosk-k-b") == "Not authorized"
 
             # list, move (with history), verify, label.
             result = _cli(["list"], url, token)

@@ -79,8 +79,8 @@ def _incoming(topic: str, payload: bytes) -> Incoming:
 
 
 def _publish(port: int, messages: list[tuple[str, bytes]], *, username: str | None = None,
-             password: str | None = None) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"attacker-{secrets.token_hex(3)}",
+             password: str | None = None, client_id: str | None = None) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"attacker-{secrets.token_hex(3)}",
                          protocol=mqtt.MQTTv311)
     if username:
         client.username_pw_set(username, password)
@@ -123,7 +123,7 @@ def test_a_kiosk_cannot_publish_as_another(tmp_path: Path, sqlite_url: str) -> N
                                (kiosk_topic("k-b", TopicKind.STATUS), b'{"v":1,"status":"offline","ts":"x"}'),
                                (kiosk_topic("k-a", TopicKind.VOTES), encode(lying)),
                                (kiosk_topic("k-a", TopicKind.VOTES), encode(marker))],
-                 username="k-a", password=password_a)
+                 username="kiosk:k-a", password=password_a, client_id="kiosk-k-a")
         assert wait_until(lambda: vote_counts(engine).get("fs-22-001") == 1, 30), broker.log.read_text()[-2000:]
         assert wait_until(lambda: any(r.reason == "kiosk-mismatch" for r in rejects(engine)), 30)
         assert "fs-29-001" not in vote_counts(engine), "a forged vote was counted"

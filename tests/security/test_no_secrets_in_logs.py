@@ -94,7 +94,7 @@ def test_kiosk_run_logs_no_broker_password(tmp_path: Path) -> None:
             config = tmp_path / f"kiosk-{len(outputs)}.toml"
             config.write_text(
                 f'kiosk_id = "k-1"\ndata_dir = "{tmp_path / f"outbox-{len(outputs)}"}"\n'
-                f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\nusername = "k-1"\npassword = "{secret}"\n'
+                f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\nusername = "kiosk:k-1"\npassword = "{secret}"\n'
                 'reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n')
             load_config(config)  # a valid file: the kiosk runs
             right = secret == password

@@ -90,6 +90,8 @@ class Mosquitto:
         self.stop()
 
 
-def embedded_broker(workdir: Path) -> EmbeddedBroker:
+def embedded_broker(workdir: Path, *, accounts: bool = False) -> EmbeddedBroker:
+    """The broker the collector starts itself (:class:`collector.broker.EmbeddedBroker`), on a free port:
+    anonymous on loopback, or with ``accounts`` (dynamic security, its admin in ``admin()``)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return EmbeddedBroker("127.0.0.1", free_port(), log_file=workdir / "broker.log")
+    return EmbeddedBroker("127.0.0.1", free_port(), data_dir=workdir, accounts=accounts)

@@ -9,11 +9,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from collector.broker import LIMITS, BrokerMissing, find_dynsec_plugin
 from tests.utils.brokers import Mosquitto
 
 _LOG = logging.getLogger(__name__)
 
-DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
+try:
+    DYNSEC_PLUGIN = find_dynsec_plugin()
+except BrokerMissing:
+    DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
 MOSQUITTO_CTRL = shutil.which("mosquitto_ctrl") or "/usr/bin/mosquitto_ctrl"
 
 
@@ -22,7 +26,8 @@ def dynsec_available() -> bool:
 
 
 class DynsecMosquitto(Mosquitto):
-    """Mosquitto whose only account at first is the dynamic security admin (``admin_user``/``admin_password``)."""
+    """Mosquitto whose only account at first is the dynamic security admin (``admin_user``/``admin_password``),
+    with the limits of deploy/mosquitto/borne.conf (:data:`collector.broker.LIMITS`), as a national broker."""
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
@@ -41,7 +46,7 @@ class DynsecMosquitto(Mosquitto):
             "allow_anonymous false",
             f"plugin {DYNSEC_PLUGIN}",
             f"plugin_opt_config_file {self.dynsec_file}",
-            "max_queued_messages 100000",
+            *(f"{key} {value}" for key, value in LIMITS.items()),
             "log_dest stdout",
             "log_type all",
             "connection_messages true",

@@ -20,12 +20,20 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.accounts import AccountsError, BrokerAccounts, NoAccounts, hash_secret, new_secret
+from collector.accounts import (
+    AccountsError,
+    BrokerAccounts,
+    NoAccounts,
+    ReservedKioskId,
+    check_kiosk_id,
+    hash_secret,
+    kiosk_id_allowed,
+    new_secret,
+)
 from collector.api.deps import SessionDep, StateDep, require_role
 from collector.auth import Principal
 from collector.db.models import Espace, Kiosk
 from collector.registry import RegistryError, add_kiosk, assignments, move_kiosk
-from protocol.topics import valid_kiosk_id
 
 _LOG = logging.getLogger(__name__)
 
@@ -99,7 +107,7 @@ def _accounts(state: StateDep) -> BrokerAccounts:
 
 
 def _accounts_kind(accounts: BrokerAccounts) -> str:
-    return {"DynsecAccounts": "dynsec", "FileAccounts": "embedded"}.get(type(accounts).__name__, "none")
+    return str(getattr(accounts, "kind", "none"))
 
 
 AccountsDep = Annotated[BrokerAccounts, Depends(_accounts)]
@@ -109,7 +117,7 @@ def _new_kiosk_id(session: Session, espace_id: str) -> str:
     stem = re.sub(r"[^a-z0-9]+", "-", espace_id.lower()).strip("-")[:50] or "kiosk"
     for _ in range(20):
         candidate = f"{stem}-{secrets.token_hex(2)}"
-        if valid_kiosk_id(candidate) and session.get(Kiosk, candidate) is None:
+        if kiosk_id_allowed(candidate) and session.get(Kiosk, candidate) is None:
             return candidate
     raise HTTPException(409, "could not find a free kiosk id; give one")
 
@@ -144,8 +152,8 @@ def _credentials(state: StateDep, session: Session, kiosk: Kiosk, secret: str,
     broker = state.extra.get("kiosk_broker")
     return KioskCredentials(
         kiosk_id=kiosk.id, espace_id=kiosk.espace_id, espace_name=espace.name if espace else kiosk.espace_id,
-        mqtt_username=kiosk.id, mqtt_password=secret, broker=BrokerPublic(**broker) if broker else None,
-        accounts=_accounts_kind(accounts),
+        mqtt_username=accounts.username(kiosk.id), mqtt_password=secret,
+        broker=BrokerPublic(**broker) if broker else None, accounts=_accounts_kind(accounts),
     )
 
 
@@ -154,6 +162,10 @@ def register(body: KioskCreate, user: Admin, session: SessionDep, state: StateDe
              accounts: AccountsDep) -> KioskCredentials:
     """Register a kiosk at an espace and make its broker account; the password is in this answer only."""
     kiosk_id = body.kiosk_id or _new_kiosk_id(session, body.espace_id)
+    try:
+        check_kiosk_id(kiosk_id)
+    except ReservedKioskId as exc:
+        raise HTTPException(422, str(exc)) from None
     secret = new_secret()
     try:
         kiosk = add_kiosk(session, kiosk_id, body.espace_id)
