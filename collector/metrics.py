@@ -75,3 +75,12 @@ class Metrics:
             for reason, value in sorted(self._rejects.items()):
                 lines.append(f'borne_rejects_by_reason_total{{reason="{reason}"}} {value}')
         return "\n".join(lines) + "\n"
+
+
+def gauges(values: dict[str, float]) -> str:
+    """Gauges in Prometheus' text format, ``borne_`` prefixed (values read at the request, not counted)."""
+    lines = []
+    for name, value in values.items():
+        lines.append(f"# TYPE borne_{name} gauge")
+        lines.append(f"borne_{name} {value}")
+    return "\n".join(lines) + "\n"

@@ -6,9 +6,11 @@ bumped by the votes actually inserted, kiosk status updated, and every message t
 ``rejects`` with its reason. The caller acknowledges the messages only after this returns, that is after
 the commit.
 
-If the group's transaction fails on one bad message, each message is retried alone, so that one message
-cannot block the others; a message that still fails is kept as a reject. If the database itself is
-unreachable, :class:`StoreUnavailable` is raised and nothing is acknowledged.
+If the group's transaction fails, whatever the error (a database's refusal, an ``OverflowError`` of a driver, a
+bug), each half of the group is applied alone, down to the message at fault, so that one message cannot block
+the others: it is kept as a ``store-failed`` reject, its votes in its kiosk's receipt. Only if the database
+itself is unavailable (connection lost, locked, shutting down) is :class:`StoreUnavailable` raised, and nothing
+is acknowledged.
 
 The vote path is written for tens of thousands of votes a second (``docs/performance.md``): one tuple per vote,
 no ORM objects; the votes are written at once (``executemany`` with ``ON CONFLICT DO NOTHING`` and its row
@@ -20,6 +22,7 @@ first, so that the rollups are bumped by exactly the votes inserted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import uuid
@@ -30,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 try:
@@ -209,29 +212,41 @@ class Store:
         self._rollup_sql = {table: _upsert_counts_sql(table, keys, self._postgres) for table, keys in _ROLLUPS}
 
     def ingest(self, messages: Sequence[Incoming]) -> Outcome:
-        """Apply ``messages`` in one transaction (or one each, if the group fails); commit; report."""
+        """Apply ``messages`` in one transaction (or in halves, if the group fails); commit; report.
+
+        Raises :class:`StoreUnavailable` only when the database cannot be reached: anything else a message makes
+        the store raise, whatever its type, makes that message a ``store-failed`` reject.
+        """
         if not messages:
             return Outcome()
-        try:
-            outcome = self._apply_committed(messages)
-        except OperationalError as exc:
-            raise StoreUnavailable(str(exc.orig)) from exc
-        except SQLAlchemyError as exc:
-            if len(messages) == 1:
-                outcome = self._reject_committed(messages[0], exc)
-            else:
-                _LOG.warning("a group of %d messages failed (%s); applying them one by one",
-                             len(messages), type(exc).__name__)
-                outcome = Outcome()
-                for message in messages:
-                    outcome.merge(self.ingest([message]))
-                return outcome
+        outcome = self._ingest_isolating(messages)
         self.metrics.inc("messages", len(messages))
         self.metrics.inc("votes_stored", outcome.stored)
         self.metrics.inc("votes_duplicate", outcome.duplicates)
         for reason, n in outcome.rejected.items():
             self.metrics.reject(reason, n)
         return outcome
+
+    def _ingest_isolating(self, messages: Sequence[Incoming]) -> Outcome:
+        """Apply ``messages``; if they fail, apply each half alone, down to the one message at fault.
+
+        A group of n messages with one poisonous message costs about 2 log2(n) more transactions, once.
+        """
+        try:
+            return self._apply_committed(messages)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(_describe(exc)) from exc
+            if len(messages) == 1:
+                return self._reject_committed(messages[0], exc)
+            _LOG.warning("a group of %d messages failed (%s: %s); applying each half alone", len(messages),
+                         type(exc).__name__, _describe(exc)[:200])
+            half = len(messages) // 2
+            outcome = self._ingest_isolating(messages[:half])
+            outcome.merge(self._ingest_isolating(messages[half:]))
+            return outcome
 
     def _apply_committed(self, messages: Sequence[Incoming]) -> Outcome:
         for attempt in range(CONFLICT_RETRIES):
@@ -244,15 +259,32 @@ class Store:
                 _LOG.info("group applied again (attempt %d): %s", attempt + 2, exc)
         raise StoreUnavailable(f"votes kept being inserted concurrently ({CONFLICT_RETRIES} attempts)")
 
-    def _reject_committed(self, message: Incoming, exc: SQLAlchemyError) -> Outcome:
-        detail = str(exc.orig if isinstance(exc, DBAPIError) else exc)[:500]
-        _LOG.error("message on %s could not be stored: %s", message.topic, detail)
+    def _reject_committed(self, message: Incoming, exc: BaseException) -> Outcome:
+        """Keep ``message``, which raised ``exc`` while stored, as a ``store-failed`` reject (its votes rejected)."""
+        detail = f"{type(exc).__name__}: {_describe(exc)}"[:500]
+        _LOG.error("message on %s could not be stored: %s", message.topic[:200], detail)
+        topic = KioskTopic.parse(message.topic)
+        kiosk_id = topic.kiosk_id if topic is not None else None
+        vote_ids: list[uuid.UUID] = []
+        if topic is not None and topic.kind is TopicKind.VOTES:
+            with contextlib.suppress(ProtocolError):
+                batch = decode(VoteBatch, message.payload)
+                if batch.kiosk_id == kiosk_id:
+                    vote_ids = [v.id for v in batch.votes]
         outcome = Outcome()
         try:
             with self._sessions() as session, session.begin():
-                self._keep_reject(session, message, _Rejected("store-failed", detail), outcome)
-        except OperationalError as exc2:
-            raise StoreUnavailable(str(exc2.orig)) from exc2
+                self._keep_reject(session, message, _Rejected("store-failed", detail, kiosk_id, vote_ids), outcome)
+        except Exception as exc2:
+            if _unavailable(exc2):
+                raise StoreUnavailable(_describe(exc2)) from exc2
+            # Not even its reject can be written: logged with what identifies it, counted, and acknowledged.
+            _LOG.error("the reject of a message on %s could not be stored either (%s: %s); payload starts %r",
+                       message.topic[:200], type(exc2).__name__, _describe(exc2)[:200], message.payload[:200])
+            outcome = Outcome()
+            outcome.rejected["store-failed-unkept"] += 1
+            if kiosk_id and vote_ids:
+                outcome.receipts[kiosk_id] = ([], vote_ids)
         return outcome
 
     # -- one transaction -----------------------------------------------------------------------------------
@@ -526,6 +558,34 @@ class Store:
         outcome.rejected[rejected.reason] += 1
         if rejected.kiosk_id and rejected.vote_ids:
             outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
+
+
+#: SQLSTATE classes of errors about what was written rather than about the database: data exceptions (22),
+#: integrity violations (23), program limits (54, e.g. a value too large for an index).
+_MESSAGE_FAULT_SQLSTATES = ("22", "23", "54")
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unavailable (retry later), not that a message is at fault.
+
+    Connection errors, a database locked or shutting down, a disk full: :class:`OperationalError` and
+    :class:`InterfaceError`, from SQLAlchemy or from psycopg directly (the COPY runs on the driver's cursor),
+    unless PostgreSQL's SQLSTATE blames the data.
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    kinds: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+    if psycopg_errors is not None:
+        kinds += (psycopg_errors.OperationalError, psycopg_errors.InterfaceError)
+    if not isinstance(exc, kinds) and not isinstance(orig, kinds):
+        return False
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    return not sqlstate.startswith(_MESSAGE_FAULT_SQLSTATES)
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc.orig if isinstance(exc, DBAPIError) else exc) or type(exc).__name__
 
 
 def _driver(conn: Connection) -> Any:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.api.deps import SessionDep, StateDep
+from collector.metrics import gauges
 
 _LOG = logging.getLogger(__name__)
 
@@ -24,15 +25,26 @@ def healthz(session: SessionDep, state: StateDep, response: Response) -> dict[st
     except SQLAlchemyError:
         database = "unreachable"
     broker = None
+    body: dict[str, object] = {}
+    stalled = False
     if state.ingest is not None:
         broker = "connected" if state.ingest.connected else "disconnected"
-    healthy = database == "ok" and broker != "disconnected"
+        stalled = bool(state.ingest.stalled)
+        body["ingest"] = {"backlog": state.ingest.backlog,
+                          "last_progress_s": round(state.ingest.last_progress_s, 1), "stalled": stalled}
+    healthy = database == "ok" and broker != "disconnected" and not stalled
     if not healthy:
         response.status_code = 503
-    return {"status": "ok" if healthy else "degraded", "database": database, "broker": broker}
+    status = "ok" if healthy else "stalled" if stalled and database == "ok" else "degraded"
+    return {"status": status, "database": database, "broker": broker, **body}
 
 
 @router.get("/metrics", response_class=Response)
 def metrics(state: StateDep) -> Response:
-    """Counters in Prometheus' text format: messages, votes stored, duplicates, rejects by reason."""
-    return Response(state.metrics.prometheus(), media_type="text/plain; version=0.0.4")
+    """Counters in Prometheus' text format: messages, votes stored, duplicates, rejects by reason; and, if
+    this process ingests, the ingest's backlog and the seconds since it last stored a group (gauges)."""
+    text = state.metrics.prometheus()
+    if state.ingest is not None:
+        text += gauges({"ingest_backlog": state.ingest.backlog,
+                        "ingest_last_progress_seconds": round(state.ingest.last_progress_s, 3)})
+    return Response(text, media_type="text/plain; version=0.0.4")
