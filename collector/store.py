@@ -1,7 +1,8 @@
 """Storing what arrives: messages in, one transaction, an outcome out.
 
 :meth:`Store.ingest` takes a group of MQTT messages and applies all of them in one transaction: votes
-inserted once (``ON CONFLICT (id) DO NOTHING``, so a message delivered twice counts once), daily rollups
+inserted once (``ON CONFLICT (kiosk_id, id) DO NOTHING``, so a message delivered twice counts once; a vote is
+keyed by its kiosk and its id, so another kiosk sending the same id can neither claim nor shadow it), daily rollups
 bumped by the votes actually inserted, kiosk status updated, and every message that cannot be counted kept in
 ``rejects`` with its reason. The caller acknowledges the messages only after this returns, that is after
 the commit.
@@ -67,7 +68,7 @@ _VOTE_COLUMNS = ("id", "kiosk_id", "espace_id", "seq", "answer", "scale", "satis
                  "clock_synced", "misuse", "followup", "boot_id", "mono_ms", "received_at")
 _SQLITE_INSERT_VOTES = (
     f"INSERT INTO votes ({', '.join(_VOTE_COLUMNS)}) "  # noqa: S608 - constants only
-    f"VALUES ({', '.join('?' * len(_VOTE_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+    f"VALUES ({', '.join('?' * len(_VOTE_COLUMNS))}) ON CONFLICT (kiosk_id, id) DO NOTHING"
 )
 _PG_VOTE_TYPES = ("uuid", "varchar", "varchar", "int8", "int2", "int2", "bool", "varchar", "timestamptz", "bool",
                   "bool", "varchar", "varchar", "int8", "timestamptz")
@@ -413,13 +414,15 @@ class Store:
         """Insert the votes not stored yet and bump the rollups by them. Without ``look_up``, every vote is taken
         as new (no query first: most groups hold only new votes); if one was stored already, :class:`_Conflict`
         has the group applied again, with the look-up."""
-        # Two messages of one group may carry the same vote (a resend): keep the first.
-        unique: dict[uuid.UUID, _VoteRow] = {}
+        # Two messages of one group may carry the same vote (a resend): keep the first. A vote is its kiosk's
+        # (the key is (kiosk_id, id)): the same id from another kiosk is another kiosk's press claim, stored as
+        # such and counted at that kiosk's espace, and never makes this kiosk's vote a "duplicate".
+        unique: dict[tuple[str, uuid.UUID], _VoteRow] = {}
         for row in rows:
-            unique.setdefault(row.id, row)
+            unique.setdefault((row.kiosk_id, row.id), row)
         conn = session.connection()
-        existing = self._existing_ids(conn, list(unique)) if look_up else set()
-        new = [r for i, r in unique.items() if i not in existing] if existing else list(unique.values())
+        existing = self._existing_keys(conn, list(unique)) if look_up else set()
+        new = [r for key, r in unique.items() if key not in existing] if existing else list(unique.values())
         if new:
             written = self._write_votes(conn, new)
             if written != len(new):
@@ -427,7 +430,7 @@ class Store:
         outcome.stored += len(new)
         outcome.duplicates += len(rows) - len(new)
         receipts = outcome.receipts
-        for row in rows:
+        for row in rows:  # each is stored as its own kiosk's vote: now, or before (a resend)
             kiosk_receipt = receipts.get(row.kiosk_id)
             if kiosk_receipt is None:
                 kiosk_receipt = receipts[row.kiosk_id] = ([], [])
@@ -435,21 +438,25 @@ class Store:
         if new:
             self._bump_rollups(conn, new)
 
-    def _existing_ids(self, conn: Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Which of ``ids`` are stored already (usually none: one indexed look-up per id)."""
-        found: set[uuid.UUID] = set()
+    def _existing_keys(self, conn: Connection, keys: list[tuple[str, uuid.UUID]]) -> set[tuple[str, uuid.UUID]]:
+        """Which of ``keys`` (kiosk id, vote id) are stored already (usually none: one look-up of the key each)."""
+        found: set[tuple[str, uuid.UUID]] = set()
         if self._postgres:
             with _driver(conn).cursor(binary=True) as cur:
-                for start in range(0, len(ids), 10_000):
-                    cur.execute("SELECT id FROM votes WHERE id = ANY(%s)", (ids[start:start + 10_000],),
-                                binary=True)
-                    found.update(row[0] for row in cur)
+                for start in range(0, len(keys), 10_000):
+                    chunk = keys[start:start + 10_000]
+                    cur.execute("SELECT v.kiosk_id, v.id FROM votes v JOIN unnest(%s::varchar[], %s::uuid[]) "
+                                "AS k(kiosk_id, id) ON v.kiosk_id = k.kiosk_id AND v.id = k.id",
+                                ([k for k, _ in chunk], [i for _, i in chunk]), binary=True)
+                    found.update((row[0], row[1]) for row in cur)
             return found
-        for start in range(0, len(ids), 500):
-            chunk = [i.hex for i in ids[start:start + 500]]
-            marks = ",".join("?" * len(chunk))
-            found.update(uuid.UUID(hex=h) for h in conn.exec_driver_sql(
-                f"SELECT id FROM votes WHERE id IN ({marks})", tuple(chunk)).scalars())  # noqa: S608 - only ?s
+        for start in range(0, len(keys), 250):
+            chunk = keys[start:start + 250]
+            pairs = ",".join(["(?,?)"] * len(chunk))
+            params = tuple(v for kiosk_id, vote_id in chunk for v in (kiosk_id, vote_id.hex))
+            found.update((kiosk_id, uuid.UUID(hex=h)) for kiosk_id, h in conn.exec_driver_sql(
+                f"SELECT kiosk_id, id FROM votes WHERE (kiosk_id, id) IN (VALUES {pairs})",  # noqa: S608 - only ?s
+                params))
         return found
 
     def _write_votes(self, conn: Connection, rows: list[_VoteRow]) -> int:

@@ -102,14 +102,14 @@ def test_a_group_of_new_votes_is_written_without_a_look_up(database_url: str) ->
     engine = migrated_engine(database_url)
     register(engine, {"k-1": ("fs-1", "22")})
     store = Store(engine)
-    looked_up: list[list[uuid.UUID]] = []
-    original = store._existing_ids
+    looked_up: list[list[tuple[str, uuid.UUID]]] = []
+    original = store._existing_keys
 
-    def spy(conn: object, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    def spy(conn: object, ids: list[tuple[str, uuid.UUID]]) -> set[tuple[str, uuid.UUID]]:
         looked_up.append(ids)
         return original(conn, ids)  # type: ignore[arg-type]
 
-    store._existing_ids = spy  # type: ignore[method-assign]
+    store._existing_keys = spy  # type: ignore[method-assign]
     outcome = store.ingest([_incoming(wire_batch("k-1", [1, 2, 3, 4])) for _ in range(3)])
     assert (outcome.stored, outcome.duplicates) == (12, 0)
     assert looked_up == []
@@ -123,10 +123,10 @@ def test_a_vote_inserted_by_another_collector_meanwhile_is_not_counted_twice(dat
     store = Store(engine)
     batch = wire_batch("k-1", [1, 2, 3, 4])
     store.ingest([_incoming(VoteBatch(kiosk_id="k-1", sent_at=batch.sent_at, votes=batch.votes[:1]))])
-    original = store._existing_ids
+    original = store._existing_keys
     lookups = 0
 
-    def racing_lookup(conn: object, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    def racing_lookup(conn: object, ids: list[tuple[str, uuid.UUID]]) -> set[tuple[str, uuid.UUID]]:
         nonlocal lookups
         found = original(conn, ids)  # type: ignore[arg-type]
         lookups += 1
@@ -135,7 +135,7 @@ def test_a_vote_inserted_by_another_collector_meanwhile_is_not_counted_twice(dat
             other.ingest([_incoming(VoteBatch(kiosk_id="k-1", sent_at=batch.sent_at, votes=batch.votes[1:2]))])
         return found
 
-    store._existing_ids = racing_lookup  # type: ignore[method-assign]
+    store._existing_keys = racing_lookup  # type: ignore[method-assign]
     outcome = store.ingest([_incoming(batch)])
     assert lookups == 2  # written as new (a conflict), looked up (raced), looked up again
     assert (outcome.stored, outcome.duplicates) == (2, 2)
