@@ -8,6 +8,7 @@ import signal
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -113,8 +114,9 @@ def demo(
                 kiosk_id = f"kiosk-{i + 1:03d}"
                 from collector.db.models import Kiosk
 
-                if session.get(Kiosk, kiosk_id) is None:
-                    add_kiosk(session, kiosk_id, espace_id)
+                if session.get(Kiosk, kiosk_id) is None:  # installed before the history it is given
+                    add_kiosk(session, kiosk_id, espace_id,
+                              now=datetime.now(UTC) - timedelta(days=max(history_days, 0) + 1))
         from collector.dashboard.demo import fill_history, sign_in_token
 
         past = fill_history(collector.engine, [f"kiosk-{i + 1:03d}" for i in range(kiosks)], history_days,

@@ -55,10 +55,15 @@ from protocol.topics import KioskTopic, TopicKind
 _LOG = logging.getLogger(__name__)
 
 REJECT_PAYLOAD_KEEP = 64 * 1024
-#: A vote stamped further in the future than this, against the collector's clock, is bounded by it.
+#: A vote stamped by a synchronised clock further after its receipt than this, against the collector's clock, is
+#: rejected (``vote-in-future``); an unsynchronised clock's is dated when received.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 #: A vote stamped by an unsynchronised clock this long before it was received is dated when received.
 UNSYNCED_MAX_AGE = timedelta(days=35)
+#: A vote stamped by a synchronised clock before its kiosk was registered, less this, is rejected
+#: (``vote-before-registration``): it would rewrite KPIs of a past the kiosk was not part of. An unsynchronised
+#: clock's is dated when received. The grace covers a kiosk tried out on the day before it is registered.
+REGISTRATION_GRACE = timedelta(days=1)
 
 
 #: How many times a group is applied again when another collector inserted some of its votes meanwhile.
@@ -172,6 +177,8 @@ class _KioskInfo:
     departement: str
     revoked: bool
     history: tuple[tuple[datetime, datetime | None, str], ...]
+    #: When the kiosk was registered: its creation or its first assignment, whichever is earlier.
+    registered: datetime
     #: The département of every espace in ``history`` (a kiosk may have moved to another département).
     departements: dict[str, str] = field(default_factory=dict)
 
@@ -313,7 +320,10 @@ class Store:
             try:
                 info = self._known(kiosks, topic.kiosk_id, body)
                 if isinstance(body, VoteBatch):
-                    vote_rows.extend(self._vote_rows(body, info, message.received_at))
+                    rows, refused = self._vote_rows(body, info, message.received_at)
+                    vote_rows.extend(rows)
+                    for reason, (ids, detail) in refused.items():
+                        self._keep_reject(session, message, _Rejected(reason, detail, topic.kiosk_id, ids), outcome)
                 elif isinstance(body, StatusMessage):
                     self._apply_status(session, topic.kiosk_id, body, message.received_at)
                 elif isinstance(body, Telemetry):
@@ -365,7 +375,7 @@ class Store:
         if not kiosk_ids:
             return {}
         rows = session.execute(
-            select(Kiosk.id, Kiosk.espace_id, Kiosk.revoked_at, Espace.departement)
+            select(Kiosk.id, Kiosk.espace_id, Kiosk.revoked_at, Kiosk.created_at, Espace.departement)
             .join(Espace, Espace.id == Kiosk.espace_id)
             .where(Kiosk.id.in_(kiosk_ids))
         ).all()
@@ -382,23 +392,40 @@ class Store:
                 select(Espace.id, Espace.departement).where(Espace.id.in_(earlier))))
         return {
             r.id: _KioskInfo(r.espace_id, r.departement, r.revoked_at is not None, tuple(history[r.id]),
+                             min([_aware(r.created_at), *(started for started, _, _ in history[r.id])]),
                              {espace: departements[espace] for _, _, espace in history[r.id]
                               if espace in departements})
             for r in rows
         }
 
     @staticmethod
-    def _vote_rows(batch: VoteBatch, info: _KioskInfo, received_at: datetime) -> list[_VoteRow]:
+    def _vote_rows(batch: VoteBatch, info: _KioskInfo, received_at: datetime
+                   ) -> tuple[list[_VoteRow], dict[str, tuple[list[uuid.UUID], str]]]:
+        """The batch's votes as rows, and those refused: reason -> (vote ids, detail).
+
+        A synchronised clock is trusted, within limits: a vote dated after its receipt (beyond
+        :data:`FUTURE_TOLERANCE`) or before its kiosk's registration (beyond :data:`REGISTRATION_GRACE`) is
+        refused, not re-dated, since re-dating would count it on a day it was not cast. An unsynchronised clock is
+        not trusted: a time it cannot have had is replaced by the time of receipt, as the kiosk flagged it.
+        """
         tz = timezone_of(info.departement)
         bound = received_at + FUTURE_TOLERANCE
+        earliest = info.registered - REGISTRATION_GRACE
         kiosk_id = batch.kiosk_id
         rows = []
+        future: list[uuid.UUID] = []
+        early: list[uuid.UUID] = []
         for vote in batch.votes:
             ts = vote.ts.astimezone(UTC)
-            if ts > bound:
-                ts = received_at  # a clock ahead of ours: bounded by when we received it
-            elif not vote.clock_synced and (ts > received_at or ts < received_at - UNSYNCED_MAX_AGE):
-                ts = received_at  # an untrusted clock (issue 8): never after receipt, nor implausibly old
+            if vote.clock_synced:
+                if ts > bound:
+                    future.append(vote.id)
+                    continue
+                if ts < earliest:
+                    early.append(vote.id)
+                    continue
+            elif ts > received_at or ts < received_at - UNSYNCED_MAX_AGE or ts < earliest:
+                ts = received_at  # an untrusted clock: never after receipt, nor implausibly old
             followup = vote.followup
             local = ts.astimezone(tz)
             espace = info.espace_at(ts)
@@ -408,7 +435,16 @@ class Store:
                 None if followup is None else (followup.answer or "skipped"), vote.boot_id, vote.mono_ms,
                 received_at, local.date(), local.hour, info.departement_of(espace),
             ))
-        return rows
+        refused: dict[str, tuple[list[uuid.UUID], str]] = {}
+        if future:
+            refused["vote-in-future"] = (future, f"{len(future)} of {len(batch.votes)} votes dated after "
+                                         f"{bound.isoformat()} (received {received_at.isoformat()} + "
+                                         f"{FUTURE_TOLERANCE}): {', '.join(map(str, future))}")
+        if early:
+            refused["vote-before-registration"] = (early, f"{len(early)} of {len(batch.votes)} votes dated before "
+                                                   f"{earliest.isoformat()} (registration less "
+                                                   f"{REGISTRATION_GRACE}): {', '.join(map(str, early))}")
+        return rows, refused
 
     def _insert_votes(self, session: Session, rows: list[_VoteRow], outcome: Outcome, *, look_up: bool) -> None:
         """Insert the votes not stored yet and bump the rollups by them. Without ``look_up``, every vote is taken
