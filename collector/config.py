@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     rejects_per_kiosk_per_minute: float = Field(
         60.0, ge=0,
         description="Rejects kept in the database per kiosk (and for messages of no kiosk) a minute, with as many "
-        "in a burst; beyond, a reject is counted (borne_rejects_dropped_total) and logged, not stored.",
+        "in a burst; beyond, a reject is counted (borne_rejects_dropped_total) and logged, not stored. 0: no limit.",
     )
 
     @property

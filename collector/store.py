@@ -46,6 +46,7 @@ from collector.db.engine import session_factory
 from collector.db.models import Espace, Kiosk, KioskAssignment, Reject
 from collector.geo import timezone_of
 from collector.metrics import Metrics
+from collector.reject_budget import NO_KIOSK, RejectBudget
 from protocol.codec import decode
 from protocol.errors import ProtocolError
 from protocol.models import SelfTestReport, StatusMessage, Telemetry, VoteBatch
@@ -55,6 +56,8 @@ from protocol.topics import KioskTopic, TopicKind
 _LOG = logging.getLogger(__name__)
 
 REJECT_PAYLOAD_KEEP = 64 * 1024
+#: Rejects kept per kiosk a minute unless told (``Settings.rejects_per_kiosk_per_minute``).
+DEFAULT_REJECTS_PER_MINUTE = 60.0
 #: A vote stamped by a synchronised clock further after its receipt than this, against the collector's clock, is
 #: rejected (``vote-in-future``); an unsynchronised clock's is dated when received.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -160,11 +163,16 @@ class Outcome:
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     receipts: dict[str, tuple[list[uuid.UUID], list[uuid.UUID]]] = field(default_factory=dict)
+    #: Rejects counted but not kept (over their kiosk's budget), by reason; and rejects kept, per kiosk.
+    unkept: Counter[str] = field(default_factory=Counter)
+    kept_by_kiosk: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: Outcome) -> None:
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.rejected.update(other.rejected)
+        self.unkept.update(other.unkept)
+        self.kept_by_kiosk.update(other.kept_by_kiosk)
         for kiosk, (stored, rejected) in other.receipts.items():
             mine = self.receipts.setdefault(kiosk, ([], []))
             mine[0].extend(stored)
@@ -212,9 +220,11 @@ class _Rejected(Exception):
 class Store:
     """Applies messages to the database. Thread-safe: each call uses its own session."""
 
-    def __init__(self, engine: Engine, metrics: Metrics | None = None) -> None:
+    def __init__(self, engine: Engine, metrics: Metrics | None = None, *,
+                 rejects_per_kiosk_per_minute: float = DEFAULT_REJECTS_PER_MINUTE) -> None:
         self.engine = engine
         self.metrics = metrics or Metrics()
+        self.reject_budget = RejectBudget(rejects_per_kiosk_per_minute)
         self._sessions = session_factory(engine)
         self._postgres = engine.dialect.name == "postgresql"
         self._rollup_sql = {table: _upsert_counts_sql(table, keys, self._postgres) for table, keys in _ROLLUPS}
@@ -233,6 +243,8 @@ class Store:
         self.metrics.inc("votes_duplicate", outcome.duplicates)
         for reason, n in outcome.rejected.items():
             self.metrics.reject(reason, n)
+        for reason, n in outcome.unkept.items():
+            self.metrics.inc_labelled("rejects_dropped", "reason", reason, n)
         return outcome
 
     def _ingest_isolating(self, messages: Sequence[Incoming]) -> Outcome:
@@ -261,7 +273,9 @@ class Store:
             try:
                 with self._sessions() as session, session.begin():
                     # First as if every vote were new (most groups); then with a look-up of those stored.
-                    return self._apply(session, messages, look_up=attempt > 0)
+                    outcome = self._apply(session, messages, look_up=attempt > 0)
+                self.reject_budget.spend(outcome.kept_by_kiosk)  # committed: only now are they kept
+                return outcome
             except _Conflict as exc:
                 # Rolled back: the next attempt's look-up sees the votes stored meanwhile or before.
                 _LOG.info("group applied again (attempt %d): %s", attempt + 2, exc)
@@ -283,6 +297,7 @@ class Store:
         try:
             with self._sessions() as session, session.begin():
                 self._keep_reject(session, message, _Rejected("store-failed", detail, kiosk_id, vote_ids), outcome)
+            self.reject_budget.spend(outcome.kept_by_kiosk)
         except Exception as exc2:
             if _unavailable(exc2):
                 raise StoreUnavailable(_describe(exc2)) from exc2
@@ -585,8 +600,20 @@ class Store:
                     telemetry=telemetry.model_dump(mode="json", exclude_none=True))
         )
 
-    @staticmethod
-    def _keep_reject(session: Session, message: Incoming, rejected: _Rejected, outcome: Outcome) -> None:
+    def _keep_reject(self, session: Session, message: Incoming, rejected: _Rejected, outcome: Outcome) -> None:
+        """Count a reject and put its votes in the kiosk's receipt; keep it in ``rejects`` if its kiosk's budget
+        allows (:mod:`collector.reject_budget`), else only log it, at warning level once a minute a kiosk."""
+        key = rejected.kiosk_id or NO_KIOSK
+        outcome.rejected[rejected.reason] += 1
+        if rejected.kiosk_id and rejected.vote_ids:
+            outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
+        if self.reject_budget.available(key) - outcome.kept_by_kiosk[key] < 1:
+            outcome.unkept[rejected.reason] += 1
+            level = logging.WARNING if self.reject_budget.should_warn(key) else logging.DEBUG
+            _LOG.log(level, "rejected a message on %s: %s %s; not kept: kiosk %r is over its %g rejects a "
+                     "minute (counted in borne_rejects_dropped_total)", message.topic[:200], rejected.reason,
+                     rejected.detail[:200], key, self.reject_budget.per_minute)
+            return
         _LOG.warning("rejected a message on %s: %s %s", message.topic[:200], rejected.reason,
                      rejected.detail[:200])
         session.add(Reject(
@@ -598,9 +625,7 @@ class Store:
             payload_size=len(message.payload),
             payload=message.payload[:REJECT_PAYLOAD_KEEP],
         ))
-        outcome.rejected[rejected.reason] += 1
-        if rejected.kiosk_id and rejected.vote_ids:
-            outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
+        outcome.kept_by_kiosk[key] += 1
 
 
 #: SQLSTATE classes of errors about what was written rather than about the database: data exceptions (22),

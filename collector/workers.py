@@ -88,7 +88,8 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
     settings = settings.model_copy(update={"mqtt_client_id": worker_client_id(settings, index)})
     engine = make_engine(settings.effective_database_url)
     metrics = Metrics()
-    ingest = Ingestor(settings, Store(engine, metrics), metrics).start()
+    store = Store(engine, metrics, rejects_per_kiosk_per_minute=settings.rejects_per_kiosk_per_minute)
+    ingest = Ingestor(settings, store, metrics).start()
     _LOG.info("ingest worker %d started (pid %d, client id %s)", index, os.getpid(), settings.mqtt_client_id)
     try:
         while not (stopping.is_set() or os.getppid() != parent):
