@@ -83,6 +83,14 @@ _PG_VOTE_TYPES = ("uuid", "varchar", "varchar", "int8", "int2", "int2", "bool", 
 # COPY is several times faster than INSERT on PostgreSQL; it has no ON CONFLICT, hence the look-up before it.
 _PG_COPY_VOTES = f"COPY votes ({', '.join(_VOTE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
+def sqlite_existing_keys_sql(n: int) -> str:
+    """The votes stored among ``n`` (kiosk id, vote id) pairs, on SQLite: the pairs first, each searched in the
+    key's index (``(kiosk_id, id) IN (VALUES ...)`` would scan the whole index)."""
+    pairs = ",".join(["(?,?)"] * n)
+    return (f"WITH k(kiosk_id, id) AS (VALUES {pairs}) "  # noqa: S608 - only ?s
+            "SELECT v.kiosk_id, v.id FROM k CROSS JOIN votes v ON v.kiosk_id = k.kiosk_id AND v.id = k.id")
+
+
 def _upsert_counts_sql(table: str, keys: dict[str, str], postgres: bool) -> str:
     """``INSERT ... ON CONFLICT DO UPDATE`` adding counts to a rollup; ``keys`` maps its key columns to types."""
     names = ", ".join(keys)
@@ -503,11 +511,9 @@ class Store:
             return found
         for start in range(0, len(keys), 250):
             chunk = keys[start:start + 250]
-            pairs = ",".join(["(?,?)"] * len(chunk))
             params = tuple(v for kiosk_id, vote_id in chunk for v in (kiosk_id, vote_id.hex))
             found.update((kiosk_id, uuid.UUID(hex=h)) for kiosk_id, h in conn.exec_driver_sql(
-                f"SELECT kiosk_id, id FROM votes WHERE (kiosk_id, id) IN (VALUES {pairs})",  # noqa: S608 - only ?s
-                params))
+                sqlite_existing_keys_sql(len(chunk)), params))
         return found
 
     def _write_votes(self, conn: Connection, rows: list[_VoteRow]) -> int:
