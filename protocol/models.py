@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -28,7 +27,6 @@ from pydantic import (
 from protocol.checks import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES  # re-exported: part of the contract
 from protocol.checks import TIME_MAX as TIME_MAX  # re-exported: part of the contract
 from protocol.checks import TIME_MIN as TIME_MIN
-from protocol.checks import time_in_range
 from protocol.scales import MAX_SIZE, MIN_SIZE
 from protocol.topics import KIOSK_ID_PATTERN
 
@@ -40,8 +38,10 @@ MAX_VOTES_PER_BATCH = 500
 
 KioskId = Annotated[str, StringConstraints(pattern=f"^{KIOSK_ID_PATTERN}$")]
 QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-#: A time with its UTC offset, within ``[TIME_MIN, TIME_MAX)`` (``protocol.checks``, shared with the kiosk's side).
-ProtocolTime = Annotated[AwareDatetime, AfterValidator(time_in_range)]
+#: A time with its UTC offset, within ``[TIME_MIN, TIME_MAX)`` (``protocol.checks``, whose ``time_in_range`` is the
+#: kiosk's side of the same rule). As pydantic-core's own bounds, compared as aware times: a Python validator per
+#: vote made decoding a batch 40 % slower.
+ProtocolTime = Annotated[AwareDatetime, Field(ge=TIME_MIN, lt=TIME_MAX)]
 DEFAULT_QUESTION = "fs-satisfaction-1"
 FOLLOWUP_QUESTION = "fs-resolved-1"
 
