@@ -158,14 +158,14 @@ def sqlite_alone(url: str, votes: int) -> float:
     rows = [(uuid.uuid4().hex, f"k-{i % KIOSKS}", f"fs-{i % KIOSKS}", i, 1 + i % 4, 4, True, "fs-satisfaction-1",
              now, True, False, None, None, None, now) for i in range(votes)]
     marks = ",".join("?" * len(rows[0]))
+    sql = f"INSERT INTO votes VALUES ({marks}) ON CONFLICT (kiosk_id, id) DO NOTHING"  # noqa: S608 - only ?s
     try:
         with engine.connect() as conn:
             dbapi = conn.connection.driver_connection
             cursor = dbapi.cursor()  # type: ignore[union-attr]
             t0 = time.perf_counter()
             for start in range(0, votes, 10_000):
-                cursor.executemany(f"INSERT INTO votes VALUES ({marks}) ON CONFLICT (id) DO NOTHING",  # noqa: S608
-                                   rows[start:start + 10_000])
+                cursor.executemany(sql, rows[start:start + 10_000])
                 dbapi.commit()  # type: ignore[union-attr]
             elapsed = time.perf_counter() - t0
             stored = cursor.execute("SELECT count(*) FROM votes").fetchone()[0]

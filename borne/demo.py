@@ -9,6 +9,7 @@ import signal
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -122,7 +123,10 @@ def demo(
                 espace_id, name, dep = DEMO_ESPACES[i % len(DEMO_ESPACES)]
                 add_espace(session, espace_id, name, dep)
                 kiosk_id = f"kiosk-{i + 1:03d}"
-                kiosk = session.get(Kiosk, kiosk_id) or add_kiosk(session, kiosk_id, espace_id)
+                from collector.db.models import Kiosk
+
+                kiosk = session.get(Kiosk, kiosk_id) or add_kiosk(  # installed before the history it is given
+                    session, kiosk_id, espace_id, now=datetime.now(UTC) - timedelta(days=max(history_days, 0) + 1))
                 # A new password at each run, as provisioning would make it (the demo keeps it in memory only).
                 passwords[kiosk_id] = new_secret()
                 kiosk.secret_hash = hash_secret(passwords[kiosk_id])

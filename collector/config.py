@@ -78,6 +78,16 @@ class Settings(BaseSettings):
         "core on a machine of several. More than 1 needs an MQTT 5 broker with shared subscriptions.",
     )
 
+    # The store's trust boundary: a stalled ingest shows, rejects are bounded per kiosk (docs/reliability.md).
+    ingest_stall_after_s: float = Field(
+        60.0, gt=0, description="Messages waiting this long without a group stored: /healthz says 'stalled' (503).",
+    )
+    rejects_per_kiosk_per_minute: float = Field(
+        60.0, ge=0,
+        description="Rejects kept in the database per kiosk (and for messages of no kiosk) a minute, with as many "
+        "in a burst; beyond, a reject is counted (borne_rejects_dropped_total) and logged, not stored. 0: no limit.",
+    )
+
     # Trust boundary: proxies, /metrics. Secrets (metrics_token) never logged.
     trusted_proxies: str = Field(
         "", description="Comma-separated addresses (or networks) of the reverse proxies whose X-Forwarded-For "

@@ -9,6 +9,10 @@ session (fixed client id, no clean start, a session expiry) or to another collec
 
 An acknowledgement is sent only on the connection the message came in on: after a reconnection, message ids
 start again and an old id could acknowledge a new, unstored message.
+
+The ingest says when it is stuck: :attr:`Ingestor.stalled` is true when messages wait (queued or in the group
+under way) and no group was stored for ``ingest_stall_after_s`` seconds (a database that stays unavailable, a
+bug), which ``/healthz`` and ``/metrics`` show.
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ class Ingestor:
         self._worker: threading.Thread | None = None
         self._v5 = settings.mqtt_protocol == "5"
         self._subscribe_mid: int | None = None
+        self._in_hand = 0  # messages of the group being stored
+        self._last_progress = time.monotonic()  # when a group was last stored, or nothing waited
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -182,12 +188,24 @@ class Ingestor:
 
     @property
     def backlog(self) -> int:
-        return self._queue.qsize()
+        """Messages received and not acknowledged yet: queued, and in the group being stored."""
+        return self._queue.qsize() + self._in_hand
+
+    @property
+    def last_progress_s(self) -> float:
+        """Seconds since a group was last stored (or since nothing waited)."""
+        return max(0.0, time.monotonic() - self._last_progress)
+
+    @property
+    def stalled(self) -> bool:
+        """Messages wait and none was stored for ``ingest_stall_after_s`` seconds."""
+        return self.backlog > 0 and self.last_progress_s > self.settings.ingest_stall_after_s
 
     def _next_group(self) -> list[_Queued]:
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
+            self._last_progress = time.monotonic()  # nothing waits: nothing is stuck
             return []
         group = [first]
         deadline = time.monotonic() + self.settings.ingest_linger_ms / 1000
@@ -209,7 +227,11 @@ class Ingestor:
             group = self._next_group()
             if not group:
                 continue
-            self._store_until_done(group)
+            self._in_hand = len(group)
+            try:
+                self._store_until_done(group)
+            finally:
+                self._in_hand = 0
 
     def _store_until_done(self, group: list[_Queued]) -> None:
         attempt = 0
@@ -235,6 +257,7 @@ class Ingestor:
                 if self._stop.wait(retry_delay(attempt)):
                     return
                 attempt += 1
+        self._last_progress = time.monotonic()
         generation = self._generation
         for q in group:
             if q.qos > 0 and q.generation == generation:

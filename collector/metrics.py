@@ -8,6 +8,9 @@ from collections import Counter
 
 _LOG = logging.getLogger(__name__)
 
+#: Separates a labelled counter's family, label and value in its name (never in a plain counter's name).
+_LABELLED = "|"
+
 
 class Metrics:
     """Thread-safe named counters, some with a ``reason`` label.
@@ -29,6 +32,10 @@ class Metrics:
             self._own[name] += n
             if self._sources:
                 self._counts[name] += n
+
+    def inc_labelled(self, family: str, label: str, value: str, n: int = 1) -> None:
+        """Add to ``borne_<family>_total{<label>="<value>"}`` (kept among the counters, so workers report it)."""
+        self.inc(f"{family}{_LABELLED}{label}{_LABELLED}{value}", n)
 
     def reject(self, reason: str, n: int = 1) -> None:
         with self._lock:
@@ -68,10 +75,27 @@ class Metrics:
     def prometheus(self) -> str:
         lines = []
         with self._lock:
+            labelled: dict[str, list[str]] = {}
             for name, value in sorted(self._counts.items()):
+                if _LABELLED in name:
+                    family, label, label_value = name.split(_LABELLED, 2)
+                    labelled.setdefault(family, []).append(f'borne_{family}_total{{{label}="{label_value}"}} {value}')
+                    continue
                 lines.append(f"# TYPE borne_{name}_total counter")
                 lines.append(f"borne_{name}_total {value}")
+            for family, samples in labelled.items():
+                lines.append(f"# TYPE borne_{family}_total counter")
+                lines.extend(samples)
             lines.append("# TYPE borne_rejects_by_reason_total counter")
             for reason, value in sorted(self._rejects.items()):
                 lines.append(f'borne_rejects_by_reason_total{{reason="{reason}"}} {value}')
         return "\n".join(lines) + "\n"
+
+
+def gauges(values: dict[str, float]) -> str:
+    """Gauges in Prometheus' text format, ``borne_`` prefixed (values read at the request, not counted)."""
+    lines = []
+    for name, value in values.items():
+        lines.append(f"# TYPE borne_{name} gauge")
+        lines.append(f"borne_{name} {value}")
+    return "\n".join(lines) + "\n"

@@ -56,7 +56,8 @@ class Collector:
         if s.ingest_workers > 1:
             self.ingest = IngestWorkers(s, self.metrics).start()
         else:
-            self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
+            store = Store(self.engine, self.metrics, rejects_per_kiosk_per_minute=s.rejects_per_kiosk_per_minute)
+            self.ingest = Ingestor(s, store, self.metrics).start()
         if s.alerts_interval_s > 0:
             self.alerts = AlertLoop(self.engine, interval=s.alerts_interval_s).start()
         if api:

@@ -1,14 +1,17 @@
 """Storing what arrives: messages in, one transaction, an outcome out.
 
 :meth:`Store.ingest` takes a group of MQTT messages and applies all of them in one transaction: votes
-inserted once (``ON CONFLICT (id) DO NOTHING``, so a message delivered twice counts once), daily rollups
+inserted once (``ON CONFLICT (kiosk_id, id) DO NOTHING``, so a message delivered twice counts once; a vote is
+keyed by its kiosk and its id, so another kiosk sending the same id can neither claim nor shadow it), daily rollups
 bumped by the votes actually inserted, kiosk status updated, and every message that cannot be counted kept in
 ``rejects`` with its reason. The caller acknowledges the messages only after this returns, that is after
 the commit.
 
-If the group's transaction fails on one bad message, each message is retried alone, so that one message
-cannot block the others; a message that still fails is kept as a reject. If the database itself is
-unreachable, :class:`StoreUnavailable` is raised and nothing is acknowledged.
+If the group's transaction fails, whatever the error (a database's refusal, an ``OverflowError`` of a driver, a
+bug), each half of the group is applied alone, down to the message at fault, so that one message cannot block
+the others: it is kept as a ``store-failed`` reject, its votes in its kiosk's receipt. Only if the database
+itself is unavailable (connection lost, locked, shutting down) is :class:`StoreUnavailable` raised, and nothing
+is acknowledged.
 
 The vote path is written for tens of thousands of votes a second (``docs/performance.md``): one tuple per vote,
 no ORM objects; the votes are written at once (``executemany`` with ``ON CONFLICT DO NOTHING`` and its row
@@ -20,6 +23,7 @@ first, so that the rollups are bumped by exactly the votes inserted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -32,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 try:
@@ -44,6 +48,7 @@ from collector.db.engine import session_factory
 from collector.db.models import Espace, Kiosk, KioskAssignment, Reject
 from collector.geo import timezone_of
 from collector.metrics import Metrics
+from collector.reject_budget import NO_KIOSK, RejectBudget
 from protocol.codec import decode
 from protocol.errors import ProtocolError
 from protocol.models import SelfTestReport, StatusMessage, Telemetry, VoteBatch
@@ -53,10 +58,17 @@ from protocol.topics import KioskTopic, TopicKind
 _LOG = logging.getLogger(__name__)
 
 REJECT_PAYLOAD_KEEP = 64 * 1024
-#: A vote stamped further in the future than this, against the collector's clock, is bounded by it.
+#: Rejects kept per kiosk a minute unless told (``Settings.rejects_per_kiosk_per_minute``).
+DEFAULT_REJECTS_PER_MINUTE = 60.0
+#: A vote stamped by a synchronised clock further after its receipt than this, against the collector's clock, is
+#: rejected (``vote-in-future``); an unsynchronised clock's is dated when received.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 #: A vote stamped by an unsynchronised clock this long before it was received is dated when received.
 UNSYNCED_MAX_AGE = timedelta(days=35)
+#: A vote stamped by a synchronised clock before its kiosk was registered, less this, is rejected
+#: (``vote-before-registration``): it would rewrite KPIs of a past the kiosk was not part of. An unsynchronised
+#: clock's is dated when received. The grace covers a kiosk tried out on the day before it is registered.
+REGISTRATION_GRACE = timedelta(days=1)
 
 
 #: How many times a group is applied again when another collector inserted some of its votes meanwhile, or when
@@ -69,12 +81,20 @@ _VOTE_COLUMNS = ("id", "kiosk_id", "espace_id", "seq", "answer", "scale", "satis
                  "clock_synced", "misuse", "followup", "boot_id", "mono_ms", "received_at")
 _SQLITE_INSERT_VOTES = (
     f"INSERT INTO votes ({', '.join(_VOTE_COLUMNS)}) "  # noqa: S608 - constants only
-    f"VALUES ({', '.join('?' * len(_VOTE_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+    f"VALUES ({', '.join('?' * len(_VOTE_COLUMNS))}) ON CONFLICT (kiosk_id, id) DO NOTHING"
 )
 _PG_VOTE_TYPES = ("uuid", "varchar", "varchar", "int8", "int2", "int2", "bool", "varchar", "timestamptz", "bool",
                   "bool", "varchar", "varchar", "int8", "timestamptz")
 # COPY is several times faster than INSERT on PostgreSQL; it has no ON CONFLICT, hence the look-up before it.
 _PG_COPY_VOTES = f"COPY votes ({', '.join(_VOTE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+def sqlite_existing_keys_sql(n: int) -> str:
+    """The votes stored among ``n`` (kiosk id, vote id) pairs, on SQLite: the pairs first, each searched in the
+    key's index (``(kiosk_id, id) IN (VALUES ...)`` would scan the whole index)."""
+    pairs = ",".join(["(?,?)"] * n)
+    return (f"WITH k(kiosk_id, id) AS (VALUES {pairs}) "  # noqa: S608 - only ?s
+            "SELECT v.kiosk_id, v.id FROM k CROSS JOIN votes v ON v.kiosk_id = k.kiosk_id AND v.id = k.id")
+
 
 def _upsert_counts_sql(table: str, keys: dict[str, str], postgres: bool) -> str:
     """``INSERT ... ON CONFLICT DO UPDATE`` adding counts to a rollup; ``keys`` maps its key columns to types."""
@@ -156,11 +176,16 @@ class Outcome:
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     receipts: dict[str, tuple[list[uuid.UUID], list[uuid.UUID]]] = field(default_factory=dict)
+    #: Rejects counted but not kept (over their kiosk's budget), by reason; and rejects kept, per kiosk.
+    unkept: Counter[str] = field(default_factory=Counter)
+    kept_by_kiosk: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: Outcome) -> None:
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.rejected.update(other.rejected)
+        self.unkept.update(other.unkept)
+        self.kept_by_kiosk.update(other.kept_by_kiosk)
         for kiosk, (stored, rejected) in other.receipts.items():
             mine = self.receipts.setdefault(kiosk, ([], []))
             mine[0].extend(stored)
@@ -173,6 +198,8 @@ class _KioskInfo:
     departement: str
     revoked: bool
     history: tuple[tuple[datetime, datetime | None, str], ...]
+    #: When the kiosk was registered: its creation or its first assignment, whichever is earlier.
+    registered: datetime
     #: The département of every espace in ``history`` (a kiosk may have moved to another département).
     departements: dict[str, str] = field(default_factory=dict)
 
@@ -206,37 +233,53 @@ class _Rejected(Exception):
 class Store:
     """Applies messages to the database. Thread-safe: each call uses its own session."""
 
-    def __init__(self, engine: Engine, metrics: Metrics | None = None) -> None:
+    def __init__(self, engine: Engine, metrics: Metrics | None = None, *,
+                 rejects_per_kiosk_per_minute: float = DEFAULT_REJECTS_PER_MINUTE) -> None:
         self.engine = engine
         self.metrics = metrics or Metrics()
+        self.reject_budget = RejectBudget(rejects_per_kiosk_per_minute)
         self._sessions = session_factory(engine)
         self._postgres = engine.dialect.name == "postgresql"
         self._rollup_sql = {table: _upsert_counts_sql(table, keys, self._postgres) for table, keys in _ROLLUPS}
 
     def ingest(self, messages: Sequence[Incoming]) -> Outcome:
-        """Apply ``messages`` in one transaction (or one each, if the group fails); commit; report."""
+        """Apply ``messages`` in one transaction (or in halves, if the group fails); commit; report.
+
+        Raises :class:`StoreUnavailable` only when the database cannot be reached: anything else a message makes
+        the store raise, whatever its type, makes that message a ``store-failed`` reject.
+        """
         if not messages:
             return Outcome()
-        try:
-            outcome = self._apply_committed(messages)
-        except OperationalError as exc:
-            raise StoreUnavailable(str(exc.orig)) from exc
-        except SQLAlchemyError as exc:
-            if len(messages) == 1:
-                outcome = self._reject_committed(messages[0], exc)
-            else:
-                _LOG.warning("a group of %d messages failed (%s); applying them one by one",
-                             len(messages), type(exc).__name__)
-                outcome = Outcome()
-                for message in messages:
-                    outcome.merge(self.ingest([message]))
-                return outcome
+        outcome = self._ingest_isolating(messages)
         self.metrics.inc("messages", len(messages))
         self.metrics.inc("votes_stored", outcome.stored)
         self.metrics.inc("votes_duplicate", outcome.duplicates)
         for reason, n in outcome.rejected.items():
             self.metrics.reject(reason, n)
+        for reason, n in outcome.unkept.items():
+            self.metrics.inc_labelled("rejects_dropped", "reason", reason, n)
         return outcome
+
+    def _ingest_isolating(self, messages: Sequence[Incoming]) -> Outcome:
+        """Apply ``messages``; if they fail, apply each half alone, down to the one message at fault.
+
+        A group of n messages with one poisonous message costs about 2 log2(n) more transactions, once.
+        """
+        try:
+            return self._apply_committed(messages)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(_describe(exc)) from exc
+            if len(messages) == 1:
+                return self._reject_committed(messages[0], exc)
+            _LOG.warning("a group of %d messages failed (%s: %s); applying each half alone", len(messages),
+                         type(exc).__name__, _describe(exc)[:200])
+            half = len(messages) // 2
+            outcome = self._ingest_isolating(messages[:half])
+            outcome.merge(self._ingest_isolating(messages[half:]))
+            return outcome
 
     def _apply_committed(self, messages: Sequence[Incoming]) -> Outcome:
         look_up = False
@@ -244,7 +287,9 @@ class Store:
             try:
                 with self._sessions() as session, session.begin():
                     # First as if every vote were new (most groups); then with a look-up of those stored.
-                    return self._apply(session, messages, look_up=look_up)
+                    outcome = self._apply(session, messages, look_up=look_up)
+                self.reject_budget.spend(outcome.kept_by_kiosk)  # committed: only now are they kept
+                return outcome
             except _Conflict as exc:
                 # Rolled back: the next attempt's look-up sees the votes stored meanwhile or before.
                 look_up = True
@@ -262,15 +307,33 @@ class Store:
                 time.sleep(random.uniform(0, 0.05))  # noqa: S311 - jitter, not a secret
         raise StoreUnavailable(f"the group kept meeting other transactions ({CONFLICT_RETRIES} attempts)")
 
-    def _reject_committed(self, message: Incoming, exc: SQLAlchemyError) -> Outcome:
-        detail = str(exc.orig if isinstance(exc, DBAPIError) else exc)[:500]
-        _LOG.error("message on %s could not be stored: %s", message.topic, detail)
+    def _reject_committed(self, message: Incoming, exc: BaseException) -> Outcome:
+        """Keep ``message``, which raised ``exc`` while stored, as a ``store-failed`` reject (its votes rejected)."""
+        detail = f"{type(exc).__name__}: {_describe(exc)}"[:500]
+        _LOG.error("message on %s could not be stored: %s", message.topic[:200], detail)
+        topic = KioskTopic.parse(message.topic)
+        kiosk_id = topic.kiosk_id if topic is not None else None
+        vote_ids: list[uuid.UUID] = []
+        if topic is not None and topic.kind is TopicKind.VOTES:
+            with contextlib.suppress(ProtocolError):
+                batch = decode(VoteBatch, message.payload)
+                if batch.kiosk_id == kiosk_id:
+                    vote_ids = [v.id for v in batch.votes]
         outcome = Outcome()
         try:
             with self._sessions() as session, session.begin():
-                self._keep_reject(session, message, _Rejected("store-failed", detail), outcome)
-        except OperationalError as exc2:
-            raise StoreUnavailable(str(exc2.orig)) from exc2
+                self._keep_reject(session, message, _Rejected("store-failed", detail, kiosk_id, vote_ids), outcome)
+            self.reject_budget.spend(outcome.kept_by_kiosk)
+        except Exception as exc2:
+            if _unavailable(exc2):
+                raise StoreUnavailable(_describe(exc2)) from exc2
+            # Not even its reject can be written: logged with what identifies it, counted, and acknowledged.
+            _LOG.error("the reject of a message on %s could not be stored either (%s: %s); payload starts %r",
+                       message.topic[:200], type(exc2).__name__, _describe(exc2)[:200], message.payload[:200])
+            outcome = Outcome()
+            outcome.rejected["store-failed-unkept"] += 1
+            if kiosk_id and vote_ids:
+                outcome.receipts[kiosk_id] = ([], vote_ids)
         return outcome
 
     # -- one transaction -----------------------------------------------------------------------------------
@@ -300,7 +363,10 @@ class Store:
             try:
                 info = self._known(kiosks, topic.kiosk_id, body)
                 if isinstance(body, VoteBatch):
-                    vote_rows.extend(self._vote_rows(body, info, message.received_at))
+                    rows, refused = self._vote_rows(body, info, message.received_at)
+                    vote_rows.extend(rows)
+                    for reason, (ids, detail) in refused.items():
+                        self._keep_reject(session, message, _Rejected(reason, detail, topic.kiosk_id, ids), outcome)
                 elif isinstance(body, StatusMessage):
                     kiosk_state[topic.kiosk_id].update(_status_values(body, message.received_at))
                 elif isinstance(body, Telemetry):
@@ -357,7 +423,7 @@ class Store:
         if not kiosk_ids:
             return {}
         rows = session.execute(
-            select(Kiosk.id, Kiosk.espace_id, Kiosk.revoked_at, Espace.departement)
+            select(Kiosk.id, Kiosk.espace_id, Kiosk.revoked_at, Kiosk.created_at, Espace.departement)
             .join(Espace, Espace.id == Kiosk.espace_id)
             .where(Kiosk.id.in_(kiosk_ids))
         ).all()
@@ -374,23 +440,40 @@ class Store:
                 select(Espace.id, Espace.departement).where(Espace.id.in_(earlier))))
         return {
             r.id: _KioskInfo(r.espace_id, r.departement, r.revoked_at is not None, tuple(history[r.id]),
+                             min([_aware(r.created_at), *(started for started, _, _ in history[r.id])]),
                              {espace: departements[espace] for _, _, espace in history[r.id]
                               if espace in departements})
             for r in rows
         }
 
     @staticmethod
-    def _vote_rows(batch: VoteBatch, info: _KioskInfo, received_at: datetime) -> list[_VoteRow]:
+    def _vote_rows(batch: VoteBatch, info: _KioskInfo, received_at: datetime
+                   ) -> tuple[list[_VoteRow], dict[str, tuple[list[uuid.UUID], str]]]:
+        """The batch's votes as rows, and those refused: reason -> (vote ids, detail).
+
+        A synchronised clock is trusted, within limits: a vote dated after its receipt (beyond
+        :data:`FUTURE_TOLERANCE`) or before its kiosk's registration (beyond :data:`REGISTRATION_GRACE`) is
+        refused, not re-dated, since re-dating would count it on a day it was not cast. An unsynchronised clock is
+        not trusted: a time it cannot have had is replaced by the time of receipt, as the kiosk flagged it.
+        """
         tz = timezone_of(info.departement)
         bound = received_at + FUTURE_TOLERANCE
+        earliest = info.registered - REGISTRATION_GRACE
         kiosk_id = batch.kiosk_id
         rows = []
+        future: list[uuid.UUID] = []
+        early: list[uuid.UUID] = []
         for vote in batch.votes:
             ts = vote.ts.astimezone(UTC)
-            if ts > bound:
-                ts = received_at  # a clock ahead of ours: bounded by when we received it
-            elif not vote.clock_synced and (ts > received_at or ts < received_at - UNSYNCED_MAX_AGE):
-                ts = received_at  # an untrusted clock (issue 8): never after receipt, nor implausibly old
+            if vote.clock_synced:
+                if ts > bound:
+                    future.append(vote.id)
+                    continue
+                if ts < earliest:
+                    early.append(vote.id)
+                    continue
+            elif ts > received_at or ts < received_at - UNSYNCED_MAX_AGE or ts < earliest:
+                ts = received_at  # an untrusted clock: never after receipt, nor implausibly old
             followup = vote.followup
             local = ts.astimezone(tz)
             espace = info.espace_at(ts)
@@ -400,19 +483,30 @@ class Store:
                 None if followup is None else (followup.answer or "skipped"), vote.boot_id, vote.mono_ms,
                 received_at, local.date(), local.hour, info.departement_of(espace),
             ))
-        return rows
+        refused: dict[str, tuple[list[uuid.UUID], str]] = {}
+        if future:
+            refused["vote-in-future"] = (future, f"{len(future)} of {len(batch.votes)} votes dated after "
+                                         f"{bound.isoformat()} (received {received_at.isoformat()} + "
+                                         f"{FUTURE_TOLERANCE}): {', '.join(map(str, future))}")
+        if early:
+            refused["vote-before-registration"] = (early, f"{len(early)} of {len(batch.votes)} votes dated before "
+                                                   f"{earliest.isoformat()} (registration less "
+                                                   f"{REGISTRATION_GRACE}): {', '.join(map(str, early))}")
+        return rows, refused
 
     def _insert_votes(self, session: Session, rows: list[_VoteRow], outcome: Outcome, *, look_up: bool) -> None:
         """Insert the votes not stored yet and bump the rollups by them. Without ``look_up``, every vote is taken
         as new (no query first: most groups hold only new votes); if one was stored already, :class:`_Conflict`
         has the group applied again, with the look-up."""
-        # Two messages of one group may carry the same vote (a resend): keep the first.
-        unique: dict[uuid.UUID, _VoteRow] = {}
+        # Two messages of one group may carry the same vote (a resend): keep the first. A vote is its kiosk's
+        # (the key is (kiosk_id, id)): the same id from another kiosk is another kiosk's press claim, stored as
+        # such and counted at that kiosk's espace, and never makes this kiosk's vote a "duplicate".
+        unique: dict[tuple[str, uuid.UUID], _VoteRow] = {}
         for row in rows:
-            unique.setdefault(row.id, row)
+            unique.setdefault((row.kiosk_id, row.id), row)
         conn = session.connection()
-        existing = self._existing_ids(conn, list(unique)) if look_up else set()
-        new = [r for i, r in unique.items() if i not in existing] if existing else list(unique.values())
+        existing = self._existing_keys(conn, list(unique)) if look_up else set()
+        new = [r for key, r in unique.items() if key not in existing] if existing else list(unique.values())
         if new:
             written = self._write_votes(conn, new)
             if written != len(new):
@@ -420,7 +514,7 @@ class Store:
         outcome.stored += len(new)
         outcome.duplicates += len(rows) - len(new)
         receipts = outcome.receipts
-        for row in rows:
+        for row in rows:  # each is stored as its own kiosk's vote: now, or before (a resend)
             kiosk_receipt = receipts.get(row.kiosk_id)
             if kiosk_receipt is None:
                 kiosk_receipt = receipts[row.kiosk_id] = ([], [])
@@ -428,21 +522,23 @@ class Store:
         if new:
             self._bump_rollups(conn, new)
 
-    def _existing_ids(self, conn: Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Which of ``ids`` are stored already (usually none: one indexed look-up per id)."""
-        found: set[uuid.UUID] = set()
+    def _existing_keys(self, conn: Connection, keys: list[tuple[str, uuid.UUID]]) -> set[tuple[str, uuid.UUID]]:
+        """Which of ``keys`` (kiosk id, vote id) are stored already (usually none: one look-up of the key each)."""
+        found: set[tuple[str, uuid.UUID]] = set()
         if self._postgres:
             with _driver(conn).cursor(binary=True) as cur:
-                for start in range(0, len(ids), 10_000):
-                    cur.execute("SELECT id FROM votes WHERE id = ANY(%s)", (ids[start:start + 10_000],),
-                                binary=True)
-                    found.update(row[0] for row in cur)
+                for start in range(0, len(keys), 10_000):
+                    chunk = keys[start:start + 10_000]
+                    cur.execute("SELECT v.kiosk_id, v.id FROM votes v JOIN unnest(%s::varchar[], %s::uuid[]) "
+                                "AS k(kiosk_id, id) ON v.kiosk_id = k.kiosk_id AND v.id = k.id",
+                                ([k for k, _ in chunk], [i for _, i in chunk]), binary=True)
+                    found.update((row[0], row[1]) for row in cur)
             return found
-        for start in range(0, len(ids), 500):
-            chunk = [i.hex for i in ids[start:start + 500]]
-            marks = ",".join("?" * len(chunk))
-            found.update(uuid.UUID(hex=h) for h in conn.exec_driver_sql(
-                f"SELECT id FROM votes WHERE id IN ({marks})", tuple(chunk)).scalars())  # noqa: S608 - only ?s
+        for start in range(0, len(keys), 250):
+            chunk = keys[start:start + 250]
+            params = tuple(v for kiosk_id, vote_id in chunk for v in (kiosk_id, vote_id.hex))
+            found.update((kiosk_id, uuid.UUID(hex=h)) for kiosk_id, h in conn.exec_driver_sql(
+                sqlite_existing_keys_sql(len(chunk)), params))
         return found
 
     def _write_votes(self, conn: Connection, rows: list[_VoteRow]) -> int:
@@ -509,8 +605,20 @@ class Store:
                     (*(v.isoformat() if isinstance(v, date) else v for v in k), n) for k, n in items
                 ])
 
-    @staticmethod
-    def _keep_reject(session: Session, message: Incoming, rejected: _Rejected, outcome: Outcome) -> None:
+    def _keep_reject(self, session: Session, message: Incoming, rejected: _Rejected, outcome: Outcome) -> None:
+        """Count a reject and put its votes in the kiosk's receipt; keep it in ``rejects`` if its kiosk's budget
+        allows (:mod:`collector.reject_budget`), else only log it, at warning level once a minute a kiosk."""
+        key = rejected.kiosk_id or NO_KIOSK
+        outcome.rejected[rejected.reason] += 1
+        if rejected.kiosk_id and rejected.vote_ids:
+            outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
+        if self.reject_budget.available(key) - outcome.kept_by_kiosk[key] < 1:
+            outcome.unkept[rejected.reason] += 1
+            level = logging.WARNING if self.reject_budget.should_warn(key) else logging.DEBUG
+            _LOG.log(level, "rejected a message on %s: %s %s; not kept: kiosk %r is over its %g rejects a "
+                     "minute (counted in borne_rejects_dropped_total)", message.topic[:200], rejected.reason,
+                     rejected.detail[:200], key, self.reject_budget.per_minute)
+            return
         _LOG.warning("rejected a message on %s: %s %s", message.topic[:200], rejected.reason,
                      rejected.detail[:200])
         session.add(Reject(
@@ -522,9 +630,35 @@ class Store:
             payload_size=len(message.payload),
             payload=message.payload[:REJECT_PAYLOAD_KEEP],
         ))
-        outcome.rejected[rejected.reason] += 1
-        if rejected.kiosk_id and rejected.vote_ids:
-            outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
+        outcome.kept_by_kiosk[key] += 1
+
+
+#: SQLSTATE classes of errors about what was written rather than about the database: data exceptions (22),
+#: integrity violations (23), program limits (54, e.g. a value too large for an index).
+_MESSAGE_FAULT_SQLSTATES = ("22", "23", "54")
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unavailable (retry later), not that a message is at fault.
+
+    Connection errors, a database locked or shutting down, a disk full: :class:`OperationalError` and
+    :class:`InterfaceError`, from SQLAlchemy or from psycopg directly (the COPY runs on the driver's cursor),
+    unless PostgreSQL's SQLSTATE blames the data.
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    kinds: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+    if psycopg_errors is not None:
+        kinds += (psycopg_errors.OperationalError, psycopg_errors.InterfaceError)
+    if not isinstance(exc, kinds) and not isinstance(orig, kinds):
+        return False
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    return not sqlstate.startswith(_MESSAGE_FAULT_SQLSTATES)
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc.orig if isinstance(exc, DBAPIError) else exc) or type(exc).__name__
 
 
 def _status_values(status: StatusMessage, received_at: datetime) -> dict[str, Any]:

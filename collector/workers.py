@@ -77,6 +77,7 @@ class _Report:
     pid: int
     connected: bool
     backlog: int
+    last_progress_s: float
     counts: dict[str, int]
     rejects: dict[str, int]
 
@@ -97,12 +98,14 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
                                            "mqtt_username": worker_username(settings, index)})
     engine = engine_for(settings)
     metrics = Metrics()
-    ingest = Ingestor(settings, Store(engine, metrics), metrics).start()
+    store = Store(engine, metrics, rejects_per_kiosk_per_minute=settings.rejects_per_kiosk_per_minute)
+    ingest = Ingestor(settings, store, metrics).start()
     _LOG.info("ingest worker %d started (pid %d, client id %s)", index, os.getpid(), settings.mqtt_client_id)
     try:
         while not (stopping.is_set() or os.getppid() != parent):
             counts, rejects = metrics.counts()
-            reports.send(_Report(index, os.getpid(), ingest.connected, ingest.backlog, counts, rejects))
+            reports.send(_Report(index, os.getpid(), ingest.connected, ingest.backlog, ingest.last_progress_s,
+                                 counts, rejects))
             stopping.wait(REPORT_S)
     except OSError:  # the main process is gone
         pass
@@ -110,7 +113,7 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
         ingest.close()
         counts, rejects = metrics.counts()
         with contextlib.suppress(OSError):
-            reports.send(_Report(index, os.getpid(), False, 0, counts, rejects))
+            reports.send(_Report(index, os.getpid(), False, 0, 0.0, counts, rejects))
         engine.dispose()
         _LOG.info("ingest worker %d stopped", index)
 
@@ -126,6 +129,7 @@ class _Slot:
     restarts: int = 0
     backoff: float = 1.0
     report: _Report | None = None
+    reported_at: float = 0.0  # time.monotonic() of ``report``
     base_counts: Counter[str] = field(default_factory=Counter)
     base_rejects: Counter[str] = field(default_factory=Counter)
 
@@ -195,7 +199,7 @@ class IngestWorkers:
                 # A new incarnation counts from zero: keep what the previous one counted.
                 slot.base_counts.update(slot.report.counts)
                 slot.base_rejects.update(slot.report.rejects)
-            slot.report = report
+            slot.report, slot.reported_at = report, time.monotonic()
             self.metrics.absorb(f"worker-{report.index}", slot.base_counts + Counter(report.counts),
                                 slot.base_rejects + Counter(report.rejects))
 
@@ -230,6 +234,19 @@ class IngestWorkers:
     def backlog(self) -> int:
         with self._lock:
             return sum(s.report.backlog for s in self._slots if s.report is not None)
+
+    @property
+    def last_progress_s(self) -> float:
+        """The longest any worker with messages waiting has gone without storing a group (0 if none waits)."""
+        now = time.monotonic()
+        with self._lock:
+            return max((s.report.last_progress_s + now - s.reported_at for s in self._slots
+                        if s.report is not None and s.report.backlog > 0), default=0.0)
+
+    @property
+    def stalled(self) -> bool:
+        """Some worker has messages waiting and stored nothing for ``ingest_stall_after_s`` seconds."""
+        return self.last_progress_s > self.settings.ingest_stall_after_s
 
     @property
     def pids(self) -> list[int | None]:

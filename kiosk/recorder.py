@@ -12,9 +12,11 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from kiosk.clock import Clock
 from kiosk.outbox import Outbox
+from protocol.checks import TIME_MAX, TIME_MIN
 from protocol.scales import scale_for
 from protocol.wire import DEFAULT_QUESTION, FollowUp, Vote
 
@@ -57,6 +59,10 @@ class Recorder:
             misuse = self._last_counted is not None and mono - self._last_counted < self.repeat_interval
             wall = self.clock.now()
             synced = self.clock.synced()
+            if not TIME_MIN <= wall < TIME_MAX:
+                # A clock outside the protocol's times (a dead RTC): keep the press, dated by the bound and
+                # flagged unsynchronised, so that the collector dates it when it arrives.
+                wall, synced = (TIME_MIN if wall < TIME_MIN else TIME_MAX - timedelta(seconds=1)), False
 
             def build(seq: int) -> Vote:
                 return Vote(

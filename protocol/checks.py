@@ -13,6 +13,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from protocol.errors import ProtocolError
@@ -21,6 +22,15 @@ _LOG = logging.getLogger(__name__)
 
 #: A payload larger than this is refused before it is parsed.
 MAX_PAYLOAD_BYTES = 256 * 1024
+
+#: Every time in the protocol (a vote's ``ts``, a batch's ``sent_at``, a status', a heartbeat's, a self-test's) is
+#: within ``[TIME_MIN, TIME_MAX)``, whatever its UTC offset. ISO 8601 allows years 0001 to 9999, where converting
+#: to UTC or to a local day overflows (``0001-01-01T00:00+01:00``): such a time would pass a type check and then
+#: fail in the store. The lower bound is the Unix epoch, not a recent date, because a kiosk without a real-time
+#: clock boots in 1970 and its unsynchronised votes must still be valid, so that the collector can re-date them
+#: (they are flagged ``clock_synced: false``); the upper bound leaves the fleet's lifetime and more.
+TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+TIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 
 #: Patterns are matched whole (``re.fullmatch``): a trailing newline is not a valid id.
 KIOSK_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -122,6 +132,19 @@ def as_uuid_text(value: object) -> str:
         raise Invalid(f"should be a UUID, not {value[:80]!r}")
     hexdigits = value.removeprefix("urn:uuid:").strip("{}").replace("-", "").lower()
     return f"{hexdigits[:8]}-{hexdigits[8:12]}-{hexdigits[12:16]}-{hexdigits[16:20]}-{hexdigits[20:]}"
+
+
+def time_in_range(value: datetime) -> datetime:
+    """``value`` if it is a time with its UTC offset within ``[TIME_MIN, TIME_MAX)``; else :class:`Invalid`.
+
+    Compared as aware times, never converted: converting one at the edge of the calendar is what overflows.
+    """
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise Invalid("should be a time with its UTC offset")
+    if not TIME_MIN <= value < TIME_MAX:
+        raise Invalid(f"should be from {TIME_MIN:%Y-%m-%d} to before {TIME_MAX:%Y-%m-%d} (UTC), "
+                      f"not {value.isoformat()[:40]}")
+    return value
 
 
 def in_range(number: float, *, ge: float | None = None, gt: float | None = None, le: float | None = None,

@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from protocol.checks import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES  # re-exported: part of the contract
+from protocol.checks import TIME_MAX as TIME_MAX  # re-exported: part of the contract
+from protocol.checks import TIME_MIN as TIME_MIN
 from protocol.scales import MAX_SIZE, MIN_SIZE
 from protocol.topics import KIOSK_ID_PATTERN
 
@@ -36,6 +38,10 @@ MAX_VOTES_PER_BATCH = 500
 
 KioskId = Annotated[str, StringConstraints(pattern=f"^{KIOSK_ID_PATTERN}$")]
 QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+#: A time with its UTC offset, within ``[TIME_MIN, TIME_MAX)`` (``protocol.checks``, whose ``time_in_range`` is the
+#: kiosk's side of the same rule). As pydantic-core's own bounds, compared as aware times: a Python validator per
+#: vote made decoding a batch 40 % slower.
+ProtocolTime = Annotated[AwareDatetime, Field(ge=TIME_MIN, lt=TIME_MAX)]
 DEFAULT_QUESTION = "fs-satisfaction-1"
 FOLLOWUP_QUESTION = "fs-resolved-1"
 
@@ -62,7 +68,7 @@ class Vote(_Model):
     answer: int = Field(ge=1, le=MAX_SIZE, description="1 = least satisfied ... scale = most satisfied.")
     scale: int = Field(ge=MIN_SIZE, le=MAX_SIZE, description="How many answers were offered.")
     question: QuestionId = Field(default=DEFAULT_QUESTION, description="Which question was asked.")
-    ts: AwareDatetime = Field(description="Wall-clock time of the press, with its UTC offset.")
+    ts: ProtocolTime = Field(description="Wall-clock time of the press, with its UTC offset.")
     clock_synced: bool = Field(description="Whether the kiosk's clock was synchronised (NTP) at the press.")
     misuse: bool = Field(
         default=False,
@@ -86,7 +92,7 @@ class VoteBatch(_Model):
 
     v: Literal[1] = PROTOCOL_VERSION
     kiosk_id: KioskId
-    sent_at: AwareDatetime
+    sent_at: ProtocolTime
     votes: list[Vote] = Field(min_length=1, max_length=MAX_VOTES_PER_BATCH)
 
     @model_validator(mode="after")
@@ -119,7 +125,7 @@ class StatusMessage(_Model):
 
     v: Literal[1] = PROTOCOL_VERSION
     status: Status
-    ts: AwareDatetime
+    ts: ProtocolTime
     version: str | None = Field(default=None, max_length=64)
 
 
@@ -127,7 +133,7 @@ class Telemetry(_Model):
     """The kiosk's heartbeat on ``fs/v1/kiosks/{kiosk_id}/telemetry``."""
 
     v: Literal[1] = PROTOCOL_VERSION
-    ts: AwareDatetime
+    ts: ProtocolTime
     uptime_s: float = Field(ge=0)
     version: str = Field(max_length=64)
     outbox_depth: int = Field(ge=0, description="Votes recorded and not yet confirmed by a receipt.")
@@ -204,7 +210,7 @@ class SelfTestReport(_Model):
     """A kiosk's self-test, retained on ``fs/v1/kiosks/{kiosk_id}/selftest`` (``borne kiosk selftest``)."""
 
     v: Literal[1] = PROTOCOL_VERSION
-    ts: AwareDatetime
+    ts: ProtocolTime
     passed: bool = Field(description="Every check passed (a skipped check does not fail the test).")
     checks: list[SelfTestCheck] = Field(min_length=1, max_length=32)
     version: str | None = Field(default=None, max_length=64)

@@ -45,6 +45,7 @@ from protocol.checks import (
     one_of,
     opening_hours,
     payload_text,
+    time_in_range,
 )
 from protocol.checks import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES  # re-exported: part of the contract
 from protocol.errors import ProtocolError
@@ -83,7 +84,10 @@ def _optional_text(value: str | None, name: str, max_length: int) -> None:
 
 
 def _aware(ts: datetime, name: str = "ts") -> None:
-    _require(isinstance(ts, datetime) and ts.utcoffset() is not None, f"{name} must be a time with its UTC offset")
+    try:
+        time_in_range(ts)
+    except Invalid as exc:
+        raise ValueError(f"{name}: {exc.message}") from None
 
 
 def _whole(value: object) -> bool:

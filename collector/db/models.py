@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -95,14 +96,18 @@ class KioskAssignment(Base):
 
 
 class Vote(Base):
-    """One counted press; ``id`` is the kiosk's UUID, which makes ingest idempotent."""
+    """One counted press, keyed by its kiosk and the UUID the kiosk gave it, which makes ingest idempotent.
+
+    The same id from another kiosk is another vote (migration tbvoteskey): a kiosk cannot claim, nor shadow,
+    another kiosk's votes by sending their ids first.
+    """
 
     __tablename__ = "votes"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     # No foreign keys: the store takes both from the kiosks and espaces rows it reads in the same transaction, and
     # neither is ever deleted; as constraints they cost a trigger per inserted vote (migration i4votesidx).
-    kiosk_id: Mapped[str] = mapped_column(String(64))
+    kiosk_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     espace_id: Mapped[str] = mapped_column(String(32))
     seq: Mapped[int] = mapped_column(BigInteger)
     answer: Mapped[int] = mapped_column(SmallInteger)
@@ -118,7 +123,8 @@ class Vote(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     # Raw votes are read per espace and period (the API's vote export, the alerts); KPIs read the rollups.
-    __table_args__ = (Index("ix_votes_espace_ts", "espace_id", "ts"),)
+    __table_args__ = (PrimaryKeyConstraint("kiosk_id", "id", name="votes_pkey"),
+                      Index("ix_votes_espace_ts", "espace_id", "ts"))
 
 
 class _AnswerCounts:

@@ -22,7 +22,7 @@ from collector.broker import free_port
 from collector.config import Settings
 from collector.metrics import Metrics
 from collector.service import Collector
-from collector.workers import WorkersUnsupported, check_workers, worker_client_id
+from collector.workers import IngestWorkers, WorkersUnsupported, _Report, check_workers, worker_client_id
 from kiosk.config import SecretStr
 from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from tests.collector.test_scale_collectors import KIOSKS, CollectorProcess, Publisher, _totals
@@ -42,6 +42,24 @@ def test_metrics_absorb_other_processes_counters() -> None:
     assert metrics.rejects() == {"not-json": 1}
     assert "borne_votes_stored_total 21" in metrics.prometheus()
     assert metrics.counts() == ({"votes_stored": 4}, {})
+
+
+def test_a_stalled_worker_shows_in_the_collectors_view(tmp_path: Path) -> None:
+    """The main process reads each worker's backlog and progress from its reports: one stalled worker is enough
+    for ``/healthz`` to say stalled; its labelled counters (rejects not kept) add up on ``/metrics``."""
+    settings = Settings(data_dir=tmp_path, ingest_workers=2, ingest_stall_after_s=5)
+    metrics = Metrics()
+    workers = IngestWorkers(settings, metrics)
+    dropped = Counter({"rejects_dropped|reason|not-json": 2})
+    workers._absorb(_Report(0, 100, True, 0, 120.0, dict(dropped), {}))  # idle for long: not stalled
+    workers._absorb(_Report(1, 101, True, 3, 1.0, dict(dropped), {}))
+    assert (workers.backlog, workers.stalled) == (3, False)
+    assert workers.last_progress_s < 5
+    workers._absorb(_Report(1, 101, True, 3, 6.0, dict(dropped), {}))
+    assert workers.stalled and workers.last_progress_s >= 6
+    assert 'borne_rejects_dropped_total{reason="not-json"} 4' in metrics.prometheus()
+    workers._absorb(_Report(1, 101, True, 0, 0.0, dict(dropped), {}))
+    assert not workers.stalled
 
 
 def test_workers_need_shared_subscriptions(tmp_path: Path) -> None:

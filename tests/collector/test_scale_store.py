@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from collector.db.engine import session_factory
 from collector.db.models import DailyRollup, FollowupRollup, HourlyRollup, Vote
-from collector.store import Incoming, Store
+from collector.store import Incoming, Store, sqlite_existing_keys_sql
 from protocol.codec import encode
 from protocol.models import FollowUp, VoteBatch
 from protocol.models import Vote as WireVote
@@ -102,14 +102,14 @@ def test_a_group_of_new_votes_is_written_without_a_look_up(database_url: str) ->
     engine = migrated_engine(database_url)
     register(engine, {"k-1": ("fs-1", "22")})
     store = Store(engine)
-    looked_up: list[list[uuid.UUID]] = []
-    original = store._existing_ids
+    looked_up: list[list[tuple[str, uuid.UUID]]] = []
+    original = store._existing_keys
 
-    def spy(conn: object, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        looked_up.append(ids)
-        return original(conn, ids)  # type: ignore[arg-type]
+    def spy(conn: object, keys: list[tuple[str, uuid.UUID]]) -> set[tuple[str, uuid.UUID]]:
+        looked_up.append(keys)
+        return original(conn, keys)  # type: ignore[arg-type]
 
-    store._existing_ids = spy  # type: ignore[method-assign]
+    store._existing_keys = spy  # type: ignore[method-assign]
     outcome = store.ingest([_incoming(wire_batch("k-1", [1, 2, 3, 4])) for _ in range(3)])
     assert (outcome.stored, outcome.duplicates) == (12, 0)
     assert looked_up == []
@@ -123,22 +123,35 @@ def test_a_vote_inserted_by_another_collector_meanwhile_is_not_counted_twice(dat
     store = Store(engine)
     batch = wire_batch("k-1", [1, 2, 3, 4])
     store.ingest([_incoming(VoteBatch(kiosk_id="k-1", sent_at=batch.sent_at, votes=batch.votes[:1]))])
-    original = store._existing_ids
+    original = store._existing_keys
     lookups = 0
 
-    def racing_lookup(conn: object, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    def racing_lookup(conn: object, keys: list[tuple[str, uuid.UUID]]) -> set[tuple[str, uuid.UUID]]:
         nonlocal lookups
-        found = original(conn, ids)  # type: ignore[arg-type]
+        found = original(conn, keys)  # type: ignore[arg-type]
         lookups += 1
         if lookups == 1:  # another collector commits the second vote right after our look-up
             other = Store(engine)
             other.ingest([_incoming(VoteBatch(kiosk_id="k-1", sent_at=batch.sent_at, votes=batch.votes[1:2]))])
         return found
 
-    store._existing_ids = racing_lookup  # type: ignore[method-assign]
+    store._existing_keys = racing_lookup  # type: ignore[method-assign]
     outcome = store.ingest([_incoming(batch)])
     assert lookups == 2  # written as new (a conflict), looked up (raced), looked up again
     assert (outcome.stored, outcome.duplicates) == (2, 2)
     assert _rollup_total(engine, DailyRollup) == 4
     with session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Vote)) == 4
+
+
+def test_the_look_up_of_stored_votes_searches_the_key_on_sqlite(sqlite_url: str) -> None:
+    """A resend's look-up reads one index entry a vote, never the whole table (a scan grows with every vote)."""
+    engine = migrated_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sqlite_existing_keys_sql(3)}", ("k", "a") * 3).all()
+        steps = [row[-1] for row in plan]
+        assert any(step.startswith("SEARCH v USING") and "kiosk_id=? AND id=?" in step for step in steps), steps
+        assert not any(step.startswith("SCAN v") or step.startswith("SCAN votes") for step in steps), steps
+    finally:
+        engine.dispose()

@@ -91,7 +91,7 @@ def seed(engine: Engine, places: list[Place], *, days: int = 20, seed_value: int
         for i, place in enumerate(places):
             add_espace(session, place.espace_id, place.name, place.departement)
             kiosk_id = f"kiosk-{i + 1:03d}"
-            add_kiosk(session, kiosk_id, place.espace_id)
+            add_kiosk(session, kiosk_id, place.espace_id, now=now - timedelta(days=days + 1))
             out.kiosks[kiosk_id] = place.espace_id
     store = Store(engine)
     for kiosk_id, espace_id in out.kiosks.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from kiosk.clock import ManualClock
 from kiosk.outbox import Outbox, OutboxClosed
 from kiosk.recorder import Recorder
+from protocol.checks import TIME_MAX, TIME_MIN
 from protocol.models import Vote
 from protocol.wire import FollowUp
 
@@ -116,3 +118,17 @@ def test_answers_off_the_scale_are_refused(outbox: Outbox) -> None:
     with pytest.raises(ValueError, match="not on a 2-answer scale"):
         recorder.record(3)
     assert outbox.depth() == 0
+
+
+@pytest.mark.parametrize(("wall", "recorded"), [
+    (datetime(2150, 1, 1, tzinfo=UTC), TIME_MAX - timedelta(seconds=1)),
+    (datetime(1969, 7, 21, tzinfo=UTC), TIME_MIN),
+])
+def test_a_press_on_a_clock_out_of_the_protocols_range_is_kept_flagged(outbox: Outbox, wall: datetime,
+                                                                       recorded: datetime) -> None:
+    """A dead real-time clock: the press is recorded, dated by the range's edge and flagged unsynchronised, so
+    that the collector dates it when it arrives (a vote out of the range would not be valid)."""
+    recorder = Recorder(outbox, ManualClock(wall, synced=True))
+    vote = recorder.record(3)
+    assert (vote.ts, vote.clock_synced) == (recorded, False)
+    assert Vote.model_validate_json(vote.to_json()).ts == recorded

@@ -97,6 +97,56 @@ def test_a_vote_the_models_refuse_cannot_be_built(change: dict[str, Any]) -> Non
         wire.Vote(**values)
 
 
+#: Times at the edges of the calendar and of the protocol's range: valid ISO 8601, refused by both sides alike.
+EDGE_TIMES = [
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),            # converting it to UTC overflows
+    datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-1))),
+    datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+    datetime(1970, 1, 1, 0, 59, tzinfo=timezone(timedelta(hours=1))),   # 1969 in UTC
+    datetime(2100, 1, 1, tzinfo=UTC),
+    datetime(2099, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-1))),  # 2100 in UTC
+]
+#: The range's own edges, valid on both sides.
+INSIDE_TIMES = [checks.TIME_MIN, checks.TIME_MAX - timedelta(microseconds=1),
+                datetime(1970, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1))),
+                datetime(2099, 12, 31, 22, 59, tzinfo=timezone(timedelta(hours=-1)))]
+
+
+@pytest.mark.parametrize("ts", EDGE_TIMES, ids=str)
+def test_times_out_of_range_are_refused_by_both_sides(ts: datetime) -> None:
+    values: list[tuple[Any, Any, dict[str, Any]]] = [
+        (models.Vote, wire.Vote, {**VOTES[0], "ts": ts}),
+        (models.StatusMessage, wire.StatusMessage, {"status": "online", "ts": ts}),
+        (models.Telemetry, wire.Telemetry, {"ts": ts, "uptime_s": 1.0, "version": "1", "outbox_depth": 0}),
+    ]
+    for model, mine, fields in values:
+        with pytest.raises(ValueError):
+            model(**fields)
+        if "status" in fields:
+            fields = {**fields, "status": wire.Status.ONLINE}
+        with pytest.raises(ValueError):
+            mine(**fields)
+    check = wire.SelfTestCheck(name="disk", outcome=wire.CheckOutcome.PASSED)
+    with pytest.raises(ValueError):
+        wire.SelfTestReport(ts=ts, passed=True, checks=(check,))
+    with pytest.raises(ValueError):
+        models.SelfTestReport(ts=ts, passed=True, checks=[{"name": "disk", "outcome": "passed"}])
+    vote = json.dumps({**json.loads(wire.Vote(**VOTES[0]).to_json()), "ts": ts.isoformat()})
+    for batch in (f'{{"v":1,"kiosk_id":"k-1","sent_at":"{NOW.isoformat()}","votes":[{vote}]}}',
+                  f'{{"v":1,"kiosk_id":"k-1","sent_at":"{ts.isoformat()}","votes":[{wire.Vote(**VOTES[0]).to_json()}]}}'):
+        with pytest.raises(ProtocolError) as refused:
+            decode(models.VoteBatch, batch.encode())
+        assert refused.value.reason == "invalid"
+
+
+@pytest.mark.parametrize("ts", INSIDE_TIMES, ids=str)
+def test_times_at_the_range_edges_are_taken_by_both_sides(ts: datetime) -> None:
+    mine = wire.Vote(**{**VOTES[0], "ts": ts})
+    assert models.Vote.model_validate_json(mine.to_json()) == models.Vote(**{**VOTES[0], "ts": ts})
+    payload = wire.StatusMessage(status=wire.Status.ONLINE, ts=ts).encode()
+    assert decode(models.StatusMessage, payload).ts == ts
+
+
 def test_a_followup_the_models_refuse_cannot_be_built() -> None:
     bads: list[dict[str, Any]] = [{"answer": "maybe"}, {"question": "No"}]
     for bad in bads:

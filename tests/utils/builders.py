@@ -26,12 +26,18 @@ def migrated_engine(url: str) -> Engine:
     return engine
 
 
-def register(engine: Engine, fleet: dict[str, tuple[str, str]], espaces: dict[str, str] | None = None) -> None:
-    """``fleet``: kiosk id -> (espace id, département). Espaces are created as needed."""
+#: When test kiosks are registered unless told: before any vote the tests date (the store refuses a synchronised
+#: vote dated before its kiosk's registration).
+REGISTERED = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def register(engine: Engine, fleet: dict[str, tuple[str, str]], espaces: dict[str, str] | None = None, *,
+             since: datetime = REGISTERED) -> None:
+    """``fleet``: kiosk id -> (espace id, département), registered ``since``. Espaces are created as needed."""
     with session_factory(engine)() as session, session.begin():
         for kiosk_id, (espace_id, dep) in fleet.items():
             add_espace(session, espace_id, (espaces or {}).get(espace_id, f"France services {espace_id}"), dep)
-            add_kiosk(session, kiosk_id, espace_id)
+            add_kiosk(session, kiosk_id, espace_id, now=since)
 
 
 def collector_settings(url: str, port: int, data_dir: Path, **overrides: Any) -> Settings:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from collector.api.deps import StateDep
 from collector.auth import hash_token
+from collector.metrics import gauges
 
 _LOG = logging.getLogger(__name__)
 
@@ -26,12 +27,18 @@ def healthz(state: StateDep, response: Response) -> dict[str, object]:
     with the reason. Answers within about a second whatever the database does (:mod:`collector.db.probe`)."""
     probe = state.database_probe.check()
     broker = None
+    body: dict[str, object] = {}
+    stalled = False
     if state.ingest is not None:
         broker = "connected" if state.ingest.connected else "disconnected"
-    healthy = probe.ok and broker != "disconnected"
+        stalled = bool(state.ingest.stalled)
+        body["ingest"] = {"backlog": state.ingest.backlog,
+                          "last_progress_s": round(state.ingest.last_progress_s, 1), "stalled": stalled}
+    healthy = probe.ok and broker != "disconnected" and not stalled
     if not healthy:
         response.status_code = 503
-    return {"status": "ok" if healthy else "degraded", "database": probe.detail, "broker": broker}
+    status = "ok" if healthy else "stalled" if stalled and probe.ok else "degraded"
+    return {"status": status, "database": probe.detail, "broker": broker, **body}
 
 
 @router.get("/metrics", response_class=Response,
@@ -39,7 +46,8 @@ def healthz(state: StateDep, response: Response) -> dict[str, object]:
                        403: {"description": "No metrics token is set and the API does not listen on loopback."},
                        429: {"description": "Too many wrong tokens from this address lately."}})
 def metrics(request: Request, state: StateDep) -> Response:
-    """Counters in Prometheus' text format: messages, votes stored, duplicates, rejects by reason."""
+    """Counters in Prometheus' text format: messages, votes stored, duplicates, rejects by reason; and, if
+    this process ingests, the ingest's backlog and the seconds since it last stored a group (gauges)."""
     if state.metrics_token_hash is not None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(hash_token(given.strip()), state.metrics_token_hash):
@@ -57,4 +65,8 @@ def metrics(request: Request, state: StateDep) -> Response:
     elif not state.metrics_open:
         raise HTTPException(403, "/metrics is closed: the API listens beyond loopback and no metrics token is set "
                                  "(BORNE_METRICS_TOKEN or BORNE_METRICS_TOKEN_FILE)")
-    return Response(state.metrics.prometheus(), media_type="text/plain; version=0.0.4")
+    text = state.metrics.prometheus()
+    if state.ingest is not None:
+        text += gauges({"ingest_backlog": state.ingest.backlog,
+                        "ingest_last_progress_seconds": round(state.ingest.last_progress_s, 3)})
+    return Response(text, media_type="text/plain; version=0.0.4")

@@ -1,0 +1,64 @@
+"""A kiosk sending bad messages without end cannot make the collector keep without limit.
+
+Each kiosk (and messages of no kiosk) has ``rejects_per_kiosk_per_minute`` rejects kept; beyond, a reject is
+counted on ``/metrics`` (``borne_rejects_dropped_total``) and logged, not kept, and its votes are still in the
+kiosk's receipt. Another kiosk's rejects are kept as before.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from collector.metrics import Metrics
+from collector.store import Incoming, Store
+from protocol.codec import encode
+from protocol.topics import TopicKind, kiosk_topic
+from tests.utils.builders import migrated_engine, register, rejects, wire_batch
+
+
+def _future_batch(kiosk_id: str) -> tuple[Incoming, str]:
+    batch = wire_batch(kiosk_id, [4], ts=datetime.now(UTC) + timedelta(hours=1))
+    return Incoming(kiosk_topic(kiosk_id, TopicKind.VOTES), encode(batch), datetime.now(UTC)), str(batch.votes[0].id)
+
+
+def test_rejects_kept_per_kiosk_are_limited_and_the_rest_counted(database_url: str) -> None:
+    engine = migrated_engine(database_url)
+    register(engine, {"k-flood": ("fs-1", "22"), "k-calm": ("fs-2", "29")})
+    metrics = Metrics()
+    store = Store(engine, metrics, rejects_per_kiosk_per_minute=5)
+    flood = [_future_batch("k-flood") for _ in range(12)]
+    garbage = [Incoming("fs/v1/kiosks/k-flood/votes", b"not json", datetime.now(UTC)) for _ in range(3)]
+    nowhere = [Incoming("elsewhere/x", b"{}", datetime.now(UTC)) for _ in range(7)]
+    outcome = store.ingest([m for m, _ in flood[:6]] + garbage + nowhere)
+    outcome2 = store.ingest([m for m, _ in flood[6:]] + [_future_batch("k-calm")[0]])
+    kept = rejects(engine)
+    by_kiosk = {k: sum(1 for r in kept if r.kiosk_id == k) for k in ("k-flood", "k-calm", None)}
+    assert by_kiosk == {"k-flood": 5, "k-calm": 1, None: 5}
+    assert outcome.rejected["vote-in-future"] + outcome2.rejected["vote-in-future"] == 13
+    # Every vote rejected is in its kiosk's receipt, kept or not: the kiosk stops resending it.
+    rejected_ids = [str(i) for o in (outcome, outcome2) for i in o.receipts["k-flood"][1]]
+    assert rejected_ids == [vote_id for _, vote_id in flood]
+    assert metrics.rejects() == {"vote-in-future": 13, "not-json": 3, "bad-topic": 7}
+    text = metrics.prometheus()
+    # k-flood's first five rejects were kept (its 3 not-json, decoded first, and 2 vote-in-future): 10 were not.
+    assert 'borne_rejects_dropped_total{reason="vote-in-future"} 10' in text
+    assert 'borne_rejects_dropped_total{reason="not-json"}' not in text
+    assert 'borne_rejects_dropped_total{reason="bad-topic"} 2' in text
+    assert text.count("# TYPE borne_rejects_dropped_total counter") == 1
+    assert json.dumps(metrics.snapshot())  # still serialisable
+    engine.dispose()
+
+
+def test_the_budget_refills(sqlite_url: str) -> None:
+    engine = migrated_engine(sqlite_url)
+    register(engine, {"k-flood": ("fs-1", "22")})
+    store = Store(engine, rejects_per_kiosk_per_minute=2)
+    now = [0.0]
+    store.reject_budget.clock = lambda: now[0]
+    store.ingest([_future_batch("k-flood")[0] for _ in range(3)])
+    assert len(rejects(engine)) == 2
+    now[0] = 30.0  # half a minute: one more
+    store.ingest([_future_batch("k-flood")[0] for _ in range(3)])
+    assert len(rejects(engine)) == 3
+    engine.dispose()
