@@ -126,7 +126,7 @@ def resolve(session: Session, token: str, *, idle: timedelta, now: datetime | No
                             .where(StaffSession.token_hash == digest(token))).first()
     if found is None:
         raise SessionRefused("unknown session")
-    row, entry = found.tuple()
+    row, entry = found
     if row.ended_at is not None:
         raise SessionRefused("the session was ended")
     if entry.disabled_at is not None:

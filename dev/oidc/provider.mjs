@@ -72,7 +72,8 @@ const provider = new Provider(issuer, {
     if (!person) return undefined;
     return {
       accountId: id,
-      async claims() { return { sub: person.sub || id, email_verified: true, ...person }; },
+      // The subject is the login: oidc-provider's sessions know the account by it.
+      async claims() { return { email_verified: true, ...person, sub: id }; },
     };
   },
   ttl: { Session: 3600, Interaction: 600, Grant: 3600, AccessToken: 600, AuthorizationCode: 60, IdToken: 600 },
