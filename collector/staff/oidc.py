@@ -123,7 +123,10 @@ async def identity(settings: OidcSettings, redirect_uri: str, *, code: str, nonc
 async def _userinfo(app: StarletteOAuth2App, settings: OidcSettings, metadata: dict[str, Any],
                     token: dict[str, Any], subject: str) -> dict[str, Any]:
     try:
-        response = await app.get(metadata["userinfo_endpoint"], token=token)
+        # The header by hand: the client would refuse an access token within its minute of leeway of expiry,
+        # and a provider's may last only a minute.
+        response = await app.get(metadata["userinfo_endpoint"], withhold_token=True,
+                                 headers={"Authorization": f"Bearer {token['access_token']}"})
         response.raise_for_status()
     except Exception as exc:
         _LOG.warning("userinfo unreadable: %s", type(exc).__name__)
