@@ -110,3 +110,41 @@ class DemoProvider:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+#: The demo's people, one a role (and one the access list does not know): login -> (claims, role, scope).
+DEMO_PEOPLE: dict[str, tuple[dict[str, str], str | None, str | None]] = {
+    "admin": ({"email": "admin@demo.anct.gouv.fr", "given_name": "Alice", "usual_name": "Martin"}, "admin", None),
+    "partenaire": ({"email": "partenaire@demo.caf.fr", "given_name": "Nora", "usual_name": "Bernard"},
+                   "national", None),
+    "prefecture-22": ({"email": "referent@demo.cotes-darmor.gouv.fr", "given_name": "Paul", "usual_name": "Le Goff"},
+                      "prefecture", "22"),
+    "agent-guingamp": ({"email": "agent@demo.guingamp.fr", "given_name": "Anne", "usual_name": "Le Bihan"},
+                       "agent", "demo-22"),
+    "inconnu": ({"email": "inconnu@demo.gouv.fr", "given_name": "Ivan", "usual_name": "Petit"}, None, None),
+}
+
+
+def start_demo_sign_in(engine: Any, api_url: str) -> DemoProvider:
+    """Start the provider with the demo's people, point the collector at it (``BORNE_OIDC_*`` in this process's
+    environment) and put the people on the access list. Raises :class:`ProviderUnavailable`."""
+    from collector.db.engine import session_factory
+    from collector.db.models import StaffAccess
+    from collector.staff import access
+
+    people = {login: {**claims, "siret": "13002526500013", "uid": login, "idp_id": "demo",
+                      "organizational_unit": "démonstration"} for login, (claims, _, _) in DEMO_PEOPLE.items()}
+    provider = DemoProvider(people, redirect_uris=[api_url + "/dashboard/oidc/callback"],
+                            post_logout_redirect_uris=[api_url + "/dashboard/oidc/deconnecte"]).start()
+    os.environ.update(BORNE_OIDC_DISCOVERY_URL=provider.discovery_url, BORNE_OIDC_CLIENT_ID=provider.client_id,
+                      BORNE_OIDC_CLIENT_SECRET=provider.client_secret, BORNE_OIDC_SCOPES=PROCONNECT_SCOPES,
+                      BORNE_OIDC_PROVIDER_NAME="ProConnect (démonstration)",
+                      BORNE_OIDC_ACCESS_CONTACT="l'administrateur de la démonstration (admin)")
+    from sqlalchemy import select
+
+    with session_factory(engine)() as db, db.begin():
+        for claims, role, scope in DEMO_PEOPLE.values():
+            if role is None or db.scalar(select(StaffAccess.id).where(StaffAccess.email == claims["email"])):
+                continue
+            access.add(db, role=role, scope=scope, email=claims["email"], actor="borne demo")
+    return provider
