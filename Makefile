@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
+# The OpenID Connect provider that the sign-in tests and the demo start (oidc-provider on Node.js).
+OIDC       := dev/oidc
+OIDC_STAMP := $(OIDC)/node_modules/.installed-$(shell cat $(OIDC)/package-lock.json | cksum | cut -d' ' -f1)
+
 .PHONY: demo test test-oldest lint bench soak audit system-deps clean
 
 system-deps:
@@ -16,14 +20,18 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-demo: system-deps $(STAMP)
+$(OIDC_STAMP): $(OIDC)/package.json $(OIDC)/package-lock.json
+	cd $(OIDC) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
+demo: system-deps $(STAMP) $(OIDC_STAMP)
 	$(BIN)/borne demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
-test: system-deps $(STAMP) lint
+test: system-deps $(STAMP) $(OIDC_STAMP) lint
 	$(BIN)/python -m pytest
 
 bench: system-deps $(STAMP)

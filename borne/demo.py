@@ -110,6 +110,7 @@ def demo(
         raise CliError(str(exc)) from None
     simulated: list[SimulatedKiosk] = []
     alerts = None
+    provider = None
     try:
         from collector.db.engine import session_factory
 
@@ -137,6 +138,12 @@ def demo(
         past = fill_history(collector.engine, [f"kiosk-{i + 1:03d}" for i in range(kiosks)], history_days,
                             metrics=collector.metrics)
         token = sign_in_token(collector.engine, DEMO_USER)
+        from borne.demo_provider import DEMO_PEOPLE, ProviderUnavailable, start_demo_sign_in
+
+        try:
+            provider = start_demo_sign_in(collector.engine, collector.api_url)
+        except ProviderUnavailable as exc:
+            typer.echo(f"no sign-in as staff ({exc}): the token below still works")
         for i in range(kiosks):
             kiosk_id = f"kiosk-{i + 1:03d}"
             config = simulated_config(kiosk_id, folder / "kiosks", "127.0.0.1", mqtt_port)
@@ -154,8 +161,14 @@ def demo(
         typer.echo(f"borne demo: {kiosks} kiosks voting at espaces in {len({d for _, _, d in DEMO_ESPACES[:kiosks]})} "
                    f"départements ({past} past votes loaded); data in {folder}")
         typer.echo(f"  dashboard:    {collector.api_url}/dashboard/")
+        if provider is not None:
+            typer.echo(f"  sign in:      « S'identifier avec ProConnect » on the dashboard, at the demo's provider "
+                       f"({provider.issuer}) type one of these logins, any password:")
+            for login, (_, role, scope) in DEMO_PEOPLE.items():
+                where = f" {scope}" if scope else ""
+                typer.echo(f"                  {login:<16}{role or 'not on the access list'}{where}")
         typer.echo(f"  token:        {token}")
-        typer.echo(f"                (national partner {DEMO_USER!r}: paste it on the dashboard's sign-in page)")
+        typer.echo(f"                (national partner {DEMO_USER!r}, for scripts: or paste it on the sign-in page)")
         typer.echo(f"  API:          {collector.api_url}/docs")
         typer.echo(f"  satisfaction: {collector.api_url}/api/v1/kpi/satisfaction?level=espace&code={first}")
         if not os.environ.get("BORNE_DEPARTEMENTS_GEOJSON"):
@@ -172,6 +185,8 @@ def demo(
         typer.echo("stopping...")
         if alerts is not None:
             alerts.close()
+        if provider is not None:
+            provider.stop()
         for sim in simulated:
             sim.close()
         collector.close()

@@ -14,8 +14,10 @@ from collector.api.routes import espaces, health
 from collector.api.routes import kiosks as kiosks_routes
 from collector.api.routes import kpi as kpi_routes
 from collector.api.routes import provision as provision_routes
+from collector.api.routes import staff as staff_routes
 from collector.auth import hash_token
 from collector.dashboard import router as dashboard_router
+from collector.dashboard import staff_routes as dashboard_staff_routes
 from collector.db.engine import session_factory
 from collector.metrics import Metrics
 
@@ -40,6 +42,8 @@ def create_app(engine: Engine, *, metrics: Metrics | None = None, ingest: Any | 
     app.include_router(alerts_routes.router)
     app.include_router(kiosks_routes.router)
     app.include_router(provision_routes.router)
+    app.include_router(staff_routes.router)
+    app.include_router(dashboard_staff_routes.router)  # before the dashboard's /{slug} pages
     app.include_router(dashboard_router)
     _document_errors(app)
     app.add_middleware(RefusalCounter, metrics=app.state.borne.metrics)

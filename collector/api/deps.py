@@ -1,8 +1,9 @@
 """Dependencies shared by the routes: the database session, the collector's state, and who is asking.
 
 Authentication: every protected route takes an ``Authorization: Bearer <token>`` header (see
-:mod:`collector.auth`). ``CurrentUser`` answers 401 without a valid token; ``require_role(...)`` answers 403 to
-any other role; :func:`ensure_scope` answers 403 outside the user's scope::
+:mod:`collector.auth`) or a staff session's cookie (see :mod:`collector.staff.web`). ``CurrentUser`` answers 401
+without a valid token; ``require_role(...)`` answers 403 to any other role; :func:`ensure_scope` answers 403
+outside the user's scope::
 
     @router.post("/kiosks", dependencies=[Depends(require_role(Role.ADMIN))])
     def provision(...): ...
@@ -29,6 +30,8 @@ from collector.db.models import Espace
 from collector.db.probe import DatabaseProbe
 from collector.metrics import Metrics
 from collector.ratelimit import FailureLimiter
+from collector.staff.sessions import COOKIE as STAFF_SESSION_COOKIE
+from collector.staff.web import session_principal
 
 _LOG = logging.getLogger(__name__)
 
@@ -74,9 +77,14 @@ def current_user(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The user behind the request's bearer token; 401 without a valid one, 429 instead for a wrong token from
-    an address that sent too many wrong tokens lately (see :mod:`collector.ratelimit`)."""
+    """The user behind the request's bearer token, or else its staff session; 401 without a valid one, 429
+    instead for a wrong token from an address that sent too many wrong tokens lately (see
+    :mod:`collector.ratelimit`)."""
     if credentials is None:
+        # A person signed in through OpenID Connect: a session cookie (and its CSRF token on state changes).
+        cookie = request.cookies.get(STAFF_SESSION_COOKIE)
+        if cookie:
+            return session_principal(request, session, cookie)
         raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
     # The peer's address, or the client's as a proxy named in ``trusted_proxies`` forwards it (uvicorn).
     address = request.client.host if request.client is not None else "unknown"

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from collector.api.deps import CurrentUser, SessionDep
 from collector.auth import Level, Role
-from collector.dashboard import geojson
+from collector.dashboard import geojson, staff_routes
 from collector.dashboard.pages import PAGES, render
 from collector.dashboard.zones import zones
 from collector.db.models import Espace
@@ -69,6 +69,8 @@ def _page(slug: str) -> HTMLResponse:
     extra: dict[str, str] = {}
     if slug == "carte":
         extra["map_state"] = _map_state()
+    if slug == "connexion":
+        extra["oidc_signin"] = staff_routes.signin_block(PREFIX)
     return HTMLResponse(render(page, PREFIX, extra), headers=_PAGE_HEADERS)
 
 

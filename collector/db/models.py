@@ -305,3 +305,68 @@ class NationalFollowupRollup(_FollowupCounts, Base):
     __tablename__ = "rollup_national_followup_daily"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+# -- Programme staff signing in through OpenID Connect (collector/staff/) ---------------------------------
+# People, not machines: who may sign in and with which role (the access list admins keep), their server-side
+# sessions, the sign-ins under way, and the audit log of every change to the list.
+
+
+class StaffAccess(Base):
+    """A person allowed on the dashboard, by email or by the provider's subject, with a role and a scope."""
+
+    __tablename__ = "staff_access"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)  # lowercased
+    subject: Mapped[str | None] = mapped_column(String(255), unique=True)  # the provider's ``sub``
+    name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(24))
+    scope: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class StaffSession(Base):
+    """A signed-in person's session: only the SHA-256 of its cookie and of its CSRF token are kept."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    access_id: Mapped[int] = mapped_column(ForeignKey("staff_access.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    id_token: Mapped[str | None] = mapped_column(Text)  # the provider's, for its sign-out (id_token_hint)
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the absolute expiry
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OidcLogin(Base):
+    """A sign-in under way: the SHA-256 of its ``state`` and of the browser's login cookie; used once."""
+
+    __tablename__ = "oidc_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    next_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class AuditEntry(Base):
+    """One change to the access list (or a sign-in): who, when, what, from where."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(320))
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    address: Mapped[str | None] = mapped_column(String(64))

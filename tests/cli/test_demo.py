@@ -23,11 +23,14 @@ def test_demo_runs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert proc.stdout is not None
-    url = token = dashboard = None
+    url = token = dashboard = issuer = None
     lines = []
     try:
         for line in proc.stdout:
             lines.append(line)
+            provider = re.search(r"sign in: .*\((http://127\.0\.0\.1:\d+)\)", line)
+            if provider:
+                issuer = provider.group(1)
             found = re.search(r"(satisfaction|token|dashboard): +(\S+)", line)
             if found:
                 if found.group(1) == "token":
@@ -40,6 +43,12 @@ def test_demo_runs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert url and token and dashboard, "".join(lines)
         with urllib.request.urlopen(dashboard, timeout=10) as response:  # noqa: S310 - our own local API
             assert b'lang="fr"' in response.read()
+        # Staff sign in as they will: the demo's OpenID Connect provider runs, and the sign-in page offers it.
+        assert issuer, "".join(lines)
+        with urllib.request.urlopen(issuer + "/.well-known/openid-configuration", timeout=10) as response:  # noqa: S310
+            assert json.loads(response.read())["issuer"] == issuer
+        with urllib.request.urlopen(dashboard + "connexion", timeout=10) as response:  # noqa: S310
+            assert b'id="oidc-signin"' in response.read()
         # The printed token signs in: the national partner reads the espace's votes, weeks of them already.
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
         deadline = time.monotonic() + 60

@@ -1,7 +1,8 @@
 /* borne dashboard: what every page shares.
  *
  * The token lives in sessionStorage only (gone when the tab closes), is sent in an Authorization header to the
- * collector's own API, and is never written to the console, a URL or a cookie. Every figure on a page comes from
+ * collector's own API, and is never written to the console, a URL or a cookie. Staff signed in through OpenID
+ * Connect have no token: their session is an HttpOnly cookie, and state changes carry its CSRF token (send()). Every figure on a page comes from
  * an API answer; each element showing one carries the raw value in data-value, so that tests compare them.
  * Text from the API is always set with textContent, never as HTML.
  */
@@ -29,9 +30,64 @@
   function token() { return sessionStorage.getItem(TOKEN_KEY); }
   function setToken(value) { sessionStorage.setItem(TOKEN_KEY, value); }
   function signOut() {
-    sessionStorage.removeItem(TOKEN_KEY);
-    window.location.assign(PREFIX + "/connexion");
+    if (token()) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      window.location.assign(PREFIX + "/connexion");
+      return;
+    }
+    staffSignOut();
   }
+
+  // ---- staff signed in through OpenID Connect (collector/staff/): a session cookie, not a token ----
+  // The session's cookie is HttpOnly; its CSRF token sits in a cookie of its own that this script reads and sends
+  // back in X-CSRF-Token with every state change.
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)borne_csrf=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+  /** POST/PUT/PATCH/DELETE to the collector with the session's CSRF token (or the user's token). */
+  async function send(method, path, payload, contentType) {
+    const headers = { Accept: "application/json", "X-CSRF-Token": csrfToken() };
+    const current = token();
+    if (current) headers.Authorization = "Bearer " + current;
+    let bodyText;
+    if (payload !== undefined) {
+      headers["Content-Type"] = contentType || "application/json";
+      bodyText = contentType ? payload : JSON.stringify(payload);
+    }
+    const response = await fetch(path, { method, headers, body: bodyText, cache: "no-store",
+      credentials: "same-origin" });
+    let answer = null;
+    try { answer = await response.json(); } catch (e) { answer = null; }
+    if (!response.ok) {
+      const detail = answer && answer.detail;
+      throw new ApiError(response.status, typeof detail === "string" ? detail : "Le collecteur a répondu "
+        + response.status + ".");
+    }
+    return answer;
+  }
+  async function staffSignOut() {
+    let next = PREFIX + "/connexion";
+    try {
+      const answer = await send("POST", PREFIX + "/oidc/logout");
+      if (answer && answer.redirect) next = answer.redirect;
+    } catch (e) { next = PREFIX + "/connexion"; }
+    window.location.assign(next);
+  }
+  function adminLinks(who) {
+    const list = document.querySelector("nav.main ul");
+    if (!list || who.role !== "admin") return;
+    for (const [slug, label] of [["acces", "Accès"], ["journal", "Journal des accès"]]) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = PREFIX + "/" + slug;
+      a.textContent = label;
+      if (body.dataset.page === slug) a.setAttribute("aria-current", "page");
+      li.append(a);
+      list.append(li);
+    }
+  }
+  // ---- end of staff sign-in ----
 
   function toSignIn() {
     const next = window.location.pathname + window.location.search;
@@ -47,7 +103,7 @@
     const headers = { Accept: "application/json" };
     const current = token();
     if (current) headers.Authorization = "Bearer " + current;
-    const response = await fetch(url, { headers, cache: "no-store", credentials: "omit" });
+    const response = await fetch(url, { headers, cache: "no-store", credentials: "same-origin" });
     if (response.status === 401 && body.dataset.signedIn === "true") {
       sessionStorage.removeItem(TOKEN_KEY);
       toSignIn();
@@ -270,11 +326,12 @@
   /** Who is signed in; without a token, off to the sign-in page. */
   function session() {
     if (!sessionPromise) {
-      if (!token()) { toSignIn(); return new Promise(() => {}); }
+      // Without a token, a staff session's cookie may do; the API's 401 sends to the sign-in page.
       sessionPromise = api(PREFIX + "/api/session").then((who) => {
         const box = document.getElementById("who");
         document.getElementById("who-name").textContent = who.name + " · " + who.role_label;
         box.hidden = false;
+        adminLinks(who);
         return who;
       });
     }
@@ -301,7 +358,7 @@
 
   window.Borne = {
     PREFIX, LEVELS, LEVEL_NAMES, WEEKDAYS, COLORS, ApiError,
-    token, setToken, signOut, api, zones, espaces, where, link, crumbs, periodParams,
+    token, setToken, signOut, api, send, zones, espaces, where, link, crumbs, periodParams,
     pct, points, int, signed, when, ago, period, interval, zoneName, cell, attainment, status, chart, page, done,
   };
 })();

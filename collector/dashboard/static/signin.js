@@ -10,6 +10,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const suite = params.get("suite") || "";
   // Only back to a page of the dashboard itself: never an address given by someone else.
   const next = suite.startsWith(prefix + "/") && !suite.startsWith("//") ? suite : prefix + "/";
+  // The OpenID Connect sign-in (when configured) comes back to the same page.
+  const oidc = document.getElementById("oidc-signin");
+  if (oidc) oidc.href = prefix + "/oidc/login?suite=" + encodeURIComponent(next);
   if (Borne.token()) {
     Borne.status("Vous êtes déjà connecté ; un nouveau jeton remplace l'actuel.");
   }
