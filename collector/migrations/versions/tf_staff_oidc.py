@@ -1,7 +1,7 @@
 """staff sign-in through OpenID Connect: staff_access, staff_sessions, oidc_logins, audit_log
 
 Revision ID: tfstaffoidc
-Revises: tbtokenexpiry
+Revises: tbvoteskey
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "tfstaffoidc"
-down_revision = "tbtokenexpiry"
+down_revision = "tbvoteskey"
 branch_labels = None
 depends_on = None
 
