@@ -51,6 +51,8 @@ def _publish_as(port: int, kiosk_id: str, password: str, messages: list[tuple[st
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
+        # Published before the broker's CONNACK, a message is not sent (paho: "not currently connected").
+        assert wait_until(client.is_connected, 10), "the kiosk's credentials were refused"
         for topic, payload in messages:
             client.publish(topic, payload, qos=1).wait_for_publish(10)
     finally:
