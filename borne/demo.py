@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import tempfile
 import threading
@@ -136,8 +135,7 @@ def demo(
         typer.echo(f"                (national partner {DEMO_USER!r}: paste it on the dashboard's sign-in page)")
         typer.echo(f"  API:          {collector.api_url}/docs")
         typer.echo(f"  satisfaction: {collector.api_url}/api/v1/kpi/satisfaction?level=espace&code={first}")
-        if not os.environ.get("BORNE_DEPARTEMENTS_GEOJSON"):
-            typer.echo("  map:          BORNE_DEPARTEMENTS_GEOJSON=/path/to/geom_dep.geojson colours the départements")
+        typer.echo(f"  map:          {collector.api_url}/dashboard/carte")
         typer.echo("Ctrl-C to stop.")
         started = time.monotonic()
         try:

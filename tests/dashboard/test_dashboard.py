@@ -218,12 +218,17 @@ def test_an_espace_agent_sees_only_their_espace(page: Any, world: World) -> None
     assert "Hors de votre périmètre" in page.inner_text("#status")
 
 
-def test_the_map_says_how_to_add_boundaries_without_a_geojson(page: Any, world: World, no_geojson: None) -> None:
+def test_the_map_shows_the_shipped_boundaries_without_a_setting(page: Any, world: World, no_geojson: None) -> None:
     sign_in(page, world, "partenaire", "/dashboard/carte")
-    assert page.is_visible("#map-missing")
-    assert "BORNE_DEPARTEMENTS_GEOJSON" in page.inner_text("#map-missing")
-    assert page.is_hidden("#map-chart")
-    assert len(table(page, "#deps")) == 4  # the table is there all the same
+    page.wait_for_selector("#map-chart svg path")
+    assert page.is_hidden("#map-missing") and page.is_visible("#map-chart")
+    assert "Etalab" in page.inner_text("#map-source")
+    # The four départements with votes are coloured; the others drawn in the grey of « aucun vote ».
+    coloured = page.eval_on_selector_all(
+        "#map-chart svg path", "ps => ps.filter(p => ['#18753c', '#7fd1a0', '#fcc63a', '#ce0500']"
+                               ".includes(p.getAttribute('fill'))).length")
+    assert coloured >= 4
+    assert len(table(page, "#deps")) == 4
 
 
 def test_the_map_colours_departements_by_satisfaction(page: Any, world: World, tmp_path: Path,
