@@ -1,4 +1,4 @@
-"""The dashboard's pages: one layout (header, navigation, footer) around one body template a page.
+"""The dashboard's pages: one layout (the DSFR's header, navigation and footer) around one body template a page.
 
 Templates are plain HTML with ``$name`` placeholders (:class:`string.Template`): the pages hold no data, so no
 template engine is needed, and nothing a user typed is ever put into them.
@@ -49,7 +49,12 @@ NAV_LABELS = {"": "Vue d'ensemble", "classement": "Classement", "affluence": "He
 
 #: Pieces several pages share, each page placing them where it wants (``$crumbs``, ``$period_field``).
 PARTIALS = {
-    "crumbs": '    <nav class="crumbs" aria-label="Fil d\'Ariane"><ol id="crumbs"></ol></nav>',
+    "crumbs": ('    <nav role="navigation" class="fr-breadcrumb crumbs" aria-label="vous êtes ici :">\n'
+               '      <button type="button" class="fr-breadcrumb__button" aria-expanded="false"'
+               ' aria-controls="breadcrumb">Voir le fil d\'Ariane</button>\n'
+               '      <div class="fr-collapse" id="breadcrumb">'
+               '<ol class="fr-breadcrumb__list" id="crumbs"></ol></div>\n'
+               '    </nav>'),
     "period_field": (TEMPLATES / "_period.html").read_text(encoding="utf-8"),
 }
 
@@ -66,7 +71,8 @@ def _nav(current: Page, prefix: str) -> str:
             continue
         here = ' aria-current="page"' if page.slug == current.slug else ""
         label = html.escape(NAV_LABELS[page.slug])
-        items.append(f'<li><a href="{prefix}/{page.slug}"{here}>{label}</a></li>')
+        items.append(f'<li class="fr-nav__item">'
+                     f'<a class="fr-nav__link" href="{prefix}/{page.slug}"{here}>{label}</a></li>')
     return "\n        ".join(items)
 
 

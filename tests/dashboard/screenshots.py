@@ -32,6 +32,7 @@ PAGES = [
     ("fleet", "/dashboard/parc", None),
     ("alerts", "/dashboard/alertes", None),
     ("signin", "/dashboard/connexion", None),
+    ("phone", "/dashboard/?level=departement&code=22", None),  # 390 px wide
 ]
 
 
@@ -51,7 +52,8 @@ def main(argv: list[str]) -> int:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for name, path, user in PAGES:
                 context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris",
-                                              viewport={"width": 1280, "height": 900})
+                                              viewport={"width": 390 if name == "phone" else 1280,
+                                                        "height": 844 if name == "phone" else 900})
                 page = context.new_page()
                 if name != "signin":
                     page.goto(url + "/dashboard/connexion")

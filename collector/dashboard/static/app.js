@@ -165,17 +165,12 @@
       if (LEVELS.indexOf(item.level) < top) continue;
       const li = document.createElement("li");
       const label = zoneName(z, item.level, item.code, espacesById);
-      if (item.level === w.level) {
-        const span = document.createElement("span");
-        span.textContent = label;
-        span.setAttribute("aria-current", "location");
-        li.append(span);
-      } else {
-        const a = document.createElement("a");
-        a.href = link(page, item.level, item.code);
-        a.textContent = label;
-        li.append(a);
-      }
+      const a = document.createElement("a");
+      a.className = "fr-breadcrumb__link";
+      a.textContent = label;
+      if (item.level === w.level) a.setAttribute("aria-current", "page");
+      else a.href = link(page, item.level, item.code);
+      li.append(a);
       list.append(li);
     }
   }
@@ -243,7 +238,10 @@
     const el = document.getElementById("status");
     if (!el) return;
     el.textContent = message || "";
-    el.classList.toggle("error", Boolean(isError));
+    // An error is a DSFR alert; « Chargement… » stays plain text.
+    el.classList.toggle("fr-alert", Boolean(isError && message));
+    el.classList.toggle("fr-alert--error", Boolean(isError && message));
+    el.classList.toggle("fr-alert--sm", Boolean(isError && message));
   }
 
   function done() { body.dataset.ready = "true"; }
@@ -272,9 +270,13 @@
     if (!sessionPromise) {
       if (!token()) { toSignIn(); return new Promise(() => {}); }
       sessionPromise = api(PREFIX + "/api/session").then((who) => {
-        const box = document.getElementById("who");
-        document.getElementById("who-name").textContent = who.name + " · " + who.role_label;
-        box.hidden = false;
+        // The DSFR copies the header's tools into the phone menu (ids suffixed "-mobile"): fill both.
+        for (const suffix of ["", "-mobile"]) {
+          const name = document.getElementById("who-name" + suffix);
+          if (name) name.textContent = who.name + " · " + who.role_label;
+          const box = document.getElementById("who" + suffix);
+          if (box) box.hidden = false;
+        }
         return who;
       });
     }
@@ -284,8 +286,10 @@
   /** Run a page: its ``load(session)`` once, then again each time a filter changes. */
   function page(load) {
     document.addEventListener("DOMContentLoaded", () => {
-      const signout = document.getElementById("signout");
-      if (signout) signout.addEventListener("click", signOut);
+      // The sign-out button and its copy in the phone menu, made by the DSFR after this listener is set.
+      document.addEventListener("click", (event) => {
+        if (event.target instanceof Element && event.target.closest(".signout")) signOut();
+      });
       session().then((who) => {
         const run = () => {
           loading();
