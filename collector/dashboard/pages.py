@@ -28,17 +28,18 @@ class Page:
     charts: bool = False
     in_nav: bool = True
     signed_in: bool = True  # the page needs a token (its script sends to the sign-in page without one)
+    export: str | None = None  # the view of /dashboard/api/export/ that gives the page's table as a file
 
 
 PAGES: dict[str, Page] = {
     page.slug: page
     for page in (
-        Page("", "Vue d'ensemble", "overview.html", ("overview.js",), charts=True),
-        Page("classement", "Classement des espaces", "ranking.html", ("ranking.js",)),
-        Page("affluence", "Heures et jours", "heatmap.html", ("heatmap.js",), charts=True),
-        Page("carte", "Carte des départements", "map.html", ("map.js",), charts=True),
-        Page("parc", "Parc de bornes", "fleet.html", ("fleet.js",)),
-        Page("alertes", "Alertes", "alerts.html", ("alerts.js",)),
+        Page("", "Vue d'ensemble", "overview.html", ("overview.js",), charts=True, export="satisfaction"),
+        Page("classement", "Classement des espaces", "ranking.html", ("ranking.js",), export="classement"),
+        Page("affluence", "Heures et jours", "heatmap.html", ("heatmap.js",), charts=True, export="affluence"),
+        Page("carte", "Carte des départements", "map.html", ("map.js",), charts=True, export="carte"),
+        Page("parc", "Parc de bornes", "fleet.html", ("fleet.js",), export="parc"),
+        Page("alertes", "Alertes", "alerts.html", ("alerts.js",), export="alertes"),
         Page("connexion", "Connexion", "signin.html", ("signin.js",), in_nav=False, signed_in=False),
     )
 }
@@ -64,6 +65,17 @@ def _template(name: str) -> Template:
     return Template((TEMPLATES / name).read_text(encoding="utf-8"))
 
 
+def _exports(page: Page) -> str:
+    """The page's download buttons (the table behind the view), or nothing."""
+    if page.export is None:
+        return ""
+    buttons = "".join(
+        f'<li><button type="button" class="fr-btn fr-btn--secondary fr-btn--sm" data-export="{page.export}"'
+        f' data-format="{fmt}">Télécharger le tableau ({label})</button></li>'
+        for fmt, label in (("csv", "CSV pour tableur"), ("xlsx", "Excel XLSX")))
+    return f'<ul class="fr-btns-group fr-btns-group--inline-sm fr-btns-group--sm exports">{buttons}</ul>'
+
+
 def _nav(current: Page, prefix: str) -> str:
     items = []
     for page in PAGES.values():
@@ -81,7 +93,7 @@ def render(page: Page, prefix: str, extra: dict[str, str] | None = None) -> str:
     static = f"{prefix}/static"
     scripts = [*ECHARTS] if page.charts else []
     scripts += ["app.js", *page.scripts]
-    values = {"prefix": prefix, "static": static, **PARTIALS, **(extra or {})}
+    values = {"prefix": prefix, "static": static, **PARTIALS, "exports": _exports(page), **(extra or {})}
     body = _template(page.template).substitute(values)
     return _template("layout.html").substitute(
         values,

@@ -283,6 +283,31 @@
     return sessionPromise;
   }
 
+  /** Download the table behind the view (/dashboard/api/export/VIEW), as the page shows it now. */
+  async function download(button, who) {
+    const w = where(who);
+    const params = new URLSearchParams({ format: button.dataset.format });
+    if (w.level !== "national") { params.set("level", w.level); params.set("code", w.code); }
+    if (body.dataset.from) { params.set("from", body.dataset.from); params.set("to", body.dataset.to); }
+    const form = document.getElementById("filters");
+    for (const field of form ? form.elements : []) {
+      if (!field.name || field.name === "period") continue;
+      params.set(field.name, field.type === "checkbox" ? String(field.checked) : field.value);
+    }
+    const response = await fetch(PREFIX + "/api/export/" + button.dataset.export + "?" + params,
+      { headers: { Authorization: "Bearer " + token() }, cache: "no-store", credentials: "omit" });
+    if (!response.ok) throw new ApiError(response.status, "Le téléchargement a échoué (" + response.status + ").");
+    const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const url = URL.createObjectURL(await response.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name ? name[1] : "export." + button.dataset.format;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
   /** Run a page: its ``load(session)`` once, then again each time a filter changes. */
   function page(load) {
     document.addEventListener("DOMContentLoaded", () => {
@@ -291,6 +316,9 @@
         if (event.target instanceof Element && event.target.closest(".signout")) signOut();
       });
       session().then((who) => {
+        for (const button of document.querySelectorAll("[data-export]")) {
+          button.addEventListener("click", () => download(button, who).catch((error) => status(error.message, true)));
+        }
         const run = () => {
           loading();
           status("Chargement…");
