@@ -114,10 +114,13 @@ def demo(
 
                 if session.get(Kiosk, kiosk_id) is None:
                     add_kiosk(session, kiosk_id, espace_id)
-        from collector.dashboard.demo import fill_history, sign_in_token
+        from collector.dashboard.demo import fill_history, raise_an_alert, sign_in_token
 
         past = fill_history(collector.engine, [f"kiosk-{i + 1:03d}" for i in range(kiosks)], history_days,
                             metrics=collector.metrics)
+        # Unhappy visitors at Marseille Nord (the second espace), so that the alerts page has one to show.
+        unhappy_kiosk = f"kiosk-{min(2, kiosks):03d}"
+        raise_an_alert(collector.engine, unhappy_kiosk, metrics=collector.metrics)
         token = sign_in_token(collector.engine, DEMO_USER)
         for i in range(kiosks):
             config = simulated_config(f"kiosk-{i + 1:03d}", folder / "kiosks", "127.0.0.1", mqtt_port)
@@ -136,6 +139,7 @@ def demo(
         typer.echo(f"  API:          {collector.api_url}/docs")
         typer.echo(f"  satisfaction: {collector.api_url}/api/v1/kpi/satisfaction?level=espace&code={first}")
         typer.echo(f"  map:          {collector.api_url}/dashboard/carte")
+        typer.echo(f"  alert:        unhappy visitors at {unhappy_kiosk}: {collector.api_url}/dashboard/alertes")
         typer.echo("Ctrl-C to stop.")
         started = time.monotonic()
         try:

@@ -54,10 +54,7 @@
       throw new ApiError(401, "Session expirée : reconnectez-vous.");
     }
     if (!response.ok) {
-      let detail = "";
-      try { detail = (await response.json()).detail || ""; } catch (e) { detail = ""; }
-      if (response.status === 403) throw new ApiError(403, "Hors de votre périmètre : " + detail);
-      throw new ApiError(response.status, "Le collecteur a répondu " + response.status + " " + detail);
+      throw new ApiError(response.status, refusal(response.status, response.headers.get("Retry-After")));
     }
     return response.json();
   }
@@ -108,6 +105,34 @@
     if (granularity === "week") return "semaine du " + dayFmt.format(day);
     return dayFmt.format(day);
   }
+  /** "1 espace", "3 espaces" (French: 0 and 1 are singular). */
+  function plural(n, word) { return int(n) + " " + word + (Math.abs(n) >= 2 ? "s" : ""); }
+  /** Département codes in the INSEE order: 19, 2A, 2B, 21 ... 95, 971. */
+  function departementKey(code) {
+    if (code === "2A" || code === "2B") return 20 + (code === "2B" ? 0.2 : 0.1);
+    return Number.parseInt(code, 10);
+  }
+  function compareDepartements(a, b) { return departementKey(a) - departementKey(b) || a.localeCompare(b); }
+
+  /** The French message of an API refusal (the API's own detail is for programs, in English). */
+  function refusal(status, retryAfter) {
+    if (status === 403) return "Hors de votre périmètre : votre compte ne donne pas accès à cette zone.";
+    if (status === 404) return "Introuvable : cette zone ou cet espace n'existe pas.";
+    if (status === 422) return "Demande incomprise : vérifiez la zone et la période dans l'adresse.";
+    if (status === 429) return tooMany(retryAfter);
+    if (status >= 500) return "Le collecteur a rencontré une erreur (" + status + ") : réessayez plus tard.";
+    return "Le collecteur a refusé la demande (" + status + ").";
+  }
+  /** "Trop de tentatives ... : réessayez dans 5 minutes (à 17:02)." from a Retry-After in seconds. */
+  function tooMany(retryAfter) {
+    const seconds = Math.max(1, Number(retryAfter) || 300);
+    const at = new Date(Date.now() + seconds * 1000);
+    const minutes = Math.ceil(seconds / 60);
+    return "Trop de tentatives de connexion depuis cet appareil : réessayez dans "
+      + (seconds < 60 ? seconds + " secondes" : plural(minutes, "minute")) + " (à "
+      + String(at.getHours()).padStart(2, "0") + ":" + String(at.getMinutes()).padStart(2, "0") + ").";
+  }
+
   function interval(low, high) {
     if (low === null || low === undefined) return "—";
     return nf1.format(low * 100) + " – " + nf1.format(high * 100) + "\u00a0%";
@@ -335,5 +360,6 @@
     PREFIX, LEVELS, LEVEL_NAMES, WEEKDAYS, COLORS, ApiError,
     token, setToken, signOut, api, zones, espaces, where, link, crumbs, periodParams,
     pct, points, int, signed, when, ago, period, interval, zoneName, cell, attainment, status, chart, page, done,
+    plural, compareDepartements, refusal, tooMany,
   };
 })();
