@@ -139,6 +139,12 @@ def demo(
         typer.echo(f"  API:          {collector.api_url}/docs")
         typer.echo(f"  satisfaction: {collector.api_url}/api/v1/kpi/satisfaction?level=espace&code={first}")
         typer.echo(f"  map:          {collector.api_url}/dashboard/carte")
+        from collector.db.engine import redact_url
+
+        reach = (f"--database-url {redact_url(settings.database_url)}" if settings.database_url
+                 else f"--data-dir {settings.data_dir.resolve()}")
+        typer.echo(f"  database:     {reach}   (give it to borne collector ..., e.g. borne collector users list "
+                   f"{reach})")
         typer.echo(f"  alert:        unhappy visitors at {unhappy_kiosk}: {collector.api_url}/dashboard/alertes")
         typer.echo("Ctrl-C to stop.")
         started = time.monotonic()

@@ -37,12 +37,20 @@ def settings_from(**overrides: Any) -> Any:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def say_database(url: str) -> None:
+    """Which database a command opens (on stderr, its password hidden): a wrong --data-dir shows at once."""
+    from collector.db.engine import redact_url
+
+    typer.echo(f"database: {redact_url(url)}", err=True)
+
+
 def open_db(database_url: str | None, data_dir: Path | None) -> Any:
     """Settings and a sessionmaker on the configured database, its schema in place."""
     with requires("collector"):
         from collector.db.engine import make_engine, session_factory
         from collector.db.migrate import SchemaOutdated, ensure_current
     settings = settings_from(database_url=database_url, data_dir=data_dir)
+    say_database(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     try:
         ensure_current(engine)
@@ -187,6 +195,7 @@ def db_current(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> 
         from collector.db.engine import make_engine
         from collector.db.migrate import current_revision, head_revision
     settings = settings_from(database_url=database_url, data_dir=data_dir)
+    say_database(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     typer.echo(f"database: {current_revision(engine) or 'none'}\ncode:     {head_revision()}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -12,7 +13,7 @@ from sqlalchemy import Engine
 from collector.accounts import ACCOUNTS_FILE, accounts_for, kiosk_broker, sync_file_accounts
 from collector.alerts import AlertLoop
 from collector.api.app import create_app
-from collector.broker import EmbeddedBroker
+from collector.broker import EmbeddedBroker, PortTaken, port_free
 from collector.config import Settings
 from collector.db.engine import make_engine, redact_url
 from collector.db.migrate import ensure_current
@@ -38,8 +39,11 @@ class Collector:
     _api_thread: threading.Thread | None = None
 
     def start(self, *, api: bool = True) -> Collector:
+        """Start everything; :class:`PortTaken` if the API's port is taken (checked first, then at bind)."""
         s = self.settings
         check_workers(s)
+        if api and s.api_port and not port_free(s.api_host, s.api_port):
+            raise _api_port_taken(s)
         accounts = accounts_for(s)  # issue 7: kiosks' broker accounts (the embedded one's made here)
         if s.embedded_broker:
             accounts_file = s.data_dir / ACCOUNTS_FILE if s.mqtt_accounts == "embedded" else None
@@ -66,7 +70,21 @@ class Collector:
             self.server = uvicorn.Server(config)
             self._api_thread = threading.Thread(target=self.server.run, name="api", daemon=True)
             self._api_thread.start()
+            self._wait_for_api()
         return self
+
+    def _wait_for_api(self, timeout: float = 30.0) -> None:
+        """Until uvicorn listens; a thread that died first could not bind (a port taken in between)."""
+        server, thread = self.server, self._api_thread
+        if server is None or thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive():
+                raise _api_port_taken(self.settings)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start within {timeout:.0f} s")
+            time.sleep(0.02)
 
     @property
     def api_url(self) -> str:
@@ -96,3 +114,8 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _api_port_taken(settings: Settings) -> PortTaken:
+    return PortTaken(f"port {settings.api_port} on {settings.api_host} is taken (another collector?): "
+                     f"choose another with --api-port or BORNE_API_PORT")
