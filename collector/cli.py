@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from borne.errors import CliError, requires
+from collector.reports.cli import app as report_app
 
 _LOG = logging.getLogger(__name__)
 
@@ -300,6 +301,7 @@ app.add_typer(activity_app, name="activity")
 app.add_typer(users_app, name="users")
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(report_app, name="report")
 
 
 @espaces_app.command("import")

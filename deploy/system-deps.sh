@@ -8,6 +8,7 @@
 #   cloud-init systemd   schema check of the generated user-data, systemd-analyze verify
 #   zbar-tools        zbarimg reads back the kiosk label's QR code (provisioning tests)
 #   xdotool           clicks the real touch kiosk in an Xvfb window (bench/kiosk_touch.py)
+#   poppler-utils     pdftoppm and pdftotext render the monthly reports' PDF pages (tests/reports)
 set -euo pipefail
 want=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -23,6 +24,7 @@ have_cmd cloud-init || want+=(cloud-init)
 have_cmd systemd-analyze || want+=(systemd)
 have_cmd zbarimg || want+=(zbar-tools)
 have_cmd xdotool || want+=(xdotool)
+have_cmd pdftoppm || want+=(poppler-utils)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have_cmd apt-get; then
   echo "installing Debian packages: ${want[*]}"
