@@ -19,6 +19,8 @@ from collector.db.engine import make_engine, redact_url
 from collector.db.migrate import ensure_current
 from collector.ingest import Ingestor
 from collector.metrics import Metrics
+from collector.reports.mail import ReportSettings
+from collector.reports.schedule import ReportLoop
 from collector.store import Store
 from collector.workers import IngestWorkers, check_workers
 
@@ -36,6 +38,7 @@ class Collector:
     ingest: Ingestor | IngestWorkers | None = None
     server: uvicorn.Server | None = None
     alerts: AlertLoop | None = None
+    reports: ReportLoop | None = None
     _api_thread: threading.Thread | None = None
 
     def start(self, *, api: bool = True) -> Collector:
@@ -62,6 +65,9 @@ class Collector:
             self.ingest = Ingestor(s, Store(self.engine, self.metrics), self.metrics).start()
         if s.alerts_interval_s > 0:
             self.alerts = AlertLoop(self.engine, interval=s.alerts_interval_s).start()
+        report_settings = ReportSettings()
+        if report_settings.report_subscriptions is not None:  # monthly reports, once due (docs/reports.md)
+            self.reports = ReportLoop(self.engine, s.data_dir, settings=report_settings).start()
         if api:
             app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest)
             app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s))
@@ -99,6 +105,9 @@ class Collector:
         if self.alerts is not None:
             self.alerts.close()
             self.alerts = None
+        if self.reports is not None:
+            self.reports.close()
+            self.reports = None
         if self.ingest is not None:
             self.ingest.close()
             self.ingest = None

@@ -63,22 +63,14 @@ def send(
 ) -> None:
     """E-mail each subscribed zone's report to its subscribers (BORNE_REPORT_SUBSCRIPTIONS, BORNE_SMTP_*)."""
     from collector.cli import open_db, settings_from
-    from collector.dashboard.sheets import zone_name
-    from collector.reports.mail import ReportSettings, SubscriptionsInvalid, send_month
-    from collector.reports.monthly import Zone, build
+    from collector.reports.mail import ReportSettings, SubscriptionsInvalid
+    from collector.reports.schedule import STATE_FILE, send_reports
 
     chosen = _month(month)
     sessions = open_db(database_url, data_dir)
-    settings = ReportSettings()
-    state = settings_from(data_dir=data_dir).data_dir / "reports-sent.json" if due else None
-
-    def make(zone: Zone) -> tuple[str, bytes, str]:
-        with sessions() as session:
-            name = zone_name(session, zone.level, zone.code)
-            return name, build(session, zone, chosen), f"satisfaction-{zone.key}-{chosen:%Y-%m}.pdf"
-
+    state = settings_from(data_dir=data_dir).data_dir / STATE_FILE if due else None
     try:
-        sent = send_month(settings, chosen, make, state=state)
+        sent = send_reports(sessions, ReportSettings(), chosen, state)
     except (SubscriptionsInvalid, OSError) as exc:
         raise CliError(str(exc)) from None
     if not sent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import date
 from email import message_from_bytes, policy
@@ -142,3 +143,26 @@ def test_a_report_for_the_command_line(engine: Engine, tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["collector", "report", "pdf", "--month", "novembre", "-o", str(out),
                                    "--database-url", str(engine.url)])
     assert isinstance(bad.exception, CliError) and "like 2026-11" in str(bad.exception)
+
+
+def test_the_collector_sends_last_months_reports_on_its_own(engine: Engine, smtp: tuple[Inbox, int],
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collector.reports.mail import ReportSettings
+    from collector.reports.schedule import ReportLoop
+
+    inbox, port = smtp
+    subscriptions = tmp_path / "reports.toml"
+    subscriptions.write_text('[[subscription]]\nemail = "agent@example.gouv.fr"\nlevel = "espace"\n'
+                             'code = "fs-29a"\n', encoding="utf-8")
+    settings = ReportSettings(report_subscriptions=subscriptions, smtp_host="127.0.0.1", smtp_port=port)
+    loop = ReportLoop(engine, tmp_path, interval=0.2, settings=settings).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)  # several more checks: the month is not sent twice
+    finally:
+        loop.close()
+        loop.close()
+    assert [r for r, _ in inbox.messages] == [["agent@example.gouv.fr"]]
+    assert "France services de Morlaix" in inbox.messages[0][1]["Subject"]
