@@ -39,7 +39,8 @@ def root(
 ) -> None:
     level = logging.DEBUG if verbose or os.environ.get("DEBUG") == "1" else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("transitions", "alembic"):
+    # httpx logs every request at INFO: the technician's commands would print one line per call.
+    for noisy in ("transitions", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import signal
 import tempfile
 import threading
@@ -133,10 +132,13 @@ def demo(
                 kiosk.secret_hash = hash_secret(passwords[kiosk_id])
                 if collector.accounts is not None:
                     collector.accounts.create(kiosk_id, passwords[kiosk_id], kiosk.secret_hash)
-        from collector.dashboard.demo import fill_history, sign_in_token
+        from collector.dashboard.demo import fill_history, raise_an_alert, sign_in_token
 
         past = fill_history(collector.engine, [f"kiosk-{i + 1:03d}" for i in range(kiosks)], history_days,
                             metrics=collector.metrics)
+        # Unhappy visitors at Marseille Nord (the second espace), so that the alerts page has one to show.
+        unhappy_kiosk = f"kiosk-{min(2, kiosks):03d}"
+        raise_an_alert(collector.engine, unhappy_kiosk, metrics=collector.metrics)
         token = sign_in_token(collector.engine, DEMO_USER)
         from borne.demo_provider import DEMO_PEOPLE, ProviderUnavailable, start_demo_sign_in
 
@@ -171,8 +173,14 @@ def demo(
         typer.echo(f"                (national partner {DEMO_USER!r}, for scripts: or paste it on the sign-in page)")
         typer.echo(f"  API:          {collector.api_url}/docs")
         typer.echo(f"  satisfaction: {collector.api_url}/api/v1/kpi/satisfaction?level=espace&code={first}")
-        if not os.environ.get("BORNE_DEPARTEMENTS_GEOJSON"):
-            typer.echo("  map:          BORNE_DEPARTEMENTS_GEOJSON=/path/to/geom_dep.geojson colours the départements")
+        typer.echo(f"  map:          {collector.api_url}/dashboard/carte")
+        from collector.db.engine import redact_url
+
+        reach = (f"--database-url {redact_url(settings.database_url)}" if settings.database_url
+                 else f"--data-dir {settings.data_dir.resolve()}")
+        typer.echo(f"  database:     {reach}   (give it to borne collector ..., e.g. borne collector users list "
+                   f"{reach})")
+        typer.echo(f"  alert:        unhappy visitors at {unhappy_kiosk}: {collector.api_url}/dashboard/alertes")
         typer.echo("Ctrl-C to stop.")
         started = time.monotonic()
         try:

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from borne.errors import CliError, requires
+from collector.reports.cli import app as report_app
 
 _LOG = logging.getLogger(__name__)
 
@@ -37,12 +38,20 @@ def settings_from(**overrides: Any) -> Any:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def say_database(url: str) -> None:
+    """Which database a command opens (on stderr, its password hidden): a wrong --data-dir shows at once."""
+    from collector.db.engine import redact_url
+
+    typer.echo(f"database: {redact_url(url)}", err=True)
+
+
 def open_db(database_url: str | None, data_dir: Path | None) -> Any:
     """Settings and a sessionmaker on the configured database, its schema in place."""
     with requires("collector"):
         from collector.db.engine import engine_for, session_factory
         from collector.db.migrate import SchemaOutdated, ensure_current
     settings = settings_from(database_url=database_url, data_dir=data_dir)
+    say_database(settings.effective_database_url)
     engine = engine_for(settings)
     try:
         ensure_current(engine)
@@ -187,6 +196,7 @@ def db_current(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> 
         from collector.db.engine import engine_for
         from collector.db.migrate import current_revision, head_revision
     settings = settings_from(database_url=database_url, data_dir=data_dir)
+    say_database(settings.effective_database_url)
     engine = engine_for(settings)
     typer.echo(f"database: {current_revision(engine) or 'none'}\ncode:     {head_revision()}")
 
@@ -291,6 +301,7 @@ app.add_typer(activity_app, name="activity")
 app.add_typer(users_app, name="users")
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(report_app, name="report")
 
 
 @espaces_app.command("import")

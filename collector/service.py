@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -12,12 +13,14 @@ from sqlalchemy import Engine
 from collector.accounts import BrokerAccounts, accounts_for, kiosk_broker, sync_revoked
 from collector.alerts import AlertLoop
 from collector.api.app import create_app
-from collector.broker import EmbeddedBroker
+from collector.broker import EmbeddedBroker, PortTaken, port_free
 from collector.config import Settings
 from collector.db.engine import engine_for, redact_url
 from collector.db.migrate import ensure_current
 from collector.ingest import Ingestor
 from collector.metrics import Metrics
+from collector.reports.mail import ReportSettings
+from collector.reports.schedule import ReportLoop
 from collector.store import Store
 from collector.workers import IngestWorkers, check_workers
 
@@ -36,11 +39,15 @@ class Collector:
     ingest: Ingestor | IngestWorkers | None = None
     server: uvicorn.Server | None = None
     alerts: AlertLoop | None = None
+    reports: ReportLoop | None = None
     _api_thread: threading.Thread | None = None
 
     def start(self, *, api: bool = True) -> Collector:
+        """Start everything; :class:`PortTaken` if the API's port is taken (checked first, then at bind)."""
         s = self.settings
         check_workers(s)
+        if api and s.api_port and not port_free(s.api_host, s.api_port):
+            raise _api_port_taken(s)
         if s.embedded_broker:
             s.data_dir.mkdir(parents=True, exist_ok=True)
             self.broker = EmbeddedBroker(s.mqtt_host, s.mqtt_port, data_dir=s.data_dir,
@@ -60,6 +67,9 @@ class Collector:
             self.ingest = Ingestor(s, store, self.metrics).start()
         if s.alerts_interval_s > 0:
             self.alerts = AlertLoop(self.engine, interval=s.alerts_interval_s).start()
+        report_settings = ReportSettings()
+        if report_settings.report_subscriptions is not None:  # monthly reports, once due (docs/reports.md)
+            self.reports = ReportLoop(self.engine, s.data_dir, settings=report_settings).start()
         if api:
             app = create_app(self.engine, metrics=self.metrics, ingest=self.ingest,
                              metrics_token=s.effective_metrics_token, metrics_open=s.api_on_loopback)
@@ -74,7 +84,21 @@ class Collector:
             self.server = uvicorn.Server(config)
             self._api_thread = threading.Thread(target=self.server.run, name="api", daemon=True)
             self._api_thread.start()
+            self._wait_for_api()
         return self
+
+    def _wait_for_api(self, timeout: float = 30.0) -> None:
+        """Until uvicorn listens; a thread that died first could not bind (a port taken in between)."""
+        server, thread = self.server, self._api_thread
+        if server is None or thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive():
+                raise _api_port_taken(self.settings)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start within {timeout:.0f} s")
+            time.sleep(0.02)
 
     @property
     def api_url(self) -> str:
@@ -89,6 +113,9 @@ class Collector:
         if self.alerts is not None:
             self.alerts.close()
             self.alerts = None
+        if self.reports is not None:
+            self.reports.close()
+            self.reports = None
         if self.ingest is not None:
             self.ingest.close()
             self.ingest = None
@@ -104,3 +131,8 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _api_port_taken(settings: Settings) -> PortTaken:
+    return PortTaken(f"port {settings.api_port} on {settings.api_host} is taken (another collector?): "
+                     f"choose another with --api-port or BORNE_API_PORT")

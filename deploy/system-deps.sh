@@ -9,6 +9,7 @@
 #   zbar-tools        zbarimg reads back the kiosk label's QR code (provisioning tests)
 #   xdotool           clicks the real touch kiosk in an Xvfb window (bench/kiosk_touch.py)
 #   nodejs npm        the OpenID Connect provider of the sign-in tests and the demo (dev/oidc, oidc-provider)
+#   poppler-utils     pdftoppm and pdftotext render the monthly reports' PDF pages (tests/reports)
 set -euo pipefail
 want=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -26,6 +27,7 @@ have_cmd zbarimg || want+=(zbar-tools)
 have_cmd xdotool || want+=(xdotool)
 have_cmd node || want+=(nodejs)
 have_cmd npm || want+=(npm)
+have_cmd pdftoppm || want+=(poppler-utils)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && have_cmd apt-get; then
   echo "installing Debian packages: ${want[*]}"

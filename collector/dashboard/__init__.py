@@ -7,7 +7,13 @@ from ``static/vendor/`` (no CDN: collectors run on closed networks). See ``docs/
 
 import logging
 
-from collector.dashboard.routes import router
+from fastapi import APIRouter
+
+from collector.dashboard import export_routes, routes
+
+router = APIRouter()
+router.include_router(routes.router)
+router.include_router(export_routes.router)
 
 _LOG = logging.getLogger(__name__)
 

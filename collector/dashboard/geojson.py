@@ -1,8 +1,9 @@
-"""The départements' boundaries for the map: a GeoJSON file the operator configures, checked once and cached.
+"""The départements' boundaries for the map: a GeoJSON file, checked once and cached.
 
-The public file (``geom_dep.geojson`` of the ANCT's cartography) is a FeatureCollection whose features carry an
-``insee_dep`` property (``01``, ``2A``, ``971``). The collector does not ship it: the operator points
-``BORNE_DEPARTEMENTS_GEOJSON`` at a copy, and without one the map page says how to.
+The collector ships the public file (``geom_dep.geojson`` of the ANCT's cartography, Licence Ouverte / Etalab
+2.0) simplified to ``data/departements.geojson`` (see ``data/LICENCE-departements.md``), so that every install
+shows the map. ``BORNE_DEPARTEMENTS_GEOJSON`` may point at another FeatureCollection whose features carry an
+``insee_dep`` property (``01``, ``2A``, ``971``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _LOG = logging.getLogger(__name__)
 
 SETTING = "BORNE_DEPARTEMENTS_GEOJSON"
 PROPERTY = "insee_dep"
+SHIPPED = Path(__file__).parent / "data" / "departements.geojson"
 
 
 class DashboardSettings(BaseSettings):
@@ -30,7 +32,8 @@ class DashboardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BORNE_", extra="ignore")
 
     departements_geojson: Path | None = Field(
-        None, description="A GeoJSON FeatureCollection of the départements, with an 'insee_dep' property."
+        None, description="A GeoJSON FeatureCollection of the départements, with an 'insee_dep' property "
+                          "(default: the simplified boundaries shipped with the collector)."
     )
 
 
@@ -49,7 +52,11 @@ _cache: dict[tuple[str, int, int], Boundaries] = {}
 
 
 def configured_path() -> Path | None:
-    return DashboardSettings().departements_geojson
+    """The setting's file, or the shipped one (None only if an install lost it)."""
+    path = DashboardSettings().departements_geojson
+    if path is not None:
+        return path
+    return SHIPPED if SHIPPED.exists() else None
 
 
 def load(path: Path) -> Boundaries:

@@ -69,6 +69,9 @@ def _page(slug: str) -> HTMLResponse:
     extra: dict[str, str] = {}
     if slug == "carte":
         extra["map_state"] = _map_state()
+        extra["map_source"] = ("Fond de carte : ANCT, IGN — Licence Ouverte / Etalab 2.0."
+                               if geojson.configured_path() == geojson.SHIPPED
+                               else "Fond de carte : le fichier indiqué par BORNE_DEPARTEMENTS_GEOJSON.")
     if slug == "connexion":
         extra["oidc_signin"] = staff_routes.signin_block(PREFIX)
     return HTMLResponse(render(page, PREFIX, extra), headers=_PAGE_HEADERS)

@@ -4,7 +4,9 @@ Columns ``indic_id, enforce_zone_id, metric_enforce_date, maille, indic_vi, indi
 per zone (``D01``, ``D2A``, ``D971``; ``R84``; ``FRANCE``), one row with the initial value, one row a period
 with the current value (the satisfaction rate, in %), the last of them with the rate of progress towards the
 target, and one row with the target at its date. As in the published file, ``indic_ta`` is
-``(va - vi) / (vc - vi) x 100`` bounded to [0, 100], and values are rounded to 2 decimals.
+``(va - vi) / (vc - vi) x 100`` bounded to [0, 100], and values are rounded to 2 decimals and written the
+published way (``95.0``, ``97.5``, ``66.67``). A period not over yet (``collector.kpi.stats.is_complete``) is
+left out: the format cannot mark it, and one day of a month must not stand for the month.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collector.db.models import DailyRollup, Espace
 from collector.geo import COM, DEPARTEMENT_REGION, zone_id
 from collector.kpi.export import csv_text
 from collector.kpi.selection import Selection
-from collector.kpi.stats import Granularity, period_start, with_answer_columns
+from collector.kpi.stats import Granularity, is_complete, local_today, period_start, with_answer_columns
 from collector.kpi.targets import target_for
 
 _LOG = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ def progress(vi: float, va: float, vc: float) -> float | None:
 def ind246(session: Session, start: date | None = None, end: date | None = None, *,
            granularity: Granularity | str = Granularity.MONTH, initial: float = 0.0,
            initial_date: date | None = None, target_date: date = TARGET_DATE,
-           include_misuse: bool = False) -> pd.DataFrame:
+           include_misuse: bool = False, today: date | None = None) -> pd.DataFrame:
     """IND-246 for every département, région and France with votes over ``[start, end)``.
 
     ``initial`` is the initial value (``indic_vi``), dated ``initial_date`` (default: the first period); the
@@ -63,6 +65,10 @@ def ind246(session: Session, start: date | None = None, end: date | None = None,
     if counts.empty:
         return pd.DataFrame(columns=COLUMNS)
     counts["period"] = [period_start(d, granularity) for d in counts["day"]]
+    today = today or local_today()
+    counts = counts[[is_complete(p, granularity, today=today, end=end) for p in counts["period"]]]
+    if counts.empty:
+        return pd.DataFrame(columns=COLUMNS)
     counts["region"] = counts["departement"].map(lambda d: DEPARTEMENT_REGION.get(d, COM))
     first = initial_date or counts["period"].min()
     out: list[dict[str, object]] = []
@@ -96,6 +102,16 @@ def _zone_rows(session: Session, level: Level, code: str | None, zone: pd.DataFr
     return rows
 
 
+def published_number(value: float | None) -> str:
+    """A value as the published file writes it: rounded to 2 decimals, shortest form (``95.0``, ``66.67``)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return repr(round(float(value), 2))
+
+
 def to_csv(frame: pd.DataFrame) -> str:
     """The barometer's CSV: comma-separated, header first, empty fields for missing values."""
-    return csv_text(frame, float_format="%.2f")
+    out = frame.astype(object)
+    for column in ("indic_vi", "indic_va", "indic_vc", "indic_ta"):
+        out[column] = [published_number(v) for v in frame[column]]
+    return csv_text(out)

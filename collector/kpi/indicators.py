@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -32,13 +33,21 @@ from collector.db.models import (
 )
 from collector.geo import COLLECTIVITES, DEPARTEMENT_REGION
 from collector.kpi.selection import Selection
-from collector.kpi.stats import Granularity, period_start, summarise, trend, with_answer_columns
+from collector.kpi.stats import (
+    Granularity,
+    is_complete,
+    local_today,
+    period_start,
+    summarise,
+    trend,
+    with_answer_columns,
+)
 from collector.kpi.targets import target_for
 
 _LOG = logging.getLogger(__name__)
 
 SERIES_COLUMNS = ["period", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index",
-                  "followup_asked", "followup_yes", "followup_no", "resolution_rate", "attained"]
+                  "followup_asked", "followup_yes", "followup_no", "resolution_rate", "attained", "complete"]
 
 
 @dataclass
@@ -131,9 +140,14 @@ def _resolution(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def satisfaction(session: Session, selection: Selection, granularity: Granularity | str = Granularity.MONTH,
-                 target: float | None = None) -> Satisfaction:
-    """Satisfaction rate, Wilson interval, index, follow-up resolution and target attainment of a selection."""
+                 target: float | None = None, *, today: date | None = None) -> Satisfaction:
+    """Satisfaction rate, Wilson interval, index, follow-up resolution and target attainment of a selection.
+
+    Each period says whether it is ``complete`` (over by ``today``, default :func:`local_today`, and not cut
+    short by the selection's end); the trend reads complete periods only.
+    """
     granularity = Granularity(granularity)
+    today = today or local_today()
     target = target_for(session, selection.level, selection.code) if target is None else target
     daily = with_answer_columns(_counts(session, selection, DailyRollup, DailyRollup.day))
     daily["period"] = [period_start(d, granularity) for d in daily["day"]]
@@ -147,10 +161,12 @@ def satisfaction(session: Session, selection: Selection, granularity: Granularit
         for column in ("followup_asked", "followup_yes", "followup_no"):
             frame[column] = frame[column].fillna(0).astype("int64")
         frame["attained"] = [None if pd.isna(r) else bool(r * 100 >= target) for r in frame["rate"]]
+    series["complete"] = [is_complete(p, granularity, today=today, end=selection.end) for p in series["period"]]
     series = series[SERIES_COLUMNS].sort_values("period").reset_index(drop=True)
-    total_row = {k: _plain(v) for k, v in total.iloc[0].to_dict().items()}
+    total_row = {k: _plain(v) for k, v in total.drop(columns=["complete"], errors="ignore").iloc[0].to_dict().items()}
+    full = series[series["complete"].astype(bool)]
     return Satisfaction(selection, granularity, target, total_row, series,
-                        trend(list(series["rate"].astype("float64"))))
+                        trend(zip(full["period"], full["rate"].astype("float64"), strict=True), granularity))
 
 
 def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", min_votes: int = 1,

@@ -1,6 +1,11 @@
 """The arithmetic of the indicators: Wilson intervals, periods, the 0-100 index, the trend.
 
 Pure functions on numbers and pandas frames, so that they can be checked on tables.
+
+Periods are calendar periods: the trend's slope is in points per calendar period, so a period without votes
+still counts as one. A period is **complete** once its last day is over everywhere (in the time zone furthest
+behind, Saint-Pierre-et-Miquelon's or the Antilles') and within the selection's ``to``; a period not complete is
+listed, marked, but never weighed as a full one (left out of the trend and of IND-246).
 """
 
 from __future__ import annotations
@@ -8,9 +13,13 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from datetime import date, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
+
+from collector.geo import PARIS, timezone_of
 
 _LOG = logging.getLogger(__name__)
 
@@ -50,6 +59,47 @@ def period_start(day: date, granularity: Granularity) -> date:
     return date(day.year, 1, 1)
 
 
+def period_number(day: date, granularity: Granularity) -> int:
+    """The calendar period ``day`` falls in, as a count of periods: consecutive periods differ by 1."""
+    if granularity is Granularity.DAY:
+        return day.toordinal()
+    if granularity is Granularity.WEEK:
+        return (day.toordinal() - 1) // 7  # date(1, 1, 1) was a Monday
+    if granularity is Granularity.MONTH:
+        return day.year * 12 + day.month - 1
+    if granularity is Granularity.QUARTER:
+        return day.year * 4 + (day.month - 1) // 3
+    return day.year
+
+
+def period_end(start: date, granularity: Granularity) -> date:
+    """The first day after the period that starts on ``start``."""
+    if granularity is Granularity.DAY:
+        return start + timedelta(days=1)
+    if granularity is Granularity.WEEK:
+        return start + timedelta(days=7)
+    months = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}[granularity]
+    index = start.year * 12 + start.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+#: Every time zone an espace can be in (``collector.geo``).
+_ZONES: tuple[ZoneInfo, ...] = (PARIS, *(timezone_of(d) for d in ("971", "972", "973", "974", "975", "976",
+                                                                    "977", "978")))
+
+
+def local_today(now: datetime | None = None) -> date:
+    """Today's date where it is earliest: a day is over for every espace only once it is over there."""
+    now = now or datetime.now(UTC)
+    return min(now.astimezone(zone).date() for zone in _ZONES)
+
+
+def is_complete(period: date, granularity: Granularity, *, today: date, end: date | None = None) -> bool:
+    """Whether the period starting on ``period`` is over (before ``today``) and not cut short by ``end``."""
+    stop = period_end(period, granularity)
+    return stop <= today and (end is None or stop <= end)
+
+
 def with_answer_columns(counts: pd.DataFrame) -> pd.DataFrame:
     """Add ``satisfied`` (votes of satisfied answers) and ``weighted`` (votes x index weight) to rollup counts.
 
@@ -83,9 +133,14 @@ def summarise(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return grouped.drop(columns=["weighted"])
 
 
-def trend(rates: list[float]) -> float | None:
-    """The least-squares slope of successive rates, in percentage points a period (None under 2 periods)."""
-    points = [(i, r) for i, r in enumerate(rates) if r is not None and not math.isnan(r)]
+def trend(rates: Iterable[tuple[date, float | None]], granularity: Granularity) -> float | None:
+    """The least-squares slope of per-period rates, in percentage points a calendar period.
+
+    ``rates`` are (period start, rate) pairs; a period missing from them (no votes) still counts as a period
+    between its neighbours. None under 2 rates.
+    """
+    points: Sequence[tuple[int, float]] = [
+        (period_number(p, granularity), float(r)) for p, r in rates if r is not None and not math.isnan(r)]
     if len(points) < 2:
         return None
     n = len(points)

@@ -2,7 +2,7 @@
 
 A collector filled like ``borne demo`` (its espaces in 42 départements, four weeks of votes), one kiosk offline,
 an open alert; pages shot in headless Chromium into ``docs/screenshots/dashboard-*.png``. GEOJSON (default: the
-public file in ``../shared/data/france-services/``, if there) draws the map.
+boundaries shipped with the collector) draws the map.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ _LOG = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "screenshots"
-SHARED_GEOJSON = ROOT.parent / "shared" / "data" / "france-services" / "geom_dep.geojson"
 PAGES = [
     ("overview", "/dashboard/", None),
     ("region", "/dashboard/?level=region&code=53", None),
@@ -33,15 +32,15 @@ PAGES = [
     ("fleet", "/dashboard/parc", None),
     ("alerts", "/dashboard/alertes", None),
     ("signin", "/dashboard/connexion", None),
+    ("phone", "/dashboard/?level=departement&code=22", None),  # 390 px wide
 ]
 
 
 def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
-    geojson = Path(argv[0]) if argv else SHARED_GEOJSON
-    if geojson.exists():
-        os.environ["BORNE_DEPARTEMENTS_GEOJSON"] = str(geojson)
+    if argv:
+        os.environ["BORNE_DEPARTEMENTS_GEOJSON"] = str(Path(argv[0]))
     places = [Place(e, name, dep, happiness_of(e), visitors_per_day=25) for e, name, dep in DEMO_ESPACES]
     places.append(Place("demo-22b", "France services de Lannion", "22", 0.88))
     OUT.mkdir(parents=True, exist_ok=True)
@@ -53,7 +52,8 @@ def main(argv: list[str]) -> int:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for name, path, user in PAGES:
                 context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris",
-                                              viewport={"width": 1280, "height": 900})
+                                              viewport={"width": 390 if name == "phone" else 1280,
+                                                        "height": 844 if name == "phone" else 900})
                 page = context.new_page()
                 if name != "signin":
                     page.goto(url + "/dashboard/connexion")

@@ -170,7 +170,7 @@ def test_ranking_heatmap_fleet_and_alerts_show_the_apis_figures(page: Any, world
     for k in kiosks:
         assert rows[k["id"]][3] == k["status"] and rows[k["id"]][5] == str(k["outbox_depth"])
     offline = page.inner_text('#fleet tr[data-kiosk="kiosk-003"]')
-    assert "hors ligne" in offline and "il y a 3\xa0h" in offline  # times from the API are UTC
+    assert "hors ligne" in offline.lower() and "il y a 3\xa0h" in offline  # times from the API are UTC
 
     page.goto(world.url + "/dashboard/alertes")
     wait_ready(page)
@@ -218,12 +218,17 @@ def test_an_espace_agent_sees_only_their_espace(page: Any, world: World) -> None
     assert "Hors de votre périmètre" in page.inner_text("#status")
 
 
-def test_the_map_says_how_to_add_boundaries_without_a_geojson(page: Any, world: World, no_geojson: None) -> None:
+def test_the_map_shows_the_shipped_boundaries_without_a_setting(page: Any, world: World, no_geojson: None) -> None:
     sign_in(page, world, "partenaire", "/dashboard/carte")
-    assert page.is_visible("#map-missing")
-    assert "BORNE_DEPARTEMENTS_GEOJSON" in page.inner_text("#map-missing")
-    assert page.is_hidden("#map-chart")
-    assert len(table(page, "#deps")) == 4  # the table is there all the same
+    page.wait_for_selector("#map-chart svg path")
+    assert page.is_hidden("#map-missing") and page.is_visible("#map-chart")
+    assert "Etalab" in page.inner_text("#map-source")
+    # The four départements with votes are coloured; the others drawn in the grey of « aucun vote ».
+    coloured = page.eval_on_selector_all(
+        "#map-chart svg path", "ps => ps.filter(p => ['#18753c', '#7fd1a0', '#fcc63a', '#ce0500']"
+                               ".includes(p.getAttribute('fill'))).length")
+    assert coloured >= 4
+    assert len(table(page, "#deps")) == 4
 
 
 def test_the_map_colours_departements_by_satisfaction(page: Any, world: World, tmp_path: Path,
@@ -297,6 +302,6 @@ def test_pages_are_accessible(page: Any, world: World, path: str, no_geojson: No
         assert chart.get_attribute("role") == "img" and "tableau" in (chart.get_attribute("aria-label") or "")
     # The keyboard reaches the skip link first, and it leads to the content.
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.className") == "skip"
+    assert page.evaluate("document.activeElement.classList.contains('skip')")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "contenu"

@@ -38,7 +38,7 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
 def test_pages_are_french_shells_with_a_strict_policy(client: tuple[TestClient, dict[str, str]], path: str) -> None:
     response = client[0].get(path)
     assert response.status_code == 200
-    assert '<html lang="fr">' in response.text
+    assert '<html lang="fr"' in response.text
     policy = response.headers["content-security-policy"]
     assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
     assert "<script>" not in response.text  # no inline script: every script is a file of ours
@@ -84,11 +84,23 @@ def test_session_and_espaces_follow_the_tokens_scope(client: tuple[TestClient, d
     assert [e["id"] for e in get("/dashboard/api/espaces", "a")] == ["fs-29a"]
 
 
-def test_the_geojson_is_served_when_configured(client: tuple[TestClient, dict[str, str]], tmp_path: Path,
+def test_the_boundaries_ship_with_the_collector(client: tuple[TestClient, dict[str, str]],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(geojson.SETTING, raising=False)
     response = client[0].get("/dashboard/api/departements.geojson")
-    assert response.status_code == 404 and geojson.SETTING in response.json()["detail"]
+    assert response.status_code == 200
+    codes = {f["properties"]["insee_dep"] for f in response.json()["features"]}
+    assert len(codes) == 101 and {"01", "2A", "2B", "75", "971", "976"} <= codes
+    shipped = Path(geojson.__file__).parent / "data"
+    assert (shipped / "departements.geojson").stat().st_size < 500_000  # simplified, not the 1 MB original
+    licence = (shipped / "LICENCE-departements.md").read_text(encoding="utf-8")
+    assert "Licence Ouverte" in licence and "Etalab" in licence
+    pyproject = (Path(geojson.__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"data/*"' in pyproject  # in the package, so that every install has the map
+
+
+def test_a_setting_points_the_map_elsewhere(client: tuple[TestClient, dict[str, str]], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(geojson.SETTING, str(squares_geojson(tmp_path / "deps.geojson")))
     response = client[0].get("/dashboard/api/departements.geojson")
     assert response.status_code == 200

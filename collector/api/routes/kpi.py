@@ -78,6 +78,8 @@ class KpiRow(BaseModel):
     followup_no: int
     resolution_rate: float | None = Field(description="yes / (yes + no) to the follow-up question.")
     attained: bool | None = Field(description="Whether the rate reached the target.")
+    complete: bool | None = Field(None, description="Whether the period is over (absent for the whole period); "
+                                                    "a period not over is left out of the trend.")
 
 
 class SatisfactionKpi(BaseModel):
@@ -91,7 +93,8 @@ class SatisfactionKpi(BaseModel):
     target: float = Field(description="Target, in %.")
     total: KpiRow
     series: list[KpiRow]
-    trend_pp_per_period: float | None = Field(description="Least-squares slope of the rate, in points a period.")
+    trend_pp_per_period: float | None = Field(description="Least-squares slope of the rate, in points a calendar "
+                                                          "period, over the complete periods.")
 
 
 class RankedEspace(BaseModel):

@@ -79,7 +79,9 @@
     if (!list || who.role !== "admin") return;
     for (const [slug, label] of [["acces", "Accès"], ["journal", "Journal des accès"]]) {
       const li = document.createElement("li");
+      li.className = "fr-nav__item";
       const a = document.createElement("a");
+      a.className = "fr-nav__link";
       a.href = PREFIX + "/" + slug;
       a.textContent = label;
       if (body.dataset.page === slug) a.setAttribute("aria-current", "page");
@@ -110,10 +112,7 @@
       throw new ApiError(401, "Session expirée : reconnectez-vous.");
     }
     if (!response.ok) {
-      let detail = "";
-      try { detail = (await response.json()).detail || ""; } catch (e) { detail = ""; }
-      if (response.status === 403) throw new ApiError(403, "Hors de votre périmètre : " + detail);
-      throw new ApiError(response.status, "Le collecteur a répondu " + response.status + " " + detail);
+      throw new ApiError(response.status, refusal(response.status, response.headers.get("Retry-After")));
     }
     return response.json();
   }
@@ -164,6 +163,34 @@
     if (granularity === "week") return "semaine du " + dayFmt.format(day);
     return dayFmt.format(day);
   }
+  /** "1 espace", "3 espaces" (French: 0 and 1 are singular). */
+  function plural(n, word) { return int(n) + " " + word + (Math.abs(n) >= 2 ? "s" : ""); }
+  /** Département codes in the INSEE order: 19, 2A, 2B, 21 ... 95, 971. */
+  function departementKey(code) {
+    if (code === "2A" || code === "2B") return 20 + (code === "2B" ? 0.2 : 0.1);
+    return Number.parseInt(code, 10);
+  }
+  function compareDepartements(a, b) { return departementKey(a) - departementKey(b) || a.localeCompare(b); }
+
+  /** The French message of an API refusal (the API's own detail is for programs, in English). */
+  function refusal(status, retryAfter) {
+    if (status === 403) return "Hors de votre périmètre : votre compte ne donne pas accès à cette zone.";
+    if (status === 404) return "Introuvable : cette zone ou cet espace n'existe pas.";
+    if (status === 422) return "Demande incomprise : vérifiez la zone et la période dans l'adresse.";
+    if (status === 429) return tooMany(retryAfter);
+    if (status >= 500) return "Le collecteur a rencontré une erreur (" + status + ") : réessayez plus tard.";
+    return "Le collecteur a refusé la demande (" + status + ").";
+  }
+  /** "Trop de tentatives ... : réessayez dans 5 minutes (à 17:02)." from a Retry-After in seconds. */
+  function tooMany(retryAfter) {
+    const seconds = Math.max(1, Number(retryAfter) || 300);
+    const at = new Date(Date.now() + seconds * 1000);
+    const minutes = Math.ceil(seconds / 60);
+    return "Trop de tentatives de connexion depuis cet appareil : réessayez dans "
+      + (seconds < 60 ? seconds + " secondes" : plural(minutes, "minute")) + " (à "
+      + String(at.getHours()).padStart(2, "0") + ":" + String(at.getMinutes()).padStart(2, "0") + ").";
+  }
+
   function interval(low, high) {
     if (low === null || low === undefined) return "—";
     return nf1.format(low * 100) + " – " + nf1.format(high * 100) + "\u00a0%";
@@ -221,17 +248,12 @@
       if (LEVELS.indexOf(item.level) < top) continue;
       const li = document.createElement("li");
       const label = zoneName(z, item.level, item.code, espacesById);
-      if (item.level === w.level) {
-        const span = document.createElement("span");
-        span.textContent = label;
-        span.setAttribute("aria-current", "location");
-        li.append(span);
-      } else {
-        const a = document.createElement("a");
-        a.href = link(page, item.level, item.code);
-        a.textContent = label;
-        li.append(a);
-      }
+      const a = document.createElement("a");
+      a.className = "fr-breadcrumb__link";
+      a.textContent = label;
+      if (item.level === w.level) a.setAttribute("aria-current", "page");
+      else a.href = link(page, item.level, item.code);
+      li.append(a);
       list.append(li);
     }
   }
@@ -299,7 +321,10 @@
     const el = document.getElementById("status");
     if (!el) return;
     el.textContent = message || "";
-    el.classList.toggle("error", Boolean(isError));
+    // An error is a DSFR alert; « Chargement… » stays plain text.
+    el.classList.toggle("fr-alert", Boolean(isError && message));
+    el.classList.toggle("fr-alert--error", Boolean(isError && message));
+    el.classList.toggle("fr-alert--sm", Boolean(isError && message));
   }
 
   function done() { body.dataset.ready = "true"; }
@@ -328,9 +353,13 @@
     if (!sessionPromise) {
       // Without a token, a staff session's cookie may do; the API's 401 sends to the sign-in page.
       sessionPromise = api(PREFIX + "/api/session").then((who) => {
-        const box = document.getElementById("who");
-        document.getElementById("who-name").textContent = who.name + " · " + who.role_label;
-        box.hidden = false;
+        // The DSFR copies the header's tools into the phone menu (ids suffixed "-mobile"): fill both.
+        for (const suffix of ["", "-mobile"]) {
+          const name = document.getElementById("who-name" + suffix);
+          if (name) name.textContent = who.name + " · " + who.role_label;
+          const box = document.getElementById("who" + suffix);
+          if (box) box.hidden = false;
+        }
         adminLinks(who);
         return who;
       });
@@ -338,12 +367,42 @@
     return sessionPromise;
   }
 
+  /** Download the table behind the view (/dashboard/api/export/VIEW), as the page shows it now. */
+  async function download(button, who) {
+    const w = where(who);
+    const params = new URLSearchParams({ format: button.dataset.format });
+    if (w.level !== "national") { params.set("level", w.level); params.set("code", w.code); }
+    if (body.dataset.from) { params.set("from", body.dataset.from); params.set("to", body.dataset.to); }
+    const form = document.getElementById("filters");
+    for (const field of form ? form.elements : []) {
+      if (!field.name || field.name === "period") continue;
+      params.set(field.name, field.type === "checkbox" ? String(field.checked) : field.value);
+    }
+    const response = await fetch(PREFIX + "/api/export/" + button.dataset.export + "?" + params,
+      { headers: { Authorization: "Bearer " + token() }, cache: "no-store", credentials: "omit" });
+    if (!response.ok) throw new ApiError(response.status, "Le téléchargement a échoué (" + response.status + ").");
+    const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const url = URL.createObjectURL(await response.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name ? name[1] : "export." + button.dataset.format;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
   /** Run a page: its ``load(session)`` once, then again each time a filter changes. */
   function page(load) {
     document.addEventListener("DOMContentLoaded", () => {
-      const signout = document.getElementById("signout");
-      if (signout) signout.addEventListener("click", signOut);
+      // The sign-out button and its copy in the phone menu, made by the DSFR after this listener is set.
+      document.addEventListener("click", (event) => {
+        if (event.target instanceof Element && event.target.closest(".signout")) signOut();
+      });
       session().then((who) => {
+        for (const button of document.querySelectorAll("[data-export]")) {
+          button.addEventListener("click", () => download(button, who).catch((error) => status(error.message, true)));
+        }
         const run = () => {
           loading();
           status("Chargement…");
@@ -360,5 +419,6 @@
     PREFIX, LEVELS, LEVEL_NAMES, WEEKDAYS, COLORS, ApiError,
     token, setToken, signOut, api, send, zones, espaces, where, link, crumbs, periodParams,
     pct, points, int, signed, when, ago, period, interval, zoneName, cell, attainment, status, chart, page, done,
+    plural, compareDepartements, refusal, tooMany,
   };
 })();

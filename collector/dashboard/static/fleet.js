@@ -31,7 +31,8 @@
       tr.dataset.kiosk = k.id;
       const badge = document.createElement("span");
       const state = STATES[k.status] ? k.status : "unknown";
-      badge.className = "badge " + state;
+      badge.className = "fr-badge fr-badge--sm fr-badge--no-icon badge " + state
+        + { online: " fr-badge--success", offline: " fr-badge--error", unknown: "" }[state];
       badge.textContent = STATES[state];
       const a = document.createElement("a");
       a.href = B.link("", "espace", k.espace_id);

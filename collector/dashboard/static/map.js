@@ -47,7 +47,7 @@
       groups.set(row.departement, g);
     }
     const rows = [...groups.values()].map((g) => Object.assign(g, { rate: g.votes ? g.satisfied / g.votes : null }))
-      .sort((a, b) => a.code.localeCompare(b.code, "fr", { numeric: true }));
+      .sort((a, b) => B.compareDepartements(a.code, b.code));
     const tbody = document.querySelector("#deps tbody");
     tbody.replaceChildren(...rows.map((g) => {
       const tr = document.createElement("tr");

@@ -38,7 +38,8 @@
 
   function showSeries(result) {
     const rows = result.series;
-    const labels = rows.map((r) => B.period(r.period, result.granularity));
+    const label = (r) => B.period(r.period, result.granularity) + (r.complete === false ? " (en cours)" : "");
+    const labels = rows.map(label);
     const rates = rows.map((r) => (r.rate === null ? null : Math.round(r.rate * 1000) / 10));
     const lowest = Math.min(result.target, ...rates.filter((r) => r !== null));
     B.chart(document.getElementById("trend-chart"), {
@@ -63,10 +64,16 @@
             data: [{ yAxis: result.target }] } },
       ],
     });
+    const partial = rows.filter((r) => r.complete === false).length;
+    const note = document.getElementById("partial-note");
+    note.hidden = partial === 0;
+    note.textContent = partial === 0 ? "" : "Une période marquée « en cours » n'est pas finie (ou est coupée par la"
+      + " fin de la période choisie) : elle est montrée, mais la tendance ne la compte pas.";
     const tbody = document.querySelector("#trend-table tbody");
     tbody.replaceChildren(...rows.map((r) => {
       const tr = document.createElement("tr");
-      tr.append(B.cell(B.period(r.period, result.granularity), { header: true, value: r.period }),
+      if (r.complete === false) tr.dataset.complete = "false";
+      tr.append(B.cell(label(r), { header: true, value: r.period }),
         B.cell(B.int(r.votes), { num: true, value: r.votes }),
         B.cell(B.int(r.satisfied), { num: true, value: r.satisfied }),
         B.cell(B.pct(r.rate), { num: true, value: r.rate }),

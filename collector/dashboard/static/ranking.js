@@ -10,10 +10,18 @@
     const [z, espacesById] = await Promise.all([B.zones(), B.espaces()]);
     const by = document.getElementById("by").value;
     const minVotes = Math.max(1, Number(document.getElementById("min-votes").value) || 1);
-    const rows = await B.api("/api/v1/kpi/ranking", Object.assign(
-      { level: w.level, code: w.code, by, min_votes: minVotes }, B.periodParams()));
+    const params = B.periodParams();
+    const [rows, zone] = await Promise.all([
+      B.api("/api/v1/kpi/ranking", Object.assign({ level: w.level, code: w.code, by, min_votes: minVotes }, params)),
+      B.api("/api/v1/kpi/satisfaction", Object.assign({ level: w.level, code: w.code, granularity: "year" }, params)),
+    ]);
+    const target = zone.target;
+    const targetText = document.getElementById("ranking-target");
+    targetText.textContent = "Objectif : " + B.points(target) + " de satisfaits (IND-246) ; la dernière colonne dit"
+      + " si chaque espace l'atteint.";
+    targetText.dataset.value = String(target);
     document.getElementById("ranking-caption").textContent = "Classement des espaces : "
-      + B.zoneName(z, w.level, w.code, espacesById) + " (" + rows.length + " espaces)";
+      + B.zoneName(z, w.level, w.code, espacesById) + " (" + B.plural(rows.length, "espace") + ")";
     const tbody = document.querySelector("#ranking tbody");
     tbody.replaceChildren(...rows.map((r) => {
       const tr = document.createElement("tr");
@@ -28,13 +36,14 @@
         B.cell(B.int(r.votes), { num: true, value: r.votes }),
         B.cell(B.pct(r.rate), { num: true, value: r.rate }),
         B.cell(B.interval(r.wilson_low, r.wilson_high), { num: true, value: r.wilson_low }),
-        B.cell(r.index === null ? "—" : B.points(r.index).replace("\u00a0%", ""), { num: true, value: r.index }));
+        B.cell(r.index === null ? "—" : B.points(r.index).replace("\u00a0%", ""), { num: true, value: r.index }),
+        B.cell("", { node: B.attainment(r.rate, target) }));
       return tr;
     }));
     if (!rows.length) {
       const tr = document.createElement("tr");
       const td = B.cell("Aucun espace n'a assez de votes sur la période.");
-      td.colSpan = 7;
+      td.colSpan = 8;
       tr.append(td);
       tbody.append(tr);
     }

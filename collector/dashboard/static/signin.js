@@ -37,7 +37,8 @@ document.addEventListener("DOMContentLoaded", () => {
       field.select();
       return;
     }
-    if (!response.ok) { error.textContent = "Le collecteur a répondu " + response.status + "."; return; }
+    if (response.status === 429) { error.textContent = Borne.tooMany(response.headers.get("Retry-After")); return; }
+    if (!response.ok) { error.textContent = Borne.refusal(response.status); return; }
     Borne.setToken(value);
     field.value = "";
     window.location.assign(next);
