@@ -16,10 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
+with warnings.catch_warnings():
+    # Authlib 1.7+ warns, on import, that its own httpx integration (used by the Starlette client) is deprecated.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +48,7 @@ def _fleet(url: str) -> Engine:
         report = import_espaces(session, data, close_missing=False)
         assert report.imported == len(HOSTILE_NAMES), report.bad
         for espace_id in HOSTILE_NAMES:
-            add_kiosk(session, f"k-{espace_id}", espace_id)
+            add_kiosk(session, f"k-{espace_id}", espace_id, now=DAY - timedelta(days=30))  # before its votes
     messages = [Incoming(kiosk_topic(f"k-{e}", TopicKind.VOTES), encode(wire_batch(f"k-{e}", [4, 1, 4], ts=DAY)),
                          DAY) for e in HOSTILE_NAMES]
     assert store.ingest(messages).stored == 3 * len(HOSTILE_NAMES)

@@ -84,7 +84,7 @@ def test_the_list_is_for_admins_only(staff: Staff, context: Any) -> None:
     page = context.new_page()
     sign_in(page, staff, "national", "/dashboard/acces")
     wait_ready(page)
-    assert "role admin" in page.inner_text("#status")
+    assert "Réservé aux administrateurs" in page.inner_text("#status")
     assert page.locator('nav.main a[href="/dashboard/acces"]').count() == 0
     assert page.locator("#access-list tbody tr").count() == 0
 

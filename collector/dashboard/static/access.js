@@ -49,7 +49,7 @@
   }
 
   async function load() {
-    const list = await Borne.api("/api/v1/staff/access");
+    const list = await Borne.adminsOnly(Borne.api("/api/v1/staff/access"));
     const tbody = document.querySelector("#access-list tbody");
     tbody.replaceChildren();
     for (const entry of list) {

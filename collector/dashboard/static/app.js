@@ -327,6 +327,16 @@
     el.classList.toggle("fr-alert--sm", Boolean(isError && message));
   }
 
+  /** ``promise``, a 403 told as a page for admins only. */
+  function adminsOnly(promise) {
+    return promise.catch((error) => {
+      if (error instanceof ApiError && error.status === 403) {
+        throw new ApiError(403, "Réservé aux administrateurs : votre compte ne donne pas accès à cette page.");
+      }
+      throw error;
+    });
+  }
+
   function done() { body.dataset.ready = "true"; }
   function loading() { body.dataset.ready = "false"; }
 
@@ -419,6 +429,6 @@
     PREFIX, LEVELS, LEVEL_NAMES, WEEKDAYS, COLORS, ApiError,
     token, setToken, signOut, api, send, zones, espaces, where, link, crumbs, periodParams,
     pct, points, int, signed, when, ago, period, interval, zoneName, cell, attainment, status, chart, page, done,
-    plural, compareDepartements, refusal, tooMany,
+    plural, compareDepartements, refusal, tooMany, adminsOnly,
   };
 })();

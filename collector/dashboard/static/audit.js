@@ -12,7 +12,7 @@
   }
 
   Borne.page(async () => {
-    const entries = await Borne.api("/api/v1/staff/audit", { limit: 500 });
+    const entries = await Borne.adminsOnly(Borne.api("/api/v1/staff/audit", { limit: 500 }));
     const tbody = document.querySelector("#audit-list tbody");
     tbody.replaceChildren();
     for (const entry of entries) {
