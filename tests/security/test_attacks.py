@@ -75,7 +75,7 @@ def _count(attack: str, tried: int, refused: int) -> None:
 
 
 def _incoming(topic: str, payload: bytes) -> Incoming:
-    return Incoming(topic, payload, NOW)
+    return Incoming(topic, payload, datetime.now(UTC))  # received now: a stale time would date votes "in the future"
 
 
 def _publish(port: int, messages: list[tuple[str, bytes]], *, username: str | None = None,
