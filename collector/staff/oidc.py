@@ -20,6 +20,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import authlib.deprecate  # noqa: F401 - first: it sets its warnings to "always", which our filter must follow
+
 with warnings.catch_warnings():
     # Authlib 1.7+ warns, on import, that its own httpx integration (used by the Starlette client) is deprecated.
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")
