@@ -1,6 +1,6 @@
 """Kiosks' broker accounts: what authentication costs when a fleet reconnects, and what provisioning costs.
 
-- the collector's check of a kiosk's secret (:func:`collector.accounts.verify_secret`): SHA-256 of a random
+- the collector's check of a kiosk's secret (:func:`collector.broker.accounts.verify_secret`): SHA-256 of a random
   secret, against argon2 (a password a person chose);
 - connections to the embedded broker (Mosquitto), anonymous vs with accounts (dynamic security: PBKDF2-SHA512
   and the client id binding in the loop);
@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from collector.accounts import DynsecAccounts, hash_secret, kiosk_username, new_secret, verify_secret
-from collector.broker import EmbeddedBroker, free_port
+from collector.broker.accounts import DynsecAccounts, hash_secret, kiosk_username, new_secret, verify_secret
+from collector.broker.mosquitto import EmbeddedBroker, free_port
 from protocol.topics import kiosk_client_id
 
 _LOG = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.accounts import DynsecAccounts, hash_secret, kiosk_username, new_secret
-from collector.broker import EmbeddedBroker, free_port, wait_port
+from collector.broker.accounts import DynsecAccounts, hash_secret, kiosk_username, new_secret
+from collector.broker.mosquitto import EmbeddedBroker, free_port, wait_port
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_filter, kiosk_topic
 from tests.utils.builders import wire_batch

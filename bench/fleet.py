@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 
 from bench.ingest import start_mosquitto
-from collector.broker import free_port
+from collector.broker.mosquitto import free_port
 from collector.sim.fleet import raise_open_files
 from tests.utils import processes
 from tests.utils.brokers import Mosquitto

@@ -6,7 +6,8 @@ committed (and every message acknowledged, after its commit). The publisher is t
 
 Consumers, each on the same pre-loaded messages:
 
-* the collector: the real :class:`collector.ingest.Ingestor` + :class:`collector.store.Store`, in this process;
+* the collector: the real :class:`collector.ingest.subscriber.Ingestor` + :class:`collector.ingest.store.Store`, in
+  this process;
 * the naive baseline: paho, one ORM session and one commit per message (same ``protocol`` decoding, votes only,
   no rollups: it does less than the collector);
 * paho's raw consume rate, no database: a manual-ack subscriber acknowledging at once (the ceiling);
@@ -44,12 +45,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
-from collector.broker import free_port
+from collector.broker.mosquitto import free_port
 from collector.db.engine import session_factory
 from collector.db.models import Vote
-from collector.ingest import Ingestor
+from collector.ingest.store import Store
+from collector.ingest.subscriber import Ingestor
 from collector.metrics import Metrics
-from collector.store import Store
 from protocol.codec import decode, encode
 from protocol.models import VoteBatch
 from protocol.topics import TopicKind, kiosk_filter, kiosk_topic, shared
@@ -311,7 +312,7 @@ def drain_shared(broker: Mosquitto, messages: list[tuple[str, bytes]], n: int, u
     group (the broker splits them), then time the ``n`` collector processes."""
     group = f"g{uuid.uuid4().hex[:8]}"
     client_ids = [f"bench-{i}-{uuid.uuid4().hex[:8]}" for i in range(n)]
-    # A collector of several workers connects as <client id>-<worker> (collector/workers.py).
+    # A collector of several workers connects as <client id>-<worker> (collector/ingest/workers.py).
     sessions = client_ids if workers == 1 else [f"{cid}-{w}" for cid in client_ids for w in range(workers)]
     for cid in sessions:
         _session(broker.port, cid, group)

@@ -1,4 +1,4 @@
-"""The kiosk in the field (issue 8): what the small WAL costs per vote, how fast a boot's votes are re-dated,
+"""The kiosk in the field: what the small WAL costs per vote, how fast a boot's votes are re-dated,
 and how many votes a nearly full disk still takes.
 
 - record latency, median, with the outbox's small WAL (checkpoint every 64 pages, truncated to 512 KiB) against

@@ -38,10 +38,10 @@ from sqlalchemy.orm import Session
 from collector.auth import Level
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
-from collector.geo import DEPARTEMENT_REGION, region_of
+from collector.ingest.rollups import BACKFILL as AREA_ROLLUPS_BACKFILL
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
-from collector.migrations.versions.i4_area_rollups import BACKFILL as AREA_ROLLUPS_BACKFILL
+from collector.registry.geography import DEPARTEMENT_REGION, region_of
 from tests.utils.databases import ThrowAwayPostgres, _pg_bin
 
 _LOG = logging.getLogger(__name__)

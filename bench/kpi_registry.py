@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
 from collector.db.models import DailyRollup, Espace
-from collector.espaces_import import import_espaces
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
+from collector.registry.espaces_import import import_espaces
 
 _LOG = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 ``borne sim --kiosks N --backlog 150`` (a process of its own: asyncio, one MQTT connection per kiosk) connects
 all its kiosks at once to a Mosquitto of our own, and each sends its backlog in batches of 100, one batch in
-flight at a time, as the kiosk's uplink does. A collector (the real :class:`collector.ingest.Ingestor` and
-:class:`collector.store.Store`, in this process) stores them into SQLite and into PostgreSQL. Timed: from the
+flight at a time, as the kiosk's uplink does. A collector (the real :class:`collector.ingest.subscriber.Ingestor` and
+:class:`collector.ingest.store.Store`, in this process) stores them into SQLite and into PostgreSQL. Timed: from the
 moment the fleet starts connecting (the simulator reports its connection time) to the last vote stored; the
 simulator's own end (every vote confirmed by a receipt) is reported beside it.
 
@@ -31,10 +31,10 @@ from sqlalchemy import func, select
 from bench.ingest import start_mosquitto, start_postgres
 from collector.db.engine import session_factory
 from collector.db.models import Vote
-from collector.ingest import Ingestor
+from collector.ingest.store import Store
+from collector.ingest.subscriber import Ingestor
 from collector.metrics import Metrics
 from collector.sim.fleet import kiosk_ids, register_fleet
-from collector.store import Store
 from tests.utils import processes
 from tests.utils.brokers import Mosquitto
 from tests.utils.builders import collector_settings, migrated_engine

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import session_factory
 from collector.db.models import Alert, Espace, HourlyRollup, Kiosk, Vote
-from collector.geo import timezone_of
+from collector.registry.geography import timezone_of
 
 _LOG = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from collector.db.models import ApiToken, Espace, User
-from collector.geo import UnknownDepartement, normalise_departement
+from collector.registry.geography import UnknownDepartement, normalise_departement
 
 _LOG = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     embedded_broker: bool = Field(False, description="Start the embedded broker on mqtt_host:mqtt_port.")
 
-    # Kiosks' broker accounts (issue 7, collector/accounts.py).
+    # Kiosks' broker accounts (collector/broker/accounts.py).
     mqtt_accounts: Literal["none", "dynsec", "embedded"] = Field(
         "none", description="Who keeps kiosks' MQTT accounts: nobody, a national Mosquitto's dynamic security "
         "plugin, or the embedded broker's (the Mosquitto the collector starts, data_dir/broker/).",
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     ingest_linger_ms: float = Field(5.0, ge=0, description="How long to wait for more messages to group.")
     ingest_workers: int = Field(
         1, ge=1, le=64,
-        description="Ingest processes, each its own session in the share group (collector/workers.py): one per "
+        description="Ingest processes, each its own session in the share group (collector/ingest/workers.py): one per "
         "core on a machine of several. More than 1 needs an MQTT 5 broker with shared subscriptions.",
     )
 

@@ -15,7 +15,7 @@ _LABELLED = "|"
 class Metrics:
     """Thread-safe named counters, some with a ``reason`` label.
 
-    Counters of other processes (the ingest workers, ``collector/workers.py``) are added in with
+    Counters of other processes (the ingest workers, ``collector/ingest/workers.py``) are added in with
     :meth:`absorb`: each source's latest totals replace its previous ones, and every read sums them with ours.
     """
 

@@ -10,19 +10,19 @@ from dataclasses import dataclass, field
 import uvicorn
 from sqlalchemy import Engine
 
-from collector.accounts import BrokerAccounts, accounts_for, kiosk_broker, sync_revoked
 from collector.alerts import AlertLoop
 from collector.api.app import create_app
-from collector.broker import EmbeddedBroker, PortTaken, port_free
+from collector.broker.accounts import BrokerAccounts, accounts_for, kiosk_broker, sync_revoked
+from collector.broker.mosquitto import EmbeddedBroker, PortTaken, port_free
 from collector.config import Settings
 from collector.db.engine import engine_for, redact_url
 from collector.db.migrate import ensure_current
-from collector.ingest import Ingestor
+from collector.ingest.store import Store
+from collector.ingest.subscriber import Ingestor
+from collector.ingest.workers import IngestWorkers, check_workers
 from collector.metrics import Metrics
 from collector.reports.mail import ReportSettings
 from collector.reports.schedule import ReportLoop
-from collector.store import Store
-from collector.workers import IngestWorkers, check_workers
 
 _LOG = logging.getLogger(__name__)
 

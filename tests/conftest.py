@@ -38,7 +38,7 @@ def mosquitto_persistent(tmp_path: Path) -> Iterator[Mosquitto]:
 
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[object]:
-    """The broker the collector starts itself (Mosquitto, configured by collector/broker.py), anonymous."""
+    """The broker the collector starts itself (Mosquitto, configured by collector/broker/mosquitto.py), anonymous."""
     broker = embedded_broker(tmp_path / "embedded").start()
     try:
         yield broker

@@ -22,9 +22,9 @@ from collector.auth import add_user, issue_token
 from collector.db.engine import session_factory
 from collector.db.models import Espace, Kiosk, User
 from collector.db.models import Vote as StoredVote
-from collector.geo import PARIS, timezone_of
+from collector.ingest.store import Incoming, Store
 from collector.metrics import Metrics
-from collector.store import Incoming, Store
+from collector.registry.geography import PARIS, timezone_of
 from protocol.codec import encode
 from protocol.models import MAX_VOTES_PER_BATCH, FollowUp, Vote, VoteBatch
 from protocol.topics import TopicKind, kiosk_topic

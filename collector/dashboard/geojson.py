@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collector.geo import UnknownDepartement, normalise_departement
+from collector.registry.geography import UnknownDepartement, normalise_departement
 
 _LOG = logging.getLogger(__name__)
 

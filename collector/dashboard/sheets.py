@@ -19,10 +19,10 @@ from collector.auth import Level
 from collector.dashboard.exports import Column, Kind, Sheet, period_label
 from collector.dashboard.zones import DEPARTEMENT_NAMES, zones
 from collector.db.models import Espace
-from collector.geo import PARIS
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.kpi.targets import target_for
+from collector.registry.geography import PARIS
 
 _LOG = logging.getLogger(__name__)
 

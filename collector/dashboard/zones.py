@@ -1,7 +1,7 @@
 """Names of régions and départements for the dashboard's headings, breadcrumbs and tables.
 
-Codes and régions come from :mod:`collector.geo` (the INSEE COG); this module adds the départements' names,
-which the dashboard shows beside their codes (« Côtes-d'Armor (22) »).
+Codes and régions come from :mod:`collector.registry.geography` (the INSEE COG); this module adds the
+départements' names, which the dashboard shows beside their codes (« Côtes-d'Armor (22) »).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from collector.geo import COLLECTIVITES, COM, DEPARTEMENT_REGION, REGIONS
+from collector.registry.geography import COLLECTIVITES, COM, DEPARTEMENT_REGION, REGIONS
 
 _LOG = logging.getLogger(__name__)
 

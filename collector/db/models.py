@@ -78,7 +78,7 @@ class Kiosk(Base):
     version: Mapped[str | None] = mapped_column(String(64))
     outbox_depth: Mapped[int | None] = mapped_column(Integer)
     telemetry: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    #: The last self-test the kiosk reported (``borne kiosk selftest``, issue 7), and when it ran.
+    #: The last self-test the kiosk reported (``borne kiosk selftest``), and when it ran.
     selftest: Mapped[dict[str, object] | None] = mapped_column(JSON)
     selftest_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -170,7 +170,7 @@ class Reject(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-# -- KPIs, activity, users and alerts (issue 5) -----------------------------------------------------------
+# -- KPIs, activity, users and alerts -----------------------------------------------------------
 
 
 class HourlyRollup(_AnswerCounts, Base):
@@ -267,7 +267,7 @@ class Alert(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-# -- Area rollups (issue 4: national KPIs at 10 M votes) --------------------------------------------------
+# -- Area rollups (national KPIs at 10 M votes) --------------------------------------------------
 # The same counts as ``rollup_daily`` and ``rollup_followup_daily`` summed over the espaces of a département,
 # and over all of them, kept at ingest so that département, région and national KPIs read a few hundred rows a
 # day instead of one per espace. A vote counts in the département of the espace it was attributed to.

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from collector.auth import Level
 from collector.db.models import DailyRollup, Espace
-from collector.geo import COM, DEPARTEMENT_REGION, zone_id
 from collector.kpi.export import csv_text
 from collector.kpi.selection import Selection
 from collector.kpi.stats import Granularity, is_complete, local_today, period_start, with_answer_columns
 from collector.kpi.targets import target_for
+from collector.registry.geography import COM, DEPARTEMENT_REGION, zone_id
 
 _LOG = logging.getLogger(__name__)
 

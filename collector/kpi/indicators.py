@@ -3,7 +3,7 @@
 Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
 or, for a département, a région or the nation without a filter on espaces, the same counts kept per
 département and national (``rollup_departement_daily``, ``rollup_national_daily`` and their follow-up
-twins, issue 4), then finishes in pandas: periods, rates, Wilson intervals, index. Results are DataFrames,
+twins), then finishes in pandas: periods, rates, Wilson intervals, index. Results are DataFrames,
 which the API turns into JSON, CSV or Parquet.
 """
 
@@ -22,16 +22,12 @@ from collector.auth import Level
 from collector.db.models import (
     DailyRollup,
     DepartementActivity,
-    DepartementDailyRollup,
-    DepartementFollowupRollup,
     Espace,
     EspaceActivity,
     FollowupRollup,
     HourlyRollup,
-    NationalDailyRollup,
-    NationalFollowupRollup,
 )
-from collector.geo import COLLECTIVITES, DEPARTEMENT_REGION
+from collector.ingest.rollups import AREA_ROLLUPS
 from collector.kpi.selection import Selection
 from collector.kpi.stats import (
     Granularity,
@@ -43,6 +39,7 @@ from collector.kpi.stats import (
     with_answer_columns,
 )
 from collector.kpi.targets import target_for
+from collector.registry.geography import COLLECTIVITES, DEPARTEMENT_REGION
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,11 +59,6 @@ class Satisfaction:
     trend_pp: float | None
 
 
-#: Per espace rollup -> the same counts per département, and national (issue 4).
-_AREA_ROLLUPS: dict[Any, tuple[Any, Any]] = {
-    DailyRollup: (DepartementDailyRollup, NationalDailyRollup),
-    FollowupRollup: (DepartementFollowupRollup, NationalFollowupRollup),
-}
 
 
 def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tuple[Any, list[Any]] | None:
@@ -75,7 +67,7 @@ def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tup
     It can when the selection is a département, a région or the nation with no filter on espaces, and the
     query groups by day and département at most (not by espace, nor by hour).
     """
-    areas = _AREA_ROLLUPS.get(table)
+    areas = AREA_ROLLUPS.get(table)
     if areas is None or not selection.by_area:
         return None
     if any(c is not table.day and c is not Espace.departement for c in extra):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from collector.auth import Level
 from collector.db.models import Espace
-from collector.geo import COM, REGIONS, UnknownDepartement, normalise_departement, zone_id
+from collector.registry.geography import COM, REGIONS, UnknownDepartement, normalise_departement, zone_id
 
 _LOG = logging.getLogger(__name__)
 

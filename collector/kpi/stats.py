@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from collector.geo import PARIS, timezone_of
+from collector.registry.geography import PARIS, timezone_of
 
 _LOG = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def period_end(start: date, granularity: Granularity) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-#: Every time zone an espace can be in (``collector.geo``).
+#: Every time zone an espace can be in (``collector.registry.geography``).
 _ZONES: tuple[ZoneInfo, ...] = (PARIS, *(timezone_of(d) for d in ("971", "972", "973", "974", "975", "976",
                                                                     "977", "978")))
 

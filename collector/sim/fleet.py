@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert, select
 
 from collector.db.models import Espace, Kiosk, KioskAssignment
-from collector.geo import region_of
+from collector.registry.geography import region_of
 from collector.sim.mqtt import MqttConnection, MqttError, Will, connect
 from protocol.codec import encode
 from protocol.models import MAX_VOTES_PER_BATCH, Receipt, Status, StatusMessage, Telemetry, VoteBatch

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from collector.auth import AuthError, Principal, Role
 from collector.db.models import Espace, StaffAccess, StaffSession
-from collector.geo import UnknownDepartement, normalise_departement
+from collector.registry.geography import UnknownDepartement, normalise_departement
 from collector.staff import audit
 
 _LOG = logging.getLogger(__name__)

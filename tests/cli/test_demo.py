@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from collector.broker import free_port
+from collector.broker.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from borne.cli import app
-from collector.broker import free_port
+from collector.broker.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The département and national rollups (issue 4) equal ``rollup_daily`` summed by the espaces' départements."""
+"""The département and national rollups equal ``rollup_daily`` summed by the espaces' départements."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, text
 
 from collector.db.engine import session_factory
+from collector.ingest.store import Incoming, Store
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
-from collector.registry import add_espace, add_kiosk, move_kiosk
-from collector.store import Incoming, Store
+from collector.registry.espaces import add_espace, add_kiosk, move_kiosk
 from protocol.models import FollowUp
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.builders import migrated_engine, wire_batch

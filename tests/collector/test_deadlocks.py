@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 
 from collector.db.engine import make_engine, session_factory
 from collector.db.models import Kiosk
+from collector.ingest.store import Incoming, Outcome, Store
 from collector.metrics import Metrics
-from collector.store import Incoming, Outcome, Store
 from protocol.codec import encode
 from protocol.models import Status, StatusMessage
 from protocol.topics import TopicKind, kiosk_topic

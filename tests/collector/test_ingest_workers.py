@@ -17,12 +17,12 @@ from typing import Any
 import psutil
 import pytest
 
-from collector.accounts import hash_secret, new_secret
-from collector.broker import free_port
+from collector.broker.accounts import hash_secret, new_secret
+from collector.broker.mosquitto import free_port
 from collector.config import Settings
+from collector.ingest.workers import IngestWorkers, WorkersUnsupported, _Report, check_workers, worker_client_id
 from collector.metrics import Metrics
 from collector.service import Collector
-from collector.workers import IngestWorkers, WorkersUnsupported, _Report, check_workers, worker_client_id
 from kiosk.config import SecretStr
 from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from tests.collector.test_scale_collectors import KIOSKS, CollectorProcess, Publisher, _totals

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.ingest import RETRY_EVERY_S, RETRY_FIRST_S, RETRY_JITTER_S, retry_delay
+from collector.ingest.subscriber import RETRY_EVERY_S, RETRY_FIRST_S, RETRY_JITTER_S, retry_delay
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 5, 10, 100, 10_000])

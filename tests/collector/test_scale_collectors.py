@@ -56,7 +56,7 @@ class CollectorProcess:
 
     def connections(self) -> int:
         """How many times it connected to the broker, from its own log."""
-        return self.log.read_text(errors="replace").count("collector.ingest: connected to")
+        return self.log.read_text(errors="replace").count("collector.ingest.subscriber: connected to")
 
 
 def _totals(engine: Engine) -> tuple[int, int, int]:

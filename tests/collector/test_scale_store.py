@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from collector.db.engine import session_factory
 from collector.db.models import DailyRollup, FollowupRollup, HourlyRollup, Vote
-from collector.store import Incoming, Store, sqlite_existing_keys_sql
+from collector.ingest.store import Incoming, Store, sqlite_existing_keys_sql
 from protocol.codec import encode
 from protocol.models import FollowUp, VoteBatch
 from protocol.models import Vote as WireVote

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from borne.demo import DEMO_ESPACES
+from borne.cli.demo import DEMO_ESPACES
 from collector.dashboard.demo import happiness_of
 from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, Place, seed, serve
 from tests.utils.builders import migrated_engine

@@ -22,10 +22,10 @@ from sqlalchemy import Engine
 from collector.alerts import evaluate
 from collector.api.app import create_app
 from collector.auth import add_user, issue_token
-from collector.broker import free_port
+from collector.broker.mosquitto import free_port
 from collector.db.engine import session_factory
-from collector.registry import add_espace, add_kiosk
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
+from collector.registry.espaces import add_espace, add_kiosk
 from protocol.codec import encode
 from protocol.models import FollowUp, StatusMessage, Telemetry, VoteBatch
 from protocol.models import Vote as WireVote

@@ -14,7 +14,7 @@ from collector.api.app import create_app
 from collector.auth import add_user, issue_token
 from collector.dashboard import geojson
 from collector.db.engine import session_factory
-from collector.registry import add_espace
+from collector.registry.espaces import add_espace
 from tests.dashboard.conftest import squares_geojson
 from tests.utils.builders import migrated_engine
 

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.broker import free_port, wait_port
+from collector.broker.mosquitto import free_port, wait_port
 from tests.utils.brokers import MOSQUITTO
 
 ROOT = Path(__file__).resolve().parents[2]

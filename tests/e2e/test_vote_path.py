@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from collector.broker import free_port
+from collector.broker.mosquitto import free_port
 from kiosk.clock import ManualClock
 from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from protocol.scales import scale_for

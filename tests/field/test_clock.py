@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from collector.db.engine import session_factory
 from collector.db.models import Vote as VoteRow
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
 from kiosk.device import Kiosk

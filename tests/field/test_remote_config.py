@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from borne.cli import app
-from borne.errors import CliError
+from borne.cli.errors import CliError
+from collector.broker.remote_config import KioskConfigError, build, parse_hours, publish, reported, retained, targets
 from collector.config import Settings
 from collector.db.engine import session_factory
-from collector.kiosk_config import KioskConfigError, build, parse_hours, publish, reported, retained, targets
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig, VotingConfig
 from kiosk.device import Kiosk

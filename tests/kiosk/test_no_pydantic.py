@@ -14,7 +14,7 @@ from pathlib import Path
 import paho.mqtt.publish as publish
 import pytest
 
-from kiosk.cli import service_args
+from borne.cli.kiosk import service_args
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.brokers import Mosquitto
 from tests.utils.launch import REPORT, borne_command

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Engine
 
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from protocol.models import FollowUp, VoteBatch
 from protocol.models import Vote as WireVote
 from protocol.topics import TopicKind, kiosk_topic

@@ -14,7 +14,7 @@ from collector.alerts import OFFLINE, UNHAPPY, evaluate, open_time, opening_inte
 from collector.api.app import create_app
 from collector.db.engine import session_factory
 from collector.db.models import Espace, Kiosk
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.builders import admin_token, bearer, migrated_engine, register, wire_batch
 

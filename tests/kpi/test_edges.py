@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 
 from collector.api.app import create_app
 from collector.db.engine import session_factory
+from collector.ingest.store import Incoming, Store
 from collector.kpi import barometer, indicators
 from collector.kpi.selection import Selection
 from collector.kpi.stats import Granularity, is_complete, local_today, trend
-from collector.store import Incoming, Store
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.builders import admin_token, bearer, migrated_engine, register, wire_batch
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from tests.kpi.fleet import build
 from tests.utils.builders import migrated_engine
 
-MIGRATION = importlib.import_module("collector.migrations.versions.i5_kpi_activity_users_alerts")
+MIGRATION = importlib.import_module("collector.migrations.versions.0002_kpi_activity_users_alerts")
 
 
 def _rows(engine: Engine, table: str) -> list[tuple[object, ...]]:

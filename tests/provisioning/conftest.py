@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from collector.auth import Role, add_user, issue_token
-from collector.broker import free_port, wait_port
+from collector.broker.mosquitto import free_port, wait_port
 from collector.db.engine import session_factory
-from collector.registry import add_espace
+from collector.registry.espaces import add_espace
 from tests.utils.dynsec import DynsecMosquitto, dynsec_available
 
 

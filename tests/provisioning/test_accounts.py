@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from collector.accounts import (
+from collector.broker.accounts import (
     ReservedKioskId,
     check_kiosk_id,
     hash_secret,

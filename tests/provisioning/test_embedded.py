@@ -12,7 +12,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.broker import ADMIN_SECRET_FILE, free_port
+from collector.broker.mosquitto import ADMIN_SECRET_FILE, free_port
 from collector.service import Collector
 from kiosk.config import KioskConfig, SecretStr
 from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until

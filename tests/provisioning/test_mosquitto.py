@@ -15,8 +15,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.accounts import DynsecAccounts
 from collector.api.app import create_app
+from collector.broker.accounts import DynsecAccounts
 from kiosk.config import load_config
 from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.codec import encode

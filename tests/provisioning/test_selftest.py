@@ -10,8 +10,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from gpiozero.pins.mock import MockFactory
 
-from collector.accounts import DynsecAccounts
 from collector.api.app import create_app
+from collector.broker.accounts import DynsecAccounts
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig, load_config
 from kiosk.selftest import SelfTest, SelfTestOptions

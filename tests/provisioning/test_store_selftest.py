@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from collector.db.engine import session_factory
 from collector.db.models import Kiosk
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from protocol.codec import encode
 from protocol.models import CheckOutcome, SelfTestCheck, SelfTestReport
 from protocol.topics import TopicKind, kiosk_topic

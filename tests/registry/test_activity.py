@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import Engine, func, select
 
-from collector.activity import import_activity
 from collector.db.engine import session_factory
 from collector.db.models import DepartementActivity, EspaceActivity
+from collector.ingest.store import Incoming, Store
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
-from collector.store import Incoming, Store
+from collector.registry.activity import import_activity
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.builders import migrated_engine, register, wire_batch
 

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from borne.cli import app as borne_app
-from borne.errors import CliError
+from borne.cli.errors import CliError
 from collector.db.engine import session_factory
 from collector.db.models import Espace
-from collector.espaces_import import ImportFailed, ImportReport, import_espaces
+from collector.registry.espaces_import import ImportFailed, ImportReport, import_espaces
 from tests.utils.builders import migrated_engine, register
 
 HEADER = ["id_fs", "insee_dep", "lib_fs", "adresse", "complement_adresse", "insee_com", "code_postal", "lib_com",

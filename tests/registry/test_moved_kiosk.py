@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from collector.db.engine import session_factory
+from collector.ingest.store import Incoming, Store
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
-from collector.registry import add_espace, add_kiosk, move_kiosk
-from collector.store import Incoming, Store
+from collector.registry.espaces import add_espace, add_kiosk, move_kiosk
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.builders import migrated_engine, vote_counts, wire_batch
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from borne.cli import app as borne_app
-from borne.errors import CliError
+from borne.cli.errors import CliError
 from collector.api.app import create_app
 from tests.utils.builders import migrated_engine, register
 

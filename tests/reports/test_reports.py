@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from borne.cli import app
-from borne.errors import CliError
+from borne.cli.errors import CliError
 from collector.auth import Level
 from collector.db.engine import session_factory
 from collector.reports.monthly import Zone, build, month_label
@@ -85,7 +85,7 @@ class Inbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     controller_module = pytest.importorskip("aiosmtpd.controller")
-    from collector.broker import free_port
+    from collector.broker.mosquitto import free_port
 
     inbox = Inbox()
     controller = controller_module.Controller(inbox, hostname="127.0.0.1", port=free_port())

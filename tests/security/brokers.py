@@ -3,7 +3,7 @@
 Both brokers the collector supports, with accounts made as the collector makes them: a national-style Mosquitto
 (``tests/utils/dynsec.py``: dynamic security, the limits of deploy/mosquitto/borne.conf, the collector's account
 made by ``borne provision broker collector-account``, not bound) and the embedded broker the collector starts
-itself (``collector/broker.py``, the collector's account bound to its client id).
+itself (``collector/broker/mosquitto.py``, the collector's account bound to its client id).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 
-from collector.accounts import DynsecAccounts, hash_secret, new_secret
-from collector.broker import EmbeddedBroker, free_port
+from collector.broker.accounts import DynsecAccounts, hash_secret, new_secret
+from collector.broker.mosquitto import EmbeddedBroker, free_port
 from kiosk.simulator import wait_until
 from protocol.topics import kiosk_client_id
 from tests.utils.dynsec import DynsecMosquitto

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from collector.broker import free_port, wait_port
+from collector.broker.mosquitto import free_port, wait_port
 from collector.db.engine import session_factory
 from collector.db.models import ApiToken
 from collector.service import Collector

@@ -24,7 +24,7 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from collector.api.app import create_app
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.builders import admin_token, bearer, migrated_engine, register, wire_batch

@@ -30,15 +30,15 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 
-from collector.accounts import DynsecAccounts, hash_secret
 from collector.api.app import create_app
+from collector.broker.accounts import DynsecAccounts, hash_secret
 from collector.db.engine import session_factory
 from collector.db.models import Kiosk, Reject, Vote
-from collector.espaces_import import import_espaces
+from collector.ingest.store import Incoming, Store
 from collector.metrics import Metrics
 from collector.ratelimit import FailureLimiter
-from collector.registry import add_kiosk
-from collector.store import Incoming, Store
+from collector.registry.espaces import add_kiosk
+from collector.registry.espaces_import import import_espaces
 from kiosk.simulator import wait_until
 from protocol.codec import encode
 from protocol.models import MAX_PAYLOAD_BYTES

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from collector.db.engine import session_factory
 from collector.db.models import Vote as VoteRow
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from protocol.codec import encode
 from protocol.models import Vote, VoteBatch
 from protocol.topics import TopicKind, kiosk_topic

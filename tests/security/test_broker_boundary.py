@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.accounts import AccountsError
-from collector.broker import LIMITS
+from collector.broker.accounts import AccountsError
+from collector.broker.mosquitto import LIMITS
 from kiosk.simulator import wait_until
 from protocol.topics import TopicKind, kiosk_topic
 from tests.security.brokers import Account, Boundary, Probe, boundary, connect_with_will_then_drop

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from collector.accounts import COLLECTOR_ROLE, BrokerAccounts, DynsecAccounts, hash_secret, new_secret
-from collector.broker import LIMITS, free_port
+from collector.broker.accounts import COLLECTOR_ROLE, BrokerAccounts, DynsecAccounts, hash_secret, new_secret
+from collector.broker.mosquitto import LIMITS, free_port
 from collector.service import Collector
 from kiosk.config import SecretStr
 from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until

@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 
 from collector.api.app import create_app
 from collector.db.engine import session_factory
-from collector.espaces_import import import_espaces
-from collector.registry import add_kiosk
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
+from collector.registry.espaces import add_kiosk
+from collector.registry.espaces_import import import_espaces
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
 from tests.provisioning.conftest import invoke

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.activity import ActivityReport, import_activity
 from collector.db.engine import session_factory
-from collector.espaces_import import ImportFailed, ImportReport, import_espaces
+from collector.registry.activity import ActivityReport, import_activity
+from collector.registry.espaces_import import ImportFailed, ImportReport, import_espaces
 from tests.utils.builders import migrated_engine, register
 
 MUTATED_CASES = 5_000  # per importer

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from kiosk.config import ConfigInvalid, load_config
 from protocol.codec import decode
 from protocol.errors import ProtocolError

@@ -26,9 +26,9 @@ import httpx
 import pytest
 import uvicorn
 
-from collector.accounts import DynsecAccounts, hash_secret
 from collector.api.app import create_app
-from collector.broker import free_port
+from collector.broker.accounts import DynsecAccounts, hash_secret
+from collector.broker.mosquitto import free_port
 from kiosk.config import load_config
 from tests.provisioning.conftest import espaces, fake_wheel
 from tests.utils.builders import admin_token, bearer, migrated_engine

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.api.app import create_app
-from collector.ingest import Ingestor
+from collector.ingest.store import Incoming, Store
+from collector.ingest.subscriber import Ingestor
 from collector.metrics import Metrics
-from collector.store import Incoming, Store
 from kiosk.simulator import wait_until
 from protocol.codec import encode
 from protocol.models import Telemetry

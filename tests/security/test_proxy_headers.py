@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from collector.api.deps import AppState
-from collector.broker import free_port, wait_port
+from collector.broker.mosquitto import free_port, wait_port
 from collector.config import Settings
 from collector.service import Collector
 from tests.utils.brokers import Mosquitto

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from collector.ingest.store import Incoming, Store
 from collector.metrics import Metrics
-from collector.store import Incoming, Store
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
 from tests.utils.builders import migrated_engine, register, rejects, wire_batch

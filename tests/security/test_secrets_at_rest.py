@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from borne.errors import CliError
+from borne.cli.errors import CliError
 from collector.api.app import create_app
 from tests.provisioning.conftest import admin_token, espaces, fake_wheel, invoke, serve
 from tests.utils.builders import migrated_engine

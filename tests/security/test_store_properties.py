@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from protocol.checks import TIME_MAX, TIME_MIN
 from protocol.codec import encode
 from protocol.models import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from collector.store import Incoming, Store
+from collector.ingest.store import Incoming, Store
 from protocol.codec import encode
 from protocol.models import VoteBatch
 from protocol.topics import TopicKind, kiosk_topic

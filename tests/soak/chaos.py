@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from collector.broker import free_port
+from collector.broker.mosquitto import free_port
 from collector.db.engine import make_engine, session_factory
 from collector.db.models import Vote
 from tests.utils import processes

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from collector.broker import EmbeddedBroker, free_port, wait_port
+from collector.broker.mosquitto import EmbeddedBroker, free_port, wait_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

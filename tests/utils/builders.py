@@ -14,7 +14,7 @@ from collector.config import Settings
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
 from collector.db.models import Reject, Vote
-from collector.registry import add_espace, add_kiosk
+from collector.registry.espaces import add_espace, add_kiosk
 from collector.service import Collector
 from protocol.models import Vote as WireVote
 from protocol.models import VoteBatch

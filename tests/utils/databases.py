@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from collector.broker import free_port, wait_port
+from collector.broker.mosquitto import free_port, wait_port
 
 
 def _pg_bin(name: str) -> str:

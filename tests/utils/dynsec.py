@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from collector.broker import LIMITS, BrokerMissing, find_dynsec_plugin
+from collector.broker.mosquitto import LIMITS, BrokerMissing, find_dynsec_plugin
 from tests.utils.brokers import Mosquitto
 
 _LOG = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 from collector.api.deps import CurrentUser, SessionDep, ensure_scope
 from collector.auth import Level
 from collector.db.models import Espace, Vote
-from collector.geo import timezone_of
+from collector.registry.geography import timezone_of
 
 _LOG = logging.getLogger(__name__)
 

@@ -20,7 +20,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.accounts import (
+from collector.api.deps import SessionDep, StateDep, require_role
+from collector.auth import Principal
+from collector.broker.accounts import (
     AccountsError,
     BrokerAccounts,
     NoAccounts,
@@ -30,10 +32,8 @@ from collector.accounts import (
     kiosk_id_allowed,
     new_secret,
 )
-from collector.api.deps import SessionDep, StateDep, require_role
-from collector.auth import Principal
 from collector.db.models import Espace, Kiosk
-from collector.registry import RegistryError, add_kiosk, assignments, move_kiosk
+from collector.registry.espaces import RegistryError, add_kiosk, assignments, move_kiosk
 
 _LOG = logging.getLogger(__name__)
 

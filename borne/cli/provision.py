@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-from borne.errors import CliError, requires
-from borne.secret_input import warn_on_command_line
+from borne.cli.errors import CliError, requires
+from borne.cli.secret_input import warn_on_command_line
 
 _LOG = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def collector_account(
     """Create (or reset) the collector's own Mosquitto account: reads every kiosk topic, writes receipts and
     configurations. Prints its new password once, for BORNE_MQTT_PASSWORD."""
     with requires("collector"):
-        from collector.accounts import AccountsError, DynsecAccounts, new_secret
+        from collector.broker.accounts import AccountsError, DynsecAccounts, new_secret
     if not admin_user or not admin_password:
         raise CliError("the dynamic security admin is needed: BORNE_MQTT_ADMIN_USERNAME and "
                        "BORNE_MQTT_ADMIN_PASSWORD", exit_code=2)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from borne.errors import CliError
+from borne.cli.errors import CliError
 
 _LOG = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ def pdf(
     data_dir: Path = typer.Option(None, "--data-dir", envvar="BORNE_DATA_DIR"),
 ) -> None:
     """Write one zone's monthly report."""
+    from borne.cli.collector import open_db
     from collector.auth import Level
-    from collector.cli import open_db
     from collector.kpi.selection import SelectionError
     from collector.reports.monthly import Zone, build
 
@@ -62,7 +62,7 @@ def send(
     data_dir: Path = typer.Option(None, "--data-dir", envvar="BORNE_DATA_DIR"),
 ) -> None:
     """E-mail each subscribed zone's report to its subscribers (BORNE_REPORT_SUBSCRIPTIONS, BORNE_SMTP_*)."""
-    from collector.cli import open_db, settings_from
+    from borne.cli.collector import open_db, settings_from
     from collector.reports.mail import ReportSettings, SubscriptionsInvalid
     from collector.reports.schedule import STATE_FILE, send_reports
 

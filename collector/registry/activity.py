@@ -26,8 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from collector.db.models import DepartementActivity, Espace, EspaceActivity
-from collector.espaces_import import BadRow, ImportFailed, read_csv, read_source
-from collector.geo import UnknownDepartement, normalise_departement
+from collector.registry.espaces_import import BadRow, ImportFailed, read_csv, read_source
+from collector.registry.geography import UnknownDepartement, normalise_departement
 
 _LOG = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from collector.geo import timezone_of
+from collector.registry.geography import timezone_of
 
 revision = "i5kpi"
 down_revision = "0001"

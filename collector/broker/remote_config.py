@@ -15,7 +15,6 @@ the command line, apart from the ingest's long-lived client.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 import uuid
@@ -24,12 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from collector.broker import client as mqtt
+from collector.broker.client import new_client
 from collector.config import Settings
 from collector.db.models import Kiosk
 from protocol.codec import decode, encode
@@ -119,15 +118,9 @@ def reported(session: Session, kiosk_ids: Iterable[str]) -> list[Reported]:
 
 
 def _client(settings: Settings) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"borne-config-{uuid.uuid4().hex[:12]}",
-                         protocol=mqtt.MQTTv311, clean_session=True)
-    if settings.mqtt_username:
-        client.username_pw_set(settings.mqtt_username,
-                               settings.mqtt_password.get_secret_value() if settings.mqtt_password else None)
-    if settings.mqtt_tls:
-        client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-                       cert_reqs=ssl.CERT_REQUIRED)
-    return client
+    return new_client(f"borne-config-{uuid.uuid4().hex[:12]}", username=settings.mqtt_username,
+                      password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+                      tls=settings.mqtt_tls, ca_file=settings.mqtt_ca_file, clean_session=True)
 
 
 def _connected(client: mqtt.Client, settings: Settings) -> mqtt.Client:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from borne.errors import CliError, requires
+from borne.cli.errors import CliError, requires
 
 _LOG = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ def demo(
 ) -> None:
     """Run everything on this machine and print the URL to look at."""
     with requires("collector"):
-        from collector.accounts import hash_secret, new_secret
-        from collector.broker import BrokerMissing, PortTaken, free_port, port_free
+        from collector.broker.accounts import hash_secret, new_secret
+        from collector.broker.mosquitto import BrokerMissing, PortTaken, free_port, port_free
         from collector.config import Settings
-        from collector.registry import add_espace, add_kiosk
+        from collector.registry.espaces import add_espace, add_kiosk
         from collector.service import Collector
     with requires("kiosk"):
         from kiosk.config import SecretStr

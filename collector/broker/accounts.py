@@ -4,7 +4,7 @@ The collector makes a kiosk's password (32 random bytes, :func:`new_secret`), re
 its hash (``kiosks.secret_hash``, see :func:`hash_secret`). The broker is told through a :class:`BrokerAccounts`:
 :class:`DynsecAccounts`, Mosquitto's dynamic security plugin driven over MQTT through
 ``$CONTROL/dynamic-security/v1`` by an admin client, on a national Mosquitto or on the embedded one (which the
-collector starts itself, :mod:`collector.broker`). Changes apply at once, without a reload, from any host that
+collector starts itself, :mod:`collector.broker.mosquitto`). Changes apply at once, without a reload, from any host that
 reaches the broker, and deleting or disabling a client disconnects it.
 
 What a kiosk's account is, so that one kiosk's credentials reach nothing else:
@@ -314,18 +314,14 @@ class DynsecAccounts:
         return responses
 
     def _send(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
+        from collector.broker import client as mqtt
 
         done = threading.Event()
         connected = threading.Event()
         answer: dict[str, Any] = {}
         refused: list[str] = []
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"borne-accounts-{uuid.uuid4().hex[:12]}",
-                             protocol=mqtt.MQTTv311)
-        client.username_pw_set(self.admin_user, self._password)
-        if self.tls:
-            client.tls_set(ca_certs=str(self.ca_file) if self.ca_file else None)
+        client = mqtt.new_client(f"borne-accounts-{uuid.uuid4().hex[:12]}", username=self.admin_user,
+                                 password=self._password, tls=self.tls, ca_file=self.ca_file)
 
         def on_connect(c: mqtt.Client, userdata: object, flags: object, reason: Any, props: object) -> None:
             if getattr(reason, "is_failure", False):
@@ -392,7 +388,7 @@ def accounts_for(settings: Any, broker: Any = None) -> BrokerAccounts:
     if settings.mqtt_accounts == "embedded":
         from pydantic import SecretStr
 
-        from collector.workers import worker_client_id, worker_username
+        from collector.ingest.workers import worker_client_id, worker_username
 
         if broker is None:
             raise AccountsError("BORNE_MQTT_ACCOUNTS=embedded needs the embedded broker (BORNE_EMBEDDED_BROKER, "

@@ -1,4 +1,4 @@
-"""Area rollups (issue 4): rollup_departement_daily, rollup_departement_followup_daily, rollup_national_daily,
+"""Area rollups: rollup_departement_daily, rollup_departement_followup_daily, rollup_national_daily,
 rollup_national_followup_daily
 
 Filled from the espace rollups already stored, each espace's counts going to its département.
@@ -15,6 +15,8 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
+from collector.ingest.rollups import BACKFILL
+
 _LOG = logging.getLogger(__name__)
 
 revision = "i4areas"
@@ -24,22 +26,7 @@ depends_on = None
 
 _KEYS = ("day", "scale", "answer", "misuse")
 
-BACKFILL = (
-    "INSERT INTO rollup_departement_daily (departement, day, scale, answer, misuse, votes) "
-    "SELECT e.departement, r.day, r.scale, r.answer, r.misuse, sum(r.votes) "
-    "FROM rollup_daily r JOIN espaces e ON e.id = r.espace_id "
-    "GROUP BY e.departement, r.day, r.scale, r.answer, r.misuse",
-    "INSERT INTO rollup_departement_followup_daily (departement, day, scale, answer, misuse, followup, votes) "
-    "SELECT e.departement, r.day, r.scale, r.answer, r.misuse, r.followup, sum(r.votes) "
-    "FROM rollup_followup_daily r JOIN espaces e ON e.id = r.espace_id "
-    "GROUP BY e.departement, r.day, r.scale, r.answer, r.misuse, r.followup",
-    "INSERT INTO rollup_national_daily (day, scale, answer, misuse, votes) "
-    "SELECT day, scale, answer, misuse, sum(votes) FROM rollup_departement_daily "
-    "GROUP BY day, scale, answer, misuse",
-    "INSERT INTO rollup_national_followup_daily (day, scale, answer, misuse, followup, votes) "
-    "SELECT day, scale, answer, misuse, followup, sum(votes) FROM rollup_departement_followup_daily "
-    "GROUP BY day, scale, answer, misuse, followup",
-)
+# The backfill is the rollups' own definition (also used by bench/kpi_queries.py).
 
 
 def _key_columns() -> list[sa.Column]:

@@ -1,6 +1,6 @@
 """Ingest: takes messages off the broker, stores them, and only then acknowledges them.
 
-paho-mqtt is imported here and nowhere else in the collector. The client runs with ``manual_ack=True``:
+The MQTT client comes from :mod:`collector.broker.client` and runs with ``manual_ack=True``:
 paho's network thread only queues each message; a worker thread groups queued messages (up to
 ``ingest_max_messages``, waiting ``ingest_linger_ms`` for more) into one :meth:`Store.ingest` transaction,
 and after the commit acknowledges each message (PUBACK) and publishes receipts to the kiosks. A collector
@@ -21,21 +21,17 @@ import gc
 import logging
 import queue
 import random
-import ssl
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
+from collector.broker import client as mqtt
+from collector.broker.client import PacketTypes, Properties, new_client
 from collector.config import Settings
+from collector.ingest.store import Incoming, Store, StoreUnavailable
 from collector.metrics import Metrics
-from collector.store import Incoming, Store, StoreUnavailable
 from protocol.codec import encode
 from protocol.models import Receipt
 from protocol.topics import TopicKind, kiosk_filter, kiosk_topic, shared
@@ -98,18 +94,10 @@ class Ingestor:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        if self._v5:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.mqtt_client_id,
-                                 protocol=mqtt.MQTTv5, manual_ack=True)
-        else:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.mqtt_client_id,
-                                 protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
-        if s.mqtt_username:
-            client.username_pw_set(s.mqtt_username,
-                                   s.mqtt_password.get_secret_value() if s.mqtt_password else None)
-        if s.mqtt_tls:
-            client.tls_set(ca_certs=str(s.mqtt_ca_file) if s.mqtt_ca_file else None,
-                           cert_reqs=ssl.CERT_REQUIRED)
+        client = new_client(s.mqtt_client_id, username=s.mqtt_username,
+                            password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+                            tls=s.mqtt_tls, ca_file=s.mqtt_ca_file, mqtt5=self._v5,
+                            clean_session=None if self._v5 else False, manual_ack=True)
         client.reconnect_delay_set(1, 30)
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
@@ -134,7 +122,7 @@ class Ingestor:
             (shared(kiosk_filter(TopicKind.TELEMETRY), group), 0),
             # Not shared: a shared subscription gets no retained messages, and every collector wants them.
             (kiosk_filter(TopicKind.STATUS), 1),
-            (kiosk_filter(TopicKind.SELFTEST), 1),  # retained too (issue 7)
+            (kiosk_filter(TopicKind.SELFTEST), 1),  # retained too
         ])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: list[Any],

@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from borne.errors import CliError, requires
+from borne.cli.errors import CliError, requires
 
 _LOG = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from borne import __version__
-from borne.errors import CliError
+from borne.cli.errors import CliError
 
 _LOG = logging.getLogger(__name__)
 
@@ -45,12 +45,12 @@ def root(
 
 
 def _register() -> None:
-    from borne.demo import demo
-    from collector.cli import app as collector_app
-    from collector.sim.cli import sim
-    from kiosk.cli import app as kiosk_app
-    from protocol.cli import app as protocol_app
-    from provisioning.cli import app as provision_app
+    from borne.cli.collector import app as collector_app
+    from borne.cli.demo import demo
+    from borne.cli.kiosk import app as kiosk_app
+    from borne.cli.protocol import app as protocol_app
+    from borne.cli.provision import app as provision_app
+    from borne.cli.sim import sim
 
     app.add_typer(kiosk_app, name="kiosk", help="Run a kiosk, or test one on site.")
     app.add_typer(collector_app, name="collector", help="Run the collector and manage its data.")
@@ -64,9 +64,9 @@ _register()
 
 
 def main() -> None:
-    from kiosk.cli import run_kiosk, service_args
+    from borne.cli.kiosk import run_kiosk, service_args
 
-    # The kiosk's service skips Typer's parameter handling, which imports pydantic (see kiosk/cli.py).
+    # The kiosk's service skips Typer's parameter handling, which imports pydantic (see borne/cli/kiosk.py).
     service = service_args(sys.argv[1:])
     try:
         if service is None:

@@ -1,6 +1,6 @@
 """votes: without the unread ix_votes_kiosk_seq index and without per-row foreign key checks
 
-``votes`` is the append-only table of the vote's path, written by one code path (``collector/store.py``) that
+``votes`` is the append-only table of the vote's path, written by one code path (``collector/ingest/store.py``) that
 takes each vote's kiosk and espace from the ``kiosks`` and ``espaces`` rows it reads in the same transaction;
 kiosks and espaces are never deleted (revoked, closed). The foreign keys only re-checked that for every row, at
 a price: on PostgreSQL each one is a trigger per inserted row (``bench/ingest.py``: COPY of 100,000 votes 1.39 s

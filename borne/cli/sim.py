@@ -9,7 +9,7 @@ import time
 
 import typer
 
-from borne.errors import CliError
+from borne.cli.errors import CliError
 
 _LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ of ``deploy/mosquitto/borne.conf`` (:data:`LIMITS`). With accounts (``BORNE_MQTT
 ``borne demo`` uses) it loads the dynamic security plugin with a ``dynamic-security.json`` the collector made:
 its only account at first is the collector's admin (:data:`ADMIN_USER`, a random password kept in
 ``<data_dir>/broker-admin.secret``, mode 0600, never logged), who then makes the collector's and the kiosks'
-accounts (:class:`collector.accounts.DynsecAccounts`). Without accounts it is anonymous, and listens on loopback
+accounts (:class:`collector.broker.accounts.DynsecAccounts`). Without accounts it is anonymous, and listens on loopback
 only.
 
 Why Mosquitto rather than amqtt, in-process Python: amqtt 0.12 sent retained messages past subscriptions, let a
@@ -246,7 +246,7 @@ class EmbeddedBroker:
 
     def _write_config(self, plugin: Path | None) -> Path:
         lines = [
-            "# Written by the collector at each start (collector/broker.py): edits are lost.",
+            "# Written by the collector at each start (collector/broker/mosquitto.py): edits are lost.",
             "per_listener_settings false",
             f"listener {self.port} {self.host}",
             "protocol mqtt",

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from collector.db.models import Espace, Kiosk, KioskAssignment
-from collector.geo import normalise_departement, region_of
+from collector.registry.geography import normalise_departement, region_of
 from protocol.topics import valid_kiosk_id
 
 _LOG = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Kiosks' last self-test (issue 7: provisioning): kiosks.selftest and kiosks.selftest_at
+"""Kiosks' last self-test (provisioning): kiosks.selftest and kiosks.selftest_at
 
 Revision ID: i7selftest
 Revises: i5kpi

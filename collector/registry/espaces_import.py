@@ -6,7 +6,8 @@ are imported. Espaces are
 upserted by ``id_fs``: re-importing the same list changes nothing. An espace the list no longer holds is closed
 (``closed_at``), never deleted, since votes refer to it; one that comes back is reopened. Espaces added by hand
 (never listed) are left alone. Antennes are linked to their structure through ``groupe_fs`` when the group has
-one Principal (in the same département first). Départements are mapped to régions by :mod:`collector.geo`.
+one Principal (in the same département first). Départements are mapped to régions by
+:mod:`collector.registry.geography`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.db.models import Espace
-from collector.geo import UnknownDepartement, normalise_departement, region_of
+from collector.registry.geography import UnknownDepartement, normalise_departement, region_of
 
 _LOG = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import typer
 
-from borne.errors import CliError, requires
-from collector.reports.cli import app as report_app
+from borne.cli.errors import CliError, requires
+from borne.cli.report import app as report_app
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ def serve(
 ) -> None:
     """Run the collector: ingest from the broker, store, serve the API. Ctrl-C stops it."""
     with requires("collector"):
-        from collector.accounts import AccountsError
-        from collector.broker import BrokerMissing, PortTaken
+        from collector.broker.accounts import AccountsError
+        from collector.broker.mosquitto import BrokerMissing, PortTaken
         from collector.db.migrate import SchemaOutdated
+        from collector.ingest.workers import WorkersUnsupported
         from collector.service import Collector
-        from collector.workers import WorkersUnsupported
     embedded = broker is BrokerChoice.embedded
     settings = settings_from(
         mqtt_host=mqtt_host, mqtt_port=mqtt_port, api_host=api_host, api_port=api_port,
@@ -116,8 +116,8 @@ def espaces_add(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Add (or rename) one espace."""
-    from collector.geo import UnknownDepartement
-    from collector.registry import add_espace
+    from collector.registry.espaces import add_espace
+    from collector.registry.geography import UnknownDepartement
 
     sessions = open_db(database_url, data_dir)
     with sessions() as session, session.begin():
@@ -134,7 +134,7 @@ def kiosks_add(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Register a kiosk at an espace (without credentials: see ``borne provision kiosk new``)."""
-    from collector.registry import RegistryError, add_kiosk
+    from collector.registry.espaces import RegistryError, add_kiosk
 
     sessions = open_db(database_url, data_dir)
     with sessions() as session, session.begin():
@@ -201,7 +201,7 @@ def db_current(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> 
     typer.echo(f"database: {current_revision(engine) or 'none'}\ncode:     {head_revision()}")
 
 
-# -- kiosks config (issue 8): remote configuration, retained on each kiosk's config topic ---------------------
+# -- kiosks config: remote configuration, retained on each kiosk's config topic ---------------------
 
 kiosks_config_app = typer.Typer(no_args_is_help=True, help="Remote configuration of kiosks: set, clear, show.")
 kiosks_app.add_typer(kiosks_config_app, name="config")
@@ -212,7 +212,7 @@ MqttPortOpt = typer.Option(None, "--mqtt-port", envvar="BORNE_MQTT_PORT")
 
 def _config_targets(kiosk_id: str | None, espace: str | None, database_url: str | None,
                     data_dir: Path | None) -> list[str]:
-    from collector.kiosk_config import KioskConfigError, targets
+    from collector.broker.remote_config import KioskConfigError, targets
 
     sessions = open_db(database_url, data_dir)
     with sessions() as session:
@@ -236,7 +236,7 @@ def kiosks_config_set(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Publish a configuration, retained, to one kiosk or to every kiosk of an espace."""
-    from collector.kiosk_config import KioskConfigError, PublishFailed, build, parse_hours, publish
+    from collector.broker.remote_config import KioskConfigError, PublishFailed, build, parse_hours, publish
 
     ids = _config_targets(kiosk_id, espace, database_url, data_dir)
     try:
@@ -258,7 +258,7 @@ def kiosks_config_clear(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Remove the remote configuration: the kiosks go back to their local settings."""
-    from collector.kiosk_config import PublishFailed, publish
+    from collector.broker.remote_config import PublishFailed, publish
 
     ids = _config_targets(kiosk_id, espace, database_url, data_dir)
     try:
@@ -275,7 +275,7 @@ def kiosks_config_show(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Per kiosk: the version published (retained), the version applied, and any refusal."""
-    from collector.kiosk_config import PublishFailed, reported, retained
+    from collector.broker.remote_config import PublishFailed, reported, retained
 
     ids = _config_targets(kiosk_id, espace, database_url, data_dir)
     try:
@@ -291,7 +291,7 @@ def kiosks_config_show(
                        f"\t{'refused ' + r.rejected if r.rejected else ''}".rstrip())
 
 
-# -- Espaces list, activity, users, KPIs and alerts (issue 5) ---------------------------------------------
+# -- Espaces list, activity, users, KPIs and alerts ---------------------------------------------
 
 activity_app = typer.Typer(no_args_is_help=True, help="Acts carried out (participation's denominator).")
 users_app = typer.Typer(no_args_is_help=True, help="API users and tokens: add, list, revoke.")
@@ -314,7 +314,7 @@ def espaces_import(
     """Import (upsert) the ANCT list of France services; bad rows are reported and the rest imported."""
     from rich.progress import Progress
 
-    from collector.espaces_import import ImportFailed, import_espaces
+    from collector.registry.espaces_import import ImportFailed, import_espaces
 
     sessions = open_db(database_url, data_dir)
     with Progress(transient=True) as bar, sessions() as session, session.begin():
@@ -355,8 +355,8 @@ def activity_import(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Import acts carried out per espace and month, or per département (IND-323)."""
-    from collector.activity import import_activity
-    from collector.espaces_import import ImportFailed
+    from collector.registry.activity import import_activity
+    from collector.registry.espaces_import import ImportFailed
 
     sessions = open_db(database_url, data_dir)
     with sessions() as session, session.begin():

@@ -65,7 +65,7 @@ def worker_client_id(settings: Settings, index: int) -> str:
 
 def worker_username(settings: Settings, index: int) -> str | None:
     """Worker ``index``'s MQTT user: on the embedded broker with accounts, an account of its own
-    (``<user>-<index>``, made by :func:`collector.accounts.accounts_for`); elsewhere the collector's."""
+    (``<user>-<index>``, made by :func:`collector.broker.accounts.accounts_for`); elsewhere the collector's."""
     if settings.embedded_broker and settings.mqtt_accounts == "embedded":
         return f"{settings.mqtt_username or 'borne-collector'}-{index}"
     return settings.mqtt_username
@@ -90,8 +90,8 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     from collector.db.engine import engine_for
-    from collector.ingest import Ingestor
-    from collector.store import Store
+    from collector.ingest.store import Store
+    from collector.ingest.subscriber import Ingestor
 
     parent = os.getppid()
     settings = settings.model_copy(update={"mqtt_client_id": worker_client_id(settings, index),

@@ -1,0 +1,173 @@
+"""The rollups: the one definition of the counts kept at ingest, which KPIs read instead of raw votes.
+
+The tables are declared with the schema in :mod:`collector.db.models` (Alembic compares that metadata with the
+migrations); this module says what they are to the vote path and to their readers, once:
+
+- :data:`ROLLUPS`, the tables the store bumps, in the order it bumps them, each with its key columns and their
+  database types (read from the tables themselves, not typed again);
+- :data:`AREA_ROLLUPS`, which per-espace rollup each département and national rollup sums (the KPIs read those
+  for a département, a région or the nation);
+- :data:`BACKFILL`, how the area rollups are filled from the per-espace ones (the migration that created them
+  ran it);
+- :func:`bump`, adding a group's new votes to every rollup in one statement per table.
+
+Guarantee: the rollups are bumped in the store's transaction, by exactly the votes that transaction inserted, so
+a rollup never counts a vote twice nor one that was rolled back. Rows are taken in sorted order, so that two
+collectors bumping the same rows lock them in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, Protocol
+
+from sqlalchemy import Boolean, Connection, Date, SmallInteger, String
+
+from collector.db.models import (
+    DailyRollup,
+    DepartementDailyRollup,
+    DepartementFollowupRollup,
+    FollowupRollup,
+    HourlyRollup,
+    NationalDailyRollup,
+    NationalFollowupRollup,
+)
+
+_LOG = logging.getLogger(__name__)
+
+
+def _key_types(model: Any) -> dict[str, str]:
+    """A rollup's key columns, in the table's order, mapped to the types PostgreSQL's ``unnest`` casts to."""
+    types: dict[str, str] = {}
+    for column in model.__table__.primary_key.columns:
+        kind = column.type
+        if isinstance(kind, Boolean):
+            types[column.name] = "bool"
+        elif isinstance(kind, SmallInteger):
+            types[column.name] = "int2"
+        elif isinstance(kind, Date):
+            types[column.name] = "date"
+        elif isinstance(kind, String):
+            types[column.name] = "varchar"
+        else:  # pragma: no cover - a new key type must be named here
+            raise TypeError(f"{model.__tablename__}.{column.name}: no type for {kind!r}")
+    return types
+
+
+#: The rollups kept at ingest: daily counts (KPIs), hourly (the heatmap), follow-up answers (resolution rate),
+#: then the same daily and follow-up counts per département and national (area KPIs read those). The national
+#: rows, which every group bumps, come last: their locks are held for the shortest time.
+ROLLUP_MODELS: tuple[Any, ...] = (DailyRollup, HourlyRollup, FollowupRollup, DepartementDailyRollup,
+                                  DepartementFollowupRollup, NationalDailyRollup, NationalFollowupRollup)
+ROLLUPS: tuple[tuple[str, dict[str, str]], ...] = tuple((m.__tablename__, _key_types(m)) for m in ROLLUP_MODELS)
+
+#: Per-espace rollup -> the same counts per département, and national.
+AREA_ROLLUPS: dict[Any, tuple[Any, Any]] = {
+    DailyRollup: (DepartementDailyRollup, NationalDailyRollup),
+    FollowupRollup: (DepartementFollowupRollup, NationalFollowupRollup),
+}
+
+#: The area rollups filled from the per-espace ones, each espace's counts going to its département.
+BACKFILL = (
+    "INSERT INTO rollup_departement_daily (departement, day, scale, answer, misuse, votes) "
+    "SELECT e.departement, r.day, r.scale, r.answer, r.misuse, sum(r.votes) "
+    "FROM rollup_daily r JOIN espaces e ON e.id = r.espace_id "
+    "GROUP BY e.departement, r.day, r.scale, r.answer, r.misuse",
+    "INSERT INTO rollup_departement_followup_daily (departement, day, scale, answer, misuse, followup, votes) "
+    "SELECT e.departement, r.day, r.scale, r.answer, r.misuse, r.followup, sum(r.votes) "
+    "FROM rollup_followup_daily r JOIN espaces e ON e.id = r.espace_id "
+    "GROUP BY e.departement, r.day, r.scale, r.answer, r.misuse, r.followup",
+    "INSERT INTO rollup_national_daily (day, scale, answer, misuse, votes) "
+    "SELECT day, scale, answer, misuse, sum(votes) FROM rollup_departement_daily "
+    "GROUP BY day, scale, answer, misuse",
+    "INSERT INTO rollup_national_followup_daily (day, scale, answer, misuse, followup, votes) "
+    "SELECT day, scale, answer, misuse, followup, sum(votes) FROM rollup_departement_followup_daily "
+    "GROUP BY day, scale, answer, misuse, followup",
+)
+
+
+class CountedVote(Protocol):
+    """What a rollup needs of a vote: where and when (local day and hour) it was cast, and its answer."""
+
+    @property
+    def espace_id(self) -> str: ...
+    @property
+    def departement(self) -> str: ...
+    @property
+    def day(self) -> date: ...
+    @property
+    def hour(self) -> int: ...
+    @property
+    def scale(self) -> int: ...
+    @property
+    def answer(self) -> int: ...
+    @property
+    def misuse(self) -> bool: ...
+    @property
+    def followup(self) -> str | None: ...
+
+
+def upsert_counts_sql(table: str, keys: dict[str, str], postgres: bool) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` adding counts to a rollup; ``keys`` maps its key columns to types."""
+    names = ", ".join(keys)
+    if postgres:
+        arrays = ", ".join(f"%s::{t}[]" for t in keys.values())
+        source = f"SELECT * FROM unnest({arrays}, %s::int8[])"  # noqa: S608 - constants only
+    else:
+        source = f"VALUES ({', '.join('?' * (len(keys) + 1))})"
+    return (f"INSERT INTO {table} ({names}, votes) {source} "
+            f"ON CONFLICT ({names}) DO UPDATE SET votes = {table}.votes + excluded.votes")
+
+
+def upsert_statements(postgres: bool) -> dict[str, str]:
+    """Each rollup's upsert, for one dialect (built once per store)."""
+    return {table: upsert_counts_sql(table, keys, postgres) for table, keys in ROLLUPS}
+
+
+def counts(rows: Iterable[CountedVote]) -> tuple[Counter[tuple[Any, ...]], ...]:
+    """The votes ``rows`` counted per key of each rollup, in the order of :data:`ROLLUPS`."""
+    daily: Counter[tuple[Any, ...]] = Counter()
+    hourly: Counter[tuple[Any, ...]] = Counter()
+    followups: Counter[tuple[Any, ...]] = Counter()
+    departement_of: dict[str, str] = {}
+    for r in rows:
+        departement_of[r.espace_id] = r.departement
+        daily[(r.espace_id, r.day, r.scale, r.answer, r.misuse)] += 1
+        hourly[(r.espace_id, r.day, r.hour, r.scale, r.answer, r.misuse)] += 1
+        if r.followup is not None:
+            followups[(r.espace_id, r.day, r.scale, r.answer, r.misuse, r.followup)] += 1
+    departements: Counter[tuple[Any, ...]] = Counter()
+    departement_followups: Counter[tuple[Any, ...]] = Counter()
+    for (espace, *key), n in daily.items():
+        departements[(departement_of[espace], *key)] += n
+    for (espace, *key), n in followups.items():
+        departement_followups[(departement_of[espace], *key)] += n
+    national: Counter[tuple[Any, ...]] = Counter()
+    national_followups: Counter[tuple[Any, ...]] = Counter()
+    for (_, *key), n in departements.items():
+        national[tuple(key)] += n
+    for (_, *key), n in departement_followups.items():
+        national_followups[tuple(key)] += n
+    return daily, hourly, followups, departements, departement_followups, national, national_followups
+
+
+def bump(conn: Connection, rows: Iterable[CountedVote], statements: dict[str, str], *, postgres: bool) -> None:
+    """Add ``rows`` (votes just inserted in ``conn``'s transaction) to every rollup."""
+    for (table, _), table_counts in zip(ROLLUPS, counts(rows), strict=True):
+        if not table_counts:
+            continue
+        # Sorted, so that two collectors bumping the same rows lock them in the same order.
+        items = sorted(table_counts.items())
+        sql = statements[table]
+        if postgres:
+            columns = [list(c) for c in zip(*(k for k, _ in items), strict=True)]
+            driver: Any = conn.connection.driver_connection  # psycopg's, in the same transaction
+            with driver.cursor(binary=True) as cur:
+                cur.execute(sql, (*columns, [n for _, n in items]), binary=True)
+        else:
+            conn.exec_driver_sql(sql, [
+                (*(v.isoformat() if isinstance(v, date) else v for v in k), n) for k, n in items
+            ])

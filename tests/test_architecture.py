@@ -1,0 +1,86 @@
+"""The import direction of ``docs/architecture.md``, enforced: every import of every product module, including
+those inside functions (the command line imports lazily), read from the source.
+
+An equivalent of import-linter's ``forbidden`` contracts without the dependency: the rules are the table below.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from pathlib import Path
+
+import pytest
+
+_LOG = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ("protocol", "hardware", "kiosk", "collector", "provisioning", "borne")
+OUTSIDE = ("tests", "bench", "dev")
+
+#: package -> top-level packages it must never import. protocol and hardware are at the bottom; nothing imports
+#: upward (only ``borne``, the command line, sits on top); kiosk and collector never import each other.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "protocol": ("hardware", "kiosk", "collector", "provisioning", "borne", *OUTSIDE),
+    "hardware": ("protocol", "kiosk", "collector", "provisioning", "borne", *OUTSIDE),
+    "kiosk": ("collector", "provisioning", "borne", *OUTSIDE),
+    "collector": ("kiosk", "provisioning", "borne", *OUTSIDE),
+    "provisioning": ("borne", *OUTSIDE),
+    "borne": OUTSIDE,
+}
+
+#: Within the collector, the only module that sets up paho-mqtt.
+PAHO_HOME = "collector.broker.client"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, absolute (relative imports resolved against its package)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _product_modules() -> list[Path]:
+    return sorted(p for top in PRODUCT for p in (ROOT / top).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_import_against_the_direction(package: str) -> None:
+    wrong = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for name in _imports(path):
+            if name.split(".")[0] in FORBIDDEN[package]:
+                wrong.append(f"{_module_name(path)} imports {name}")
+    assert not wrong, "\n".join(sorted(set(wrong)))
+
+
+def test_only_the_client_factory_imports_paho_in_the_collector() -> None:
+    wrong = [f"{_module_name(p)} imports {name}" for p in sorted((ROOT / "collector").rglob("*.py"))
+             if _module_name(p) != PAHO_HOME for name in _imports(p) if name.split(".")[0] == "paho"]
+    assert not wrong, "\n".join(sorted(set(wrong)))
+
+
+def test_the_rules_see_every_product_module() -> None:
+    """A sanity check of the reader itself: it finds lazy imports (inside functions) too."""
+    cli = _imports(ROOT / "borne" / "cli" / "__init__.py")
+    assert "borne.cli.collector" in cli and "borne.cli.kiosk" in cli
+    assert len(_product_modules()) > 100
