@@ -14,6 +14,7 @@ import csv
 import io
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -167,6 +168,14 @@ _ESPACE_COLUMNS = ("id_fs", "espace", "espace_id", "matricule", "id_anct")
 _NAME_COLUMNS = ("nom", "name")
 
 
+def _rows(reader: csv.DictReader[str]) -> Iterator[dict[str, str] | csv.Error]:
+    """The reader's rows; a record the parser refuses ends them, as the error itself."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        yield exc
+
+
 def import_agents(session: Session, text: str, *, actor: str, address: str | None = None,
                   now: datetime | None = None) -> ImportReport:
     """Espace agents from a CSV (``email`` and the espace's ANCT id ``id_fs``, optionally ``nom``; comma or
@@ -175,14 +184,21 @@ def import_agents(session: Session, text: str, *, actor: str, address: str | Non
     report = ImportReport()
     sample = text[:4096]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
-    columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+    # newline="": the csv module reads line ends itself (a lone CR in a field, say, is its business).
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter)
+    try:
+        columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+    except csv.Error as exc:
+        raise AccessError(f"fichier CSV illisible : {exc}") from None
     email_col = next((columns[c] for c in _EMAIL_COLUMNS if c in columns), None)
     espace_col = next((columns[c] for c in _ESPACE_COLUMNS if c in columns), None)
     name_col = next((columns[c] for c in _NAME_COLUMNS if c in columns), None)
     if email_col is None or espace_col is None:
         raise AccessError("le fichier CSV doit avoir une colonne « email » et une colonne « id_fs »")
-    for number, row in enumerate(reader, start=2):
+    for number, row in enumerate(_rows(reader), start=2):
+        if isinstance(row, csv.Error):
+            report.errors.append((number, f"fichier CSV illisible à partir d'ici : {row}"))
+            break
         if number - 1 > MAX_IMPORT_ROWS:
             report.errors.append((number, f"plus de {MAX_IMPORT_ROWS} lignes : la suite est ignorée"))
             break

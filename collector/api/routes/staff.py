@@ -9,7 +9,7 @@ import logging
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from collector.api.deps import SessionDep, require_role
@@ -97,8 +97,8 @@ def add_access(body: AccessCreate, admin: Admin, session: SessionDep, request: R
 
 
 @router.patch("/access/{entry_id}", response_model=AccessPublic)
-def change_access(entry_id: int, body: AccessChange, admin: Admin, session: SessionDep,
-                  request: Request) -> AccessPublic:
+def change_access(entry_id: Annotated[int, Path(ge=1, le=2**31 - 1)],  # beyond, SQLite cannot bind it (a 500)
+                  body: AccessChange, admin: Admin, session: SessionDep, request: Request) -> AccessPublic:
     if session.get(StaffAccess, entry_id) is None:
         raise HTTPException(404, f"no access entry {entry_id}")
     try:
@@ -125,7 +125,8 @@ def import_access(admin: Admin, session: SessionDep, request: Request,
 
 
 @router.get("/audit", response_model=list[AuditPublic])
-def audit_log(admin: Admin, session: SessionDep, limit: int = 200, before: int | None = None) -> list[AuditPublic]:
+def audit_log(admin: Admin, session: SessionDep, limit: int = 200,
+              before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> list[AuditPublic]:
     if not 1 <= limit <= 1000:
         raise HTTPException(422, "limit is 1 to 1000")
     return [AuditPublic.of(e) for e in audit.entries(session, limit=limit, before_id=before)]
