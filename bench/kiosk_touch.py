@@ -179,7 +179,7 @@ def _latency_child(
     configure_kivy(config.touch, kivy_home=workdir / "kivy", size=window)
     from kivy.core.window import Window
 
-    from kiosk.device import Kiosk
+    from kiosk.service import Kiosk
     from kiosk.touch import driver
     from kiosk.touch.ui import TouchApp
 

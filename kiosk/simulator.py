@@ -17,7 +17,7 @@ from gpiozero.pins.mock import MockFactory
 
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
-from kiosk.device import GpioKiosk
+from kiosk.service import GpioKiosk
 from protocol.wire import Vote
 
 _LOG = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ DEFAULT_WEIGHTS = (0.03, 0.04, 0.25, 0.68)
 
 
 class SimulatedKiosk:
-    """A :class:`~kiosk.device.GpioKiosk` on a private ``MockFactory``; :meth:`press` presses a button."""
+    """A :class:`~kiosk.service.GpioKiosk` on a private ``MockFactory``; :meth:`press` presses a button."""
 
     def __init__(
         self,

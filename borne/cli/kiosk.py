@@ -75,7 +75,7 @@ def run_kiosk(config: Path, ui: str | None = None) -> None:
         run_touch(cfg)
         return
     with requires("kiosk"):
-        from kiosk.device import GpioKiosk
+        from kiosk.service import GpioKiosk
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with GpioKiosk(cfg):

@@ -34,7 +34,7 @@ def _shoot(outdir: Path, size: tuple[int, int]) -> None:
     configure_kivy(config.touch, kivy_home=work / "kivy", size=size)
 
     from kiosk.clock import ManualClock
-    from kiosk.device import Kiosk
+    from kiosk.service import Kiosk
     from kiosk.touch import driver
     from kiosk.touch.ui import TouchApp
 

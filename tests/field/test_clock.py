@@ -15,7 +15,7 @@ from collector.db.models import Vote as VoteRow
 from collector.ingest.store import Incoming, Store
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
+from kiosk.service import Kiosk
 from kiosk.simulator import wait_until
 from protocol.codec import encode
 from protocol.models import Vote, VoteBatch

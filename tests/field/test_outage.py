@@ -16,7 +16,7 @@ from collector.db.engine import session_factory
 from collector.db.models import Vote
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
+from kiosk.service import Kiosk
 from kiosk.simulator import wait_until
 from protocol.models import VoteBatch
 from tests.field.conftest import Site

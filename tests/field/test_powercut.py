@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from collector.db.engine import session_factory
 from collector.db.models import DailyRollup, Vote
 from kiosk.config import load_config
-from kiosk.device import Kiosk
+from kiosk.service import Kiosk
 from kiosk.simulator import wait_until
 from tests.field.conftest import Site, write_kiosk_toml
 

@@ -15,8 +15,8 @@ from collector.config import Settings
 from collector.db.engine import session_factory
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig, VotingConfig
-from kiosk.device import Kiosk
 from kiosk.remote_config import RemoteSettings
+from kiosk.service import Kiosk
 from kiosk.simulator import wait_until
 from protocol.codec import encode
 from protocol.models import RemoteConfig

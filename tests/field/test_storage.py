@@ -13,9 +13,9 @@ import pytest
 
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import GpioKiosk, Kiosk
 from kiosk.outbox import DiskFull, Outbox, OutboxFull, StorageFull
 from kiosk.recorder import Recorder
+from kiosk.service import GpioKiosk, Kiosk
 from kiosk.simulator import wait_until
 from tests.field.conftest import Site
 

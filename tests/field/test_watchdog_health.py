@@ -13,8 +13,8 @@ import pytest
 
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
 from kiosk.health import cpu_temp_c, disk_state, free_disk_bytes
+from kiosk.service import Kiosk
 from kiosk.simulator import wait_until
 from kiosk.watchdog import Watchdog
 from tests.utils.brokers import Mosquitto

@@ -12,8 +12,8 @@ from gpiozero.pins.mock import MockFactory
 from hardware.panel import ButtonPanel, FeedbackLeds
 from kiosk.clock import ManualClock
 from kiosk.config import ConfigInvalid, KioskConfig, load_config, redacted
-from kiosk.device import GpioKiosk
 from kiosk.schema import descriptions
+from kiosk.service import GpioKiosk
 from kiosk.simulator import wait_until
 
 GOOD = """

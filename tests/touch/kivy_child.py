@@ -69,7 +69,7 @@ def main(scenario: str, workdir: Path, port: int | None = None) -> None:
     from kivy.config import Config
 
     from kiosk.clock import ManualClock
-    from kiosk.device import Kiosk
+    from kiosk.service import Kiosk
     from kiosk.touch import driver, i18n
     from kiosk.touch.ui import TouchApp
 
