@@ -108,7 +108,6 @@ def demo(
         collector.close()
         raise CliError(str(exc)) from None
     simulated: list[SimulatedKiosk] = []
-    alerts = None
     provider = None
     try:
         from collector.db.engine import session_factory
@@ -156,9 +155,8 @@ def demo(
             sim = SimulatedKiosk(config)
             sim.run_visitors(pace, seed=i)
             simulated.append(sim)
-        from collector.alerts import AlertLoop
-
-        alerts = AlertLoop(collector.engine).start()
+        # The alert raised above is kept (and later cleared) by the collector's own alert loop, which
+        # Collector.start() runs every alerts_interval_s: the demo starts none of its own.
         first = DEMO_ESPACES[0][0]
         typer.echo(f"borne demo: {kiosks} kiosks voting at espaces in {len({d for _, _, d in DEMO_ESPACES[:kiosks]})} "
                    f"départements ({past} past votes loaded); data in {folder}")
@@ -191,8 +189,6 @@ def demo(
             pass
     finally:
         typer.echo("stopping...")
-        if alerts is not None:
-            alerts.close()
         if provider is not None:
             provider.stop()
         for sim in simulated:
