@@ -29,8 +29,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "borne": OUTSIDE,
 }
 
-#: Within the collector, the only module that sets up paho-mqtt.
-PAHO_HOME = "collector.broker.client"
+#: The one module of each product package that sets up paho-mqtt (its client factory); no other package imports it.
+PAHO_HOME = {"collector": "collector.broker.client", "kiosk": "kiosk.mqtt_client"}
 
 
 def _module_name(path: Path) -> str:
@@ -73,9 +73,10 @@ def test_no_import_against_the_direction(package: str) -> None:
     assert not wrong, "\n".join(sorted(set(wrong)))
 
 
-def test_only_the_client_factory_imports_paho_in_the_collector() -> None:
-    wrong = [f"{_module_name(p)} imports {name}" for p in sorted((ROOT / "collector").rglob("*.py"))
-             if _module_name(p) != PAHO_HOME for name in _imports(p) if name.split(".")[0] == "paho"]
+@pytest.mark.parametrize("package", PRODUCT)
+def test_only_the_client_factory_imports_paho(package: str) -> None:
+    wrong = [f"{_module_name(p)} imports {name}" for p in sorted((ROOT / package).rglob("*.py"))
+             if _module_name(p) != PAHO_HOME.get(package) for name in _imports(p) if name.split(".")[0] == "paho"]
     assert not wrong, "\n".join(sorted(set(wrong)))
 
 
