@@ -36,7 +36,7 @@ def service_rss(workdir: Path, port: int, settle_s: float = 3.0) -> dict[str, fl
     env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config)],
+            [sys.executable, "-c", "from borne.entry import main; main()", "kiosk", "run", "-c", str(config)],
             stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT,
         )
         try:

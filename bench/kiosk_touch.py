@@ -136,7 +136,7 @@ def cold_start(workdir: Path, port: int, window: tuple[int, int], idle_s: float 
     with log.open("wb") as err:
         started = time.time()
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config),
+            [sys.executable, "-c", "from borne.entry import main; main()", "kiosk", "run", "-c", str(config),
              "--ui", "touch"],
             stdout=subprocess.DEVNULL, stderr=err, env=kivy_env(workdir), cwd=ROOT,
         )
@@ -254,7 +254,7 @@ def touched_run(workdir: Path, port: int, window: tuple[int, int], rounds: int) 
         log = workdir / "stderr.log"
         with log.open("wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config),
+                [sys.executable, "-c", "from borne.entry import main; main()", "kiosk", "run", "-c", str(config),
                  "--ui", "touch"], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT,
             )
         try:

@@ -28,7 +28,7 @@ def test_help_lists_the_sub_commands() -> None:
 
 def test_a_missing_extra_is_named() -> None:
     code = "import sys; sys.modules['paho'] = None; sys.argv = ['borne', 'collector', 'serve']; " \
-           "from borne.cli import main; main()"
+           "from borne.entry import main; main()"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 3
     assert "borne: error:" in result.stderr and "pip install 'borne[collector]'" in result.stderr
