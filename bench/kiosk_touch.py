@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.utils import processes
+from devtools import processes
 
 _LOG = logging.getLogger(__name__)
 
@@ -179,8 +179,8 @@ def _latency_child(
     configure_kivy(config.touch, kivy_home=workdir / "kivy", size=window)
     from kivy.core.window import Window
 
+    from devtools import touch_driver as driver
     from kiosk.service import Kiosk
-    from kiosk.touch import driver
     from kiosk.touch.ui import TouchApp
 
     target = "followup" if followup else "thanks"

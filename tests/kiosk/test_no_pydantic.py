@@ -16,9 +16,9 @@ from pathlib import Path
 import paho.mqtt.publish as publish
 import pytest
 
+from devtools.brokers import Mosquitto
 from kiosk.entry import service_args
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.brokers import Mosquitto
 from tests.utils.launch import REPORT, borne_command
 
 _LOG = logging.getLogger(__name__)
