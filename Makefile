@@ -25,7 +25,7 @@ $(OIDC_STAMP): $(OIDC)/package.json $(OIDC)/package-lock.json
 	touch $(OIDC_STAMP)
 
 demo: system-deps $(STAMP) $(OIDC_STAMP)
-	$(BIN)/borne demo
+	$(BIN)/python -m borne demo   # from the source tree: the demo needs devtools/, which is not installed
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -90,9 +90,9 @@ def _embedded_connects(n: int) -> None:
 
 def _dynsec(n: int) -> None:
     try:
-        from tests.utils.dynsec import DynsecMosquitto, dynsec_available
+        from devtools.dynsec import DynsecMosquitto, dynsec_available
     except ImportError:
-        print("dynsec: tests.utils not importable, skipped")
+        print("dynsec: devtools not importable, skipped")
         return
     if not dynsec_available():
         print("dynsec: Mosquitto's dynamic security plugin not installed, skipped")

@@ -32,9 +32,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.broker.accounts import DynsecAccounts, hash_secret, kiosk_username, new_secret
 from collector.broker.mosquitto import EmbeddedBroker, free_port, wait_port
+from devtools.builders import wire_batch
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_filter, kiosk_topic
-from tests.utils.builders import wire_batch
 
 _LOG = logging.getLogger(__name__)
 

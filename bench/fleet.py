@@ -32,10 +32,10 @@ import psutil
 
 from bench.ingest import start_mosquitto
 from collector.broker.mosquitto import free_port
-from collector.sim.fleet import raise_open_files
-from tests.utils import processes
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import migrated_engine
+from devtools import processes
+from devtools.brokers import Mosquitto
+from devtools.builders import migrated_engine
+from devtools.sim.fleet import raise_open_files
 
 _LOG = logging.getLogger(__name__)
 

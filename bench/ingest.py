@@ -51,12 +51,12 @@ from collector.db.models import Vote
 from collector.ingest.store import Store
 from collector.ingest.subscriber import Ingestor
 from collector.metrics import Metrics
+from devtools.brokers import Mosquitto
+from devtools.builders import collector_settings, migrated_engine, register, wire_batch
+from devtools.databases import PostgresServer, postgres_server
 from protocol.codec import decode, encode
 from protocol.models import VoteBatch
 from protocol.topics import TopicKind, kiosk_filter, kiosk_topic, shared
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import collector_settings, migrated_engine, register, wire_batch
-from tests.utils.databases import PostgresServer, postgres_server
 
 _LOG = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Two measures, both with a real Mosquitto:
 
 - the service as installed: ``borne kiosk run`` (``GPIOZERO_PIN_FACTORY=mock``), RSS once connected;
-- a :class:`~kiosk.device.GpioKiosk` on gpiozero's ``MockFactory`` in a process of its own, after a few
+- a :class:`~kiosk.service.GpioKiosk` on gpiozero's ``MockFactory`` in a process of its own, after a few
   hundred button presses went out to the broker.
 
 Run: ``python -m bench kiosk_gpio``.
@@ -36,7 +36,7 @@ def service_rss(workdir: Path, port: int, settle_s: float = 3.0) -> dict[str, fl
     env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config)],
+            [sys.executable, "-c", "from borne.entry import main; main()", "kiosk", "run", "-c", str(config)],
             stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT,
         )
         try:
@@ -59,7 +59,7 @@ def _presses_child(workdir: Path, port: int, presses: int) -> None:
     from gpiozero.pins.mock import MockFactory
 
     from kiosk.config import KioskConfig
-    from kiosk.device import GpioKiosk
+    from kiosk.service import GpioKiosk
 
     config = KioskConfig.of(kiosk_id="fs-bench-gpio", data_dir=workdir / "data", broker={"port": port})
     factory = MockFactory()

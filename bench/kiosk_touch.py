@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.utils import processes
+from devtools import processes
 
 _LOG = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def cold_start(workdir: Path, port: int, window: tuple[int, int], idle_s: float 
     with log.open("wb") as err:
         started = time.time()
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config),
+            [sys.executable, "-c", "from borne.entry import main; main()", "kiosk", "run", "-c", str(config),
              "--ui", "touch"],
             stdout=subprocess.DEVNULL, stderr=err, env=kivy_env(workdir), cwd=ROOT,
         )
@@ -179,8 +179,8 @@ def _latency_child(
     configure_kivy(config.touch, kivy_home=workdir / "kivy", size=window)
     from kivy.core.window import Window
 
-    from kiosk.device import Kiosk
-    from kiosk.touch import driver
+    from devtools import touch_driver as driver
+    from kiosk.service import Kiosk
     from kiosk.touch.ui import TouchApp
 
     target = "followup" if followup else "thanks"
@@ -254,7 +254,7 @@ def touched_run(workdir: Path, port: int, window: tuple[int, int], rounds: int) 
         log = workdir / "stderr.log"
         with log.open("wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-c", "from borne.cli import main; main()", "kiosk", "run", "-c", str(config),
+                [sys.executable, "-c", "from borne.entry import main; main()", "kiosk", "run", "-c", str(config),
                  "--ui", "touch"], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT,
             )
         try:

@@ -42,7 +42,7 @@ from collector.ingest.rollups import BACKFILL as AREA_ROLLUPS_BACKFILL
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.registry.geography import DEPARTEMENT_REGION, region_of
-from tests.utils.databases import ThrowAwayPostgres, _pg_bin
+from devtools.databases import ThrowAwayPostgres, _pg_bin
 
 _LOG = logging.getLogger(__name__)
 

@@ -34,10 +34,10 @@ from collector.db.models import Vote
 from collector.ingest.store import Store
 from collector.ingest.subscriber import Ingestor
 from collector.metrics import Metrics
-from collector.sim.fleet import kiosk_ids, register_fleet
-from tests.utils import processes
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import collector_settings, migrated_engine
+from devtools import processes
+from devtools.brokers import Mosquitto
+from devtools.builders import collector_settings, migrated_engine
+from devtools.sim.fleet import kiosk_ids, register_fleet
 
 _LOG = logging.getLogger(__name__)
 

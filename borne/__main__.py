@@ -1,3 +1,3 @@
-from borne.cli import main
+from borne.entry import main
 
 main()

@@ -7,7 +7,7 @@ Two rules:
   when it lies strictly below the middle of its scale (1 on 2 or 3 answers; 1-2 on 4 or 5).
 - ``kiosk-offline``: a kiosk has been offline (its ``offline`` status, or no sign of life for ``stale``) for
   more than ``offline_for`` (2 hours) counted during its espace's opening hours (``espaces.hours``, in the
-  espace's time zone). An espace without known hours is not watched.
+  espace's time zone, read by :func:`protocol.hours.parse_listed`). An espace without known hours is not watched.
 
 :func:`evaluate` raises an alert when a rule starts to hold for a subject and clears it when it stops; an
 alert is never raised twice while open. It runs on demand (``borne collector alerts check``, the API) or
@@ -17,7 +17,6 @@ every minute in an :class:`AlertLoop`.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,13 +29,12 @@ from sqlalchemy.orm import Session
 from collector.db.engine import session_factory
 from collector.db.models import Alert, Espace, HourlyRollup, Kiosk, Vote
 from collector.registry.geography import timezone_of
+from protocol.hours import listed_day
 
 _LOG = logging.getLogger(__name__)
 
 UNHAPPY = "unhappy"
 OFFLINE = "kiosk-offline"
-DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_INTERVAL = re.compile(r"(\d{1,2})[:hH](\d{2})\s*-\s*(\d{1,2})[:hH](\d{2})")
 
 
 @dataclass(frozen=True)
@@ -56,16 +54,7 @@ class Evaluation:
 
 def opening_intervals(hours: dict[str, str] | None, weekday: int) -> list[tuple[time, time]]:
     """``{"lundi": "09:00 - 12:00 / 13:30 - 17:00"}`` -> the day's intervals; [] when closed or unknown."""
-    text = (hours or {}).get(DAYS[weekday], "")
-    out = []
-    for h1, m1, h2, m2 in _INTERVAL.findall(text):
-        try:
-            start, end = time(int(h1), int(m1)), time(int(h2) % 24, int(m2))
-        except ValueError:
-            continue
-        if start < end:
-            out.append((start, end))
-    return out
+    return [(iv.start, iv.end) for iv in listed_day(hours, weekday)]
 
 
 def open_time(hours: dict[str, str] | None, tz: Any, start: datetime, end: datetime) -> timedelta:

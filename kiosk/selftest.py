@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.health import LOW_DISK_BYTES, free_disk_bytes
-from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
+from protocol.topics import TopicKind, kiosk_topic
 from protocol.wire import CheckOutcome, SelfTestCheck, SelfTestReport
 
 _LOG = logging.getLogger(__name__)
@@ -191,22 +191,14 @@ class SelfTest:
         return _check("disk", CheckOutcome.PASSED, f"{data_dir} writable, {free // 2**20} MiB free")
 
     def check_broker(self) -> SelfTestCheck:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
+        from kiosk.mqtt_client import new_client
 
         broker = self.config.broker
         result: dict[str, str] = {}
         done = threading.Event()
         # The kiosk's own client id, the only one its account may use: the kiosk service is stopped meanwhile.
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_client_id(self.config.kiosk_id),
-                             protocol=mqtt.MQTTv311)
-        if broker.username:
-            client.username_pw_set(broker.username,
-                                   broker.password.get_secret_value() if broker.password else None)
         try:
-            if broker.tls:
-                client.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None,
-                               cert_reqs=ssl.CERT_REQUIRED)
+            client = new_client(self.config.kiosk_id, broker)
         except (OSError, ssl.SSLError) as exc:
             return _check("broker", CheckOutcome.FAILED, f"TLS set-up failed: {exc} (is ca_file right?)")
 

@@ -1,7 +1,7 @@
 """The uplink: sends the outbox's votes to the broker, and takes the collector's receipts back.
 
-paho-mqtt is imported here and nowhere else in the kiosk. paho keeps its session in memory only, so the
-outbox is the source of truth:
+The MQTT client comes from :mod:`kiosk.mqtt_client` (the kiosk's only module importing paho-mqtt). paho keeps its
+session in memory only, so the outbox is the source of truth:
 
 - a batch is published (QoS 1) with its vote ids remembered under the message id;
 - the broker's PUBACK marks those votes *sent* in the outbox;
@@ -26,22 +26,19 @@ import itertools
 import logging
 import queue
 import sqlite3
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from kiosk import __version__
 from kiosk.clock import Clock
 from kiosk.config import BrokerConfig, UplinkConfig
+from kiosk.mqtt_client import MQTT_ERR_SUCCESS, Client, MQTTMessage, new_client
 from kiosk.outbox import Outbox, OutboxClosed
 from protocol.errors import ProtocolError
-from protocol.topics import KioskTopic, TopicKind, kiosk_client_id, kiosk_topic
+from protocol.topics import KioskTopic, TopicKind, kiosk_topic
 from protocol.wire import Status, StatusMessage, Telemetry, decode_receipt
 
 _LOG = logging.getLogger(__name__)
@@ -121,19 +118,8 @@ class Uplink:
 
     # -- paho wiring ---------------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=kiosk_client_id(self.kiosk_id),
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
-        )
-        if self.broker.username:
-            password = self.broker.password.get_secret_value() if self.broker.password else None
-            client.username_pw_set(self.broker.username, password)
-        if self.broker.tls:
-            ca = str(self.broker.ca_file) if self.broker.ca_file else None
-            client.tls_set(ca_certs=ca, cert_reqs=ssl.CERT_REQUIRED)
+    def _make_client(self) -> Client:
+        client = new_client(self.kiosk_id, self.broker)
         will = self._status_payload(Status.OFFLINE)
         client.will_set(self._topics[TopicKind.STATUS], will, qos=1, retain=True)
         client.reconnect_delay_set(
@@ -149,7 +135,7 @@ class Uplink:
     def _status_payload(self, status: Status) -> bytes:
         return StatusMessage(status=status, ts=self.clock.now(), version=__version__).encode()
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+    def _on_connect(self, client: Client, userdata: object, flags: object, reason: object,
                     properties: object) -> None:
         if getattr(reason, "is_failure", False):
             self.stats.last_error = f"connection refused: {reason}"
@@ -163,7 +149,7 @@ class Uplink:
         self._connected.set()
         self._wake.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+    def _on_disconnect(self, client: Client, userdata: object, flags: object, reason: object,
                        properties: object) -> None:
         self._connected.clear()
         self.stats.disconnects += 1
@@ -171,7 +157,7 @@ class Uplink:
         if not self._stop.is_set():
             _LOG.warning("disconnected from broker (%s); reconnecting", reason)
 
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object,
+    def _on_publish(self, client: Client, userdata: object, mid: int, reason: object,
                     properties: object) -> None:
         failure = str(reason) if getattr(reason, "is_failure", False) else None
         self._acks.put((mid, failure))
@@ -202,7 +188,7 @@ class Uplink:
         with self._published_lock:
             self._published.difference_update(ids)
 
-    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         topic = KioskTopic.parse(message.topic)
         if topic is None or topic.kiosk_id != self.kiosk_id:
             return
@@ -328,7 +314,7 @@ class Uplink:
                 self._published.update(p.id for p in pending)
             info = self._client.publish(self._topics[TopicKind.VOTES], payload, qos=1)
             self._inflight[info.mid] = _Inflight([p.id for p in pending], time.monotonic())
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            if info.rc != MQTT_ERR_SUCCESS:
                 _LOG.info("batch queued while the connection is down (rc=%s)", info.rc)
             self.stats.batches_published += 1
             self.stats.votes_published += len(pending)

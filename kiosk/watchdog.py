@@ -5,7 +5,7 @@ systemd passes ``$NOTIFY_SOCKET`` (a datagram socket path, ``@`` for the abstrac
 restarted (``Restart=always``). Outside systemd there is no socket and every call is a no-op, so the kiosk runs
 the same on a laptop.
 
-The ping is only sent when the kiosk's own liveness check passes (see :meth:`kiosk.device.Kiosk.healthy`):
+The ping is only sent when the kiosk's own liveness check passes (see :meth:`kiosk.service.Kiosk.healthy`):
 a process that is alive but stuck must *not* keep pinging.
 """
 

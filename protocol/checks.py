@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from protocol.errors import ProtocolError
+from protocol.hours import check_table
 
 _LOG = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ TIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 KIOSK_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 QUESTION_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 CONFIG_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}")
-HOURS_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES = ("fr", "en", "es", "de")
 
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
@@ -186,10 +185,7 @@ def opening_hours(value: object) -> dict[str, str]:
         if not isinstance(spec, str):
             raise Invalid("should be a string", str(day))
         hours[str(day)] = spec
-    for day, spec in hours.items():
-        if day not in WEEKDAYS:
-            raise Invalid(f"unknown weekday {day!r}: use {', '.join(WEEKDAYS)}")
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            if not HOURS_RE.fullmatch(part):
-                raise Invalid(f"{day}: {part!r} is not HH:MM-HH:MM")
-    return hours
+    try:
+        return check_table(hours)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None

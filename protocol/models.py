@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -27,6 +26,7 @@ from pydantic import (
 from protocol.checks import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES  # re-exported: part of the contract
 from protocol.checks import TIME_MAX as TIME_MAX  # re-exported: part of the contract
 from protocol.checks import TIME_MIN as TIME_MIN
+from protocol.hours import check_table
 from protocol.scales import MAX_SIZE, MIN_SIZE
 from protocol.topics import KIOSK_ID_PATTERN
 
@@ -156,8 +156,6 @@ class Telemetry(_Model):
 
 
 ConfigVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
 class RemoteConfig(_Model):
@@ -183,12 +181,8 @@ class RemoteConfig(_Model):
     @field_validator("opening_hours")
     @classmethod
     def _hours(cls, hours: dict[str, str] | None) -> dict[str, str] | None:
-        for day, spec in (hours or {}).items():
-            if day not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {day!r}: use {', '.join(WEEKDAYS)}")
-            for part in filter(None, (p.strip() for p in spec.split(","))):
-                if not _HOURS_RE.fullmatch(part):
-                    raise ValueError(f"{day}: {part!r} is not HH:MM-HH:MM")
+        if hours is not None:
+            check_table(hours)
         return hours
 
 

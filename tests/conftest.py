@@ -11,9 +11,9 @@ import pytest
 
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
-from tests.utils import databases
-from tests.utils.brokers import Mosquitto, embedded_broker
-from tests.utils.databases import PostgresServer
+from devtools import databases
+from devtools.brokers import Mosquitto, embedded_broker
+from devtools.databases import PostgresServer
 
 
 @pytest.fixture

@@ -37,11 +37,9 @@ def root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    level = logging.DEBUG if verbose or os.environ.get("DEBUG") == "1" else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    # httpx logs every request at INFO: the technician's commands would print one line per call.
-    for noisy in ("transitions", "alembic", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from kiosk.entry import setup_logging  # the kiosk's service sets it up the same way, without Typer
+
+    setup_logging(verbose)
 
 
 def _register() -> None:
@@ -64,17 +62,9 @@ _register()
 
 
 def main() -> None:
-    from borne.cli.kiosk import run_kiosk, service_args
-
-    # The kiosk's service skips Typer's parameter handling, which imports pydantic (see borne/cli/kiosk.py).
-    service = service_args(sys.argv[1:])
+    """Typer's ``borne``. The console script (:mod:`borne.entry`) runs the kiosk's service before coming here."""
     try:
-        if service is None:
-            app()
-        else:
-            verbose, config, ui = service
-            root(verbose=verbose, version=False)
-            run_kiosk(config, ui)
+        app()
     except CliError as exc:
         if os.environ.get("DEBUG") == "1":
             raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from borne.cli.errors import CliError, requires
+from borne.cli.errors import CliError, requires, requires_devtools
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,9 +81,13 @@ def demo(
         from collector.config import Settings
         from collector.registry.espaces import add_espace, add_kiosk
         from collector.service import Collector
-    with requires("kiosk"):
+    # The simulators and the demo's data are development tooling, not shipped: imported here, before anything starts.
+    with requires("collector"), requires_devtools("demo"):
+        from devtools.demo_data import fill_history, raise_an_alert, sign_in_token
+        from devtools.demo_provider import DEMO_PEOPLE, ProviderUnavailable, start_demo_sign_in
+    with requires("kiosk"), requires_devtools("demo"):
+        from devtools.kiosk_sim import SimulatedKiosk, simulated_config
         from kiosk.config import SecretStr
-        from kiosk.simulator import SimulatedKiosk, simulated_config
 
     # Forty kiosks connecting would bury the addresses printed below: kiosks speak up only on trouble.
     logging.getLogger("kiosk").setLevel(logging.WARNING)
@@ -108,7 +112,6 @@ def demo(
         collector.close()
         raise CliError(str(exc)) from None
     simulated: list[SimulatedKiosk] = []
-    alerts = None
     provider = None
     try:
         from collector.db.engine import session_factory
@@ -132,16 +135,12 @@ def demo(
                 kiosk.secret_hash = hash_secret(passwords[kiosk_id])
                 if collector.accounts is not None:
                     collector.accounts.create(kiosk_id, passwords[kiosk_id], kiosk.secret_hash)
-        from collector.dashboard.demo import fill_history, raise_an_alert, sign_in_token
-
         past = fill_history(collector.engine, [f"kiosk-{i + 1:03d}" for i in range(kiosks)], history_days,
                             metrics=collector.metrics)
         # Unhappy visitors at Marseille Nord (the second espace), so that the alerts page has one to show.
         unhappy_kiosk = f"kiosk-{min(2, kiosks):03d}"
         raise_an_alert(collector.engine, unhappy_kiosk, metrics=collector.metrics)
         token = sign_in_token(collector.engine, DEMO_USER)
-        from borne.demo_provider import DEMO_PEOPLE, ProviderUnavailable, start_demo_sign_in
-
         try:
             provider = start_demo_sign_in(collector.engine, collector.api_url)
         except ProviderUnavailable as exc:
@@ -156,9 +155,8 @@ def demo(
             sim = SimulatedKiosk(config)
             sim.run_visitors(pace, seed=i)
             simulated.append(sim)
-        from collector.alerts import AlertLoop
-
-        alerts = AlertLoop(collector.engine).start()
+        # The alert raised above is kept (and later cleared) by the collector's own alert loop, which
+        # Collector.start() runs every alerts_interval_s: the demo starts none of its own.
         first = DEMO_ESPACES[0][0]
         typer.echo(f"borne demo: {kiosks} kiosks voting at espaces in {len({d for _, _, d in DEMO_ESPACES[:kiosks]})} "
                    f"départements ({past} past votes loaded); data in {folder}")
@@ -191,8 +189,6 @@ def demo(
             pass
     finally:
         typer.echo("stopping...")
-        if alerts is not None:
-            alerts.close()
         if provider is not None:
             provider.stop()
         for sim in simulated:

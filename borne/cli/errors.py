@@ -32,3 +32,19 @@ def requires(extra: str) -> Iterator[None]:
             f"pip install 'borne[{extra}]'",
             exit_code=3,
         ) from exc
+
+
+@contextlib.contextmanager
+def requires_devtools(command: str) -> Iterator[None]:
+    """Turn a missing ``devtools`` (development tooling, not shipped in the wheel) inside the block into a
+    :class:`CliError` saying where ``borne COMMAND`` runs; any other missing module passes through."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "devtools":
+            raise
+        raise CliError(
+            f"'borne {command}' needs the development tools (devtools/), which an installed borne does not ship: "
+            f"run it from a clone of the source tree (python -m borne {command}, or make demo)",
+            exit_code=3,
+        ) from exc

@@ -1,19 +1,14 @@
-"""``borne kiosk``: run a kiosk.
+"""``borne kiosk``: run a kiosk, test one on site.
 
-``borne kiosk run`` is the kiosk's service. Its plain form (``[-v] kiosk run -c FILE [--ui gpio|touch]``) is read
-by :func:`service_args` and run without Typer's parameter handling, which imports pydantic (typer 0.2x): a kiosk
-never loads pydantic, about 11 MB of a touch kiosk's 150 MB (``bench/kiosk_touch.py``). Anything else (``--help``,
-a mistyped option) goes through Typer as every other command does.
+``borne kiosk run``'s plain form (``[-v] kiosk run -c FILE [--ui gpio|touch]``), the kiosk's service, never reaches
+this module: ``borne``'s console script hands it to :mod:`kiosk.entry` before Typer is imported. The command below
+is what Typer shows in ``--help`` and what it runs for any other form of the command line.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
-import threading
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -30,62 +25,12 @@ def run(
     ui: str = typer.Option(None, help="gpio or touch (default: the configuration's)."),
 ) -> None:
     """Run the kiosk until stopped (SIGTERM or Ctrl-C)."""
-    run_kiosk(config, ui)
-
-
-def service_args(argv: list[str]) -> tuple[bool, Path, str | None] | None:
-    """``(verbose, config, ui)`` when ``argv`` is the service's plain ``[-v] kiosk run -c FILE [--ui UI]``;
-    ``None`` for anything else."""
-    verbose = False
-    while argv and argv[0] in ("-v", "--verbose"):
-        verbose, argv = True, argv[1:]
-    if argv[:2] != ["kiosk", "run"]:
-        return None
-    options: dict[str, str] = {}
-    rest = argv[2:]
-    while rest:
-        name, eq, value = rest[0].partition("=")
-        key = {"-c": "config", "--config": "config", "--ui": "ui"}.get(name)
-        if key is None or key in options or (eq and name == "-c"):
-            return None
-        if not eq:
-            if len(rest) < 2 or rest[1].startswith("-"):
-                return None
-            value, rest = rest[1], rest[1:]
-        options[key] = value
-        rest = rest[1:]
-    if "config" not in options or options.get("ui", "gpio") not in ("gpio", "touch"):
-        return None
-    return verbose, Path(options["config"]), options.get("ui")
-
-
-def run_kiosk(config: Path, ui: str | None = None) -> None:
-    """The service: load the configuration, run the GPIO or the touch kiosk until SIGTERM or Ctrl-C."""
-    from kiosk.config import ConfigInvalid, load_config, redacted
+    from kiosk.entry import ServiceError, run_kiosk
 
     try:
-        overrides: dict[str, Any] = {"ui": ui} if ui else {}
-        cfg = load_config(config, **overrides)
-    except ConfigInvalid as exc:
-        raise CliError(str(exc), exit_code=2) from None
-    _LOG.info("configuration: %s", json.dumps(redacted(cfg), default=str))
-    if cfg.ui == "touch":
-        with requires("touch"):
-            from kiosk.touch.app import run_touch
-        run_touch(cfg)
-        return
-    with requires("kiosk"):
-        from kiosk.device import GpioKiosk
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with GpioKiosk(cfg):
-        _LOG.info("kiosk %s running (GPIO, %d buttons)", cfg.kiosk_id, cfg.voting.scale)
-        try:
-            while not stop.wait(1.0):
-                pass
-        except KeyboardInterrupt:
-            pass
-    _LOG.info("kiosk %s stopped", cfg.kiosk_id)
+        run_kiosk(config, ui)
+    except ServiceError as exc:
+        raise CliError(str(exc), exit_code=exc.exit_code) from None
 
 
 @app.command("selftest")

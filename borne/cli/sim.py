@@ -9,7 +9,7 @@ import time
 
 import typer
 
-from borne.cli.errors import CliError
+from borne.cli.errors import CliError, requires, requires_devtools
 
 _LOG = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def sim(
     ),
 ) -> None:
     """Connect KIOSKS simulated kiosks: status with Last Will, heartbeats, votes, optional backlog."""
-    from collector.sim.fleet import Fleet, FleetOptions, kiosk_ids, register_fleet
+    with requires("collector"), requires_devtools("sim"):  # development tooling, not shipped
+        from devtools.sim.fleet import Fleet, FleetOptions, kiosk_ids, register_fleet
 
     if register:
         from collector.db.engine import make_engine
@@ -57,7 +58,7 @@ def sim(
 
 
 async def _run(fleet: object, duration: float, kill: bool) -> None:
-    from collector.sim.fleet import Fleet
+    from devtools.sim.fleet import Fleet
 
     assert isinstance(fleet, Fleet)  # noqa: S101 - typed late to keep imports lazy
     if fleet.options.backlog:

@@ -36,11 +36,12 @@ from sqlalchemy.orm import Session
 
 from collector.db.models import Espace
 from collector.registry.geography import UnknownDepartement, normalise_departement, region_of
+from protocol.hours import LISTED_WEEKDAYS
 
 _LOG = logging.getLogger(__name__)
 
 REQUIRED = ("id_fs", "insee_dep", "lib_fs")
-DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+DAYS = LISTED_WEEKDAYS
 FORMATS = {
     "fixe": "fixed", "multisites": "fixed", "fixe_antenne(s)": "fixed",
     "bus_équivalent": "bus", "bus": "bus", "itinérante": "itinerant", "itinerante": "itinerant",

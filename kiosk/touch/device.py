@@ -1,4 +1,4 @@
-"""The touch kiosk's device: a :class:`~kiosk.device.Kiosk` whose health includes the window's own loop.
+"""The touch kiosk's device: a :class:`~kiosk.service.Kiosk` whose health includes the window's own loop.
 
 The kiosk pings systemd's watchdog only while it is healthy. For a touchscreen, healthy also means the
 interface still turns: the app beats on every tick, and a window frozen for ``ui_stall_s`` makes the kiosk
@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
+from kiosk.service import Kiosk
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,41 +1,20 @@
 """Opening hours: whether the espace is open now, and when it opens next.
 
-Read from ``VotingConfig.opening_hours`` (``{"mon": "09:00-12:00,13:30-17:00", ...}``, already validated) in
-the configured time zone. An empty table means always open; a weekday missing from a non-empty table is
-closed all day. A range ending at or before its start runs past midnight (``"20:00-02:00"``).
+Read from ``VotingConfig.opening_hours`` (``{"mon": "09:00-12:00,13:30-17:00", ...}``, already validated, parsed
+by :mod:`protocol.hours`) in the configured time zone. An empty table means always open; a weekday missing from a
+non-empty table is closed all day. A range ending at or before its start runs past midnight (``"20:00-02:00"``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kiosk.config import VotingConfig
-from protocol.checks import WEEKDAYS
+from protocol.hours import Interval, week
 
 _LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    start: time
-    end: time
-
-
-def _parse_time(text: str) -> time:
-    hh, mm = text.split(":")
-    return time(int(hh), int(mm))
-
-
-def parse_day(spec: str) -> tuple[Interval, ...]:
-    """``"09:00-12:00,13:30-17:00"`` -> intervals (the config has already checked the format)."""
-    out = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        start, end = part.split("-")
-        out.append(Interval(_parse_time(start), _parse_time(end)))
-    return tuple(out)
 
 
 class OpeningHours:
@@ -44,9 +23,7 @@ class OpeningHours:
     def __init__(self, table: dict[str, str], zone: str = "Europe/Paris") -> None:
         self.zone = ZoneInfo(zone)
         self.always_open = not table
-        self.days: dict[int, tuple[Interval, ...]] = {
-            i: parse_day(table.get(name, "")) for i, name in enumerate(WEEKDAYS)
-        }
+        self.days: dict[int, tuple[Interval, ...]] = week(table)
 
     @classmethod
     def from_config(cls, voting: VotingConfig) -> OpeningHours:

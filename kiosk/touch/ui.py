@@ -22,7 +22,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
-from kiosk.device import Kiosk
+from kiosk.service import Kiosk
 from kiosk.touch import i18n, theme
 from kiosk.touch.device import TouchKiosk
 from kiosk.touch.flow import Flow, FlowSettings

@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from borne.cli import app
-from kiosk.simulator import wait_until
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import collector_settings, migrated_engine, register, start_collector, vote_counts
+from devtools.brokers import Mosquitto
+from devtools.builders import collector_settings, migrated_engine, register, start_collector, vote_counts
+from devtools.kiosk_sim import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -28,7 +29,7 @@ def test_help_lists_the_sub_commands() -> None:
 
 def test_a_missing_extra_is_named() -> None:
     code = "import sys; sys.modules['paho'] = None; sys.argv = ['borne', 'collector', 'serve']; " \
-           "from borne.cli import main; main()"
+           "from borne.entry import main; main()"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 3
     assert "borne: error:" in result.stderr and "pip install 'borne[collector]'" in result.stderr
@@ -84,3 +85,15 @@ def test_protocol_example_is_valid() -> None:
     result = runner.invoke(app, ["protocol", "example", "fs-1234-a"])
     assert result.exit_code == 0
     assert decode(VoteBatch, result.output.strip().encode()).kiosk_id == "fs-1234-a"
+
+
+@pytest.mark.parametrize("command", [["demo", "--duration", "1"], ["sim", "--kiosks", "1", "--duration", "1"]])
+def test_demo_and_sim_say_devtools_is_missing(command: list[str]) -> None:
+    """An installed borne has no devtools/: the two commands that need it say so, and nothing starts."""
+    code = ("import sys; sys.modules['devtools'] = None; sys.argv = ['borne', *sys.argv[1:]]; "
+            "from borne.entry import main; main()")
+    result = subprocess.run([sys.executable, "-c", code, *command], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert f"borne: error: 'borne {command[0]}' needs the development tools (devtools/)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -59,6 +59,11 @@ def test_demo_runs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                 body = response.read()
             votes = json.loads(body)["total"]["votes"]
         assert votes > 0
+        # `make demo` raises its alert (the collector's own alert loop keeps it; the demo starts none of its own).
+        alerts = urllib.request.Request(url.split("/api/")[0] + "/api/v1/alerts?open=true",  # noqa: S310
+                                        headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(alerts, timeout=10) as response:  # noqa: S310 - our own local API
+            assert "unhappy" in [alert["rule"] for alert in json.loads(response.read())]
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode in (0, 130), out

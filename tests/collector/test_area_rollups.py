@@ -12,9 +12,9 @@ from collector.ingest.store import Incoming, Store
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.registry.espaces import add_espace, add_kiosk, move_kiosk
+from devtools.builders import migrated_engine, wire_batch
 from protocol.models import FollowUp
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, wire_batch
 
 
 def _rows(engine: Engine, sql: str) -> Counter[tuple[object, ...]]:

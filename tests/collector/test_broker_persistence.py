@@ -8,7 +8,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.utils.brokers import Mosquitto
+from devtools.brokers import Mosquitto
 
 
 def _client(port: int, client_id: str, received: list[bytes] | None = None) -> mqtt.Client:

@@ -12,10 +12,10 @@ from collector.db.engine import make_engine, session_factory
 from collector.db.models import Kiosk
 from collector.ingest.store import Incoming, Outcome, Store
 from collector.metrics import Metrics
+from devtools.builders import migrated_engine, register
 from protocol.codec import encode
 from protocol.models import Status, StatusMessage
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, register
 
 
 def _status(kiosk_id: str) -> Incoming:

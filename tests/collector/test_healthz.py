@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from collector.api.app import create_app
 from collector.db.engine import make_engine
-from tests.utils.databases import ThrowAwayPostgres
+from devtools.databases import ThrowAwayPostgres
 
 
 @pytest.fixture

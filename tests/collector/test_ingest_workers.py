@@ -23,12 +23,12 @@ from collector.config import Settings
 from collector.ingest.workers import IngestWorkers, WorkersUnsupported, _Report, check_workers, worker_client_id
 from collector.metrics import Metrics
 from collector.service import Collector
+from devtools.brokers import Mosquitto
+from devtools.builders import collector_settings, migrated_engine, register, vote_counts
+from devtools.kiosk_sim import SimulatedKiosk, simulated_config, wait_until
 from kiosk.config import SecretStr
-from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from tests.collector.test_scale_collectors import KIOSKS, CollectorProcess, Publisher, _totals
 from tests.provisioning.conftest import connect_reason
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import collector_settings, migrated_engine, register, vote_counts
 
 
 def test_metrics_absorb_other_processes_counters() -> None:

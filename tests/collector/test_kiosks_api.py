@@ -8,10 +8,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from collector.api.app import create_app
-from collector.sim.fleet import Fleet, FleetOptions, kiosk_ids, register_fleet
-from kiosk.simulator import wait_until
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import admin_token, bearer, collector_settings, migrated_engine, register, start_collector
+from devtools.brokers import Mosquitto
+from devtools.builders import admin_token, bearer, collector_settings, migrated_engine, register, start_collector
+from devtools.kiosk_sim import wait_until
+from devtools.sim.fleet import Fleet, FleetOptions, kiosk_ids, register_fleet
 
 
 def test_kiosks_online_then_offline_by_last_will(mosquitto: Mosquitto, database_url: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import insert, inspect, select
 from collector.db.engine import make_engine
 from collector.db.migrate import alembic_config, upgrade
 from collector.db.models import Base, Vote
-from tests.utils.builders import migrated_engine, register, wire_batch
+from devtools.builders import migrated_engine, register, wire_batch
 
 
 def test_migrations_create_the_models_schema(database_url: str) -> None:

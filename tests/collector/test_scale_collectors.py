@@ -21,11 +21,11 @@ from sqlalchemy import Engine, func, select
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
 from collector.db.models import DailyRollup, Vote
-from kiosk.simulator import wait_until
+from devtools import processes
+from devtools.brokers import Mosquitto
+from devtools.builders import migrated_engine, register, wire_batch
+from devtools.kiosk_sim import wait_until
 from protocol.codec import encode
-from tests.utils import processes
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import migrated_engine, register, wire_batch
 
 BORNE = str(Path(sys.executable).parent / "borne")
 KIOSKS = {f"k-{i}": (f"fs-{i}", "22") for i in range(10)}

@@ -10,10 +10,10 @@ from sqlalchemy import Engine, func, select
 from collector.db.engine import session_factory
 from collector.db.models import DailyRollup, FollowupRollup, HourlyRollup, Vote
 from collector.ingest.store import Incoming, Store, sqlite_existing_keys_sql
+from devtools.builders import migrated_engine, register, wire_batch
 from protocol.codec import encode
 from protocol.models import FollowUp, VoteBatch
 from protocol.models import Vote as WireVote
-from tests.utils.builders import migrated_engine, register, wire_batch
 
 TOPIC = "fs/v1/kiosks/{}/votes"
 

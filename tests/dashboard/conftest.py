@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.builders import migrated_engine
 from tests.dashboard.seed import Place, Seeded, seed, serve
-from tests.utils.builders import migrated_engine
 
 PLACES = [
     Place("fs-22a", "France services de Guingamp", "22", 0.97),

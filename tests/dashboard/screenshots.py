@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 from borne.cli.demo import DEMO_ESPACES
-from collector.dashboard.demo import happiness_of
+from devtools.builders import migrated_engine
+from devtools.demo_data import happiness_of
 from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, Place, seed, serve
-from tests.utils.builders import migrated_engine
 
 _LOG = logging.getLogger(__name__)
 

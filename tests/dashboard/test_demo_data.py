@@ -6,10 +6,10 @@ import random
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from collector.dashboard.demo import fill_history, history, raise_an_alert
 from collector.db.engine import session_factory
 from collector.db.models import Alert
-from tests.utils.builders import migrated_engine, register
+from devtools.builders import migrated_engine, register
+from devtools.demo_data import fill_history, history, raise_an_alert
 
 
 def test_past_votes_fall_in_opening_hours_in_the_espaces_time_zone() -> None:

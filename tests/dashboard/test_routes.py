@@ -15,8 +15,8 @@ from collector.auth import add_user, issue_token
 from collector.dashboard import geojson
 from collector.db.engine import session_factory
 from collector.registry.espaces import add_espace
+from devtools.builders import migrated_engine
 from tests.dashboard.conftest import squares_geojson
-from tests.utils.builders import migrated_engine
 
 
 @pytest.fixture

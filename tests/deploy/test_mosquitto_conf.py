@@ -13,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.broker.mosquitto import free_port, wait_port
-from tests.utils.brokers import MOSQUITTO
+from devtools.brokers import MOSQUITTO
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")

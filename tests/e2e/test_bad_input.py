@@ -10,10 +10,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from kiosk.simulator import wait_until
-from protocol.codec import encode
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import (
+from devtools.brokers import Mosquitto
+from devtools.builders import (
     collector_settings,
     migrated_engine,
     register,
@@ -22,6 +20,8 @@ from tests.utils.builders import (
     vote_counts,
     wire_batch,
 )
+from devtools.kiosk_sim import wait_until
+from protocol.codec import encode
 
 
 def _publisher(port: int) -> mqtt.Client:

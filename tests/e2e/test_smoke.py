@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
-from tests.utils.builders import (
+from devtools.builders import (
     collector_settings,
     migrated_engine,
     register,
     start_collector,
     vote_counts,
 )
+from devtools.kiosk_sim import SimulatedKiosk, simulated_config, wait_until
 
 
 @pytest.mark.parametrize("broker_kind", ["mosquitto", "embedded"])

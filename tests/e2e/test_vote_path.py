@@ -18,11 +18,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from collector.broker.mosquitto import free_port
-from kiosk.clock import ManualClock
-from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
-from protocol.scales import scale_for
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import (
+from devtools.brokers import Mosquitto
+from devtools.builders import (
     api_satisfaction,
     collector_settings,
     migrated_engine,
@@ -31,6 +28,9 @@ from tests.utils.builders import (
     stored_ids,
     vote_counts,
 )
+from devtools.kiosk_sim import SimulatedKiosk, simulated_config, wait_until
+from kiosk.clock import ManualClock
+from protocol.scales import scale_for
 
 FLEET = {"k-a": ("fs-100", "22"), "k-b": ("fs-200", "2A"), "k-c": ("fs-300", "971")}
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from collector.service import Collector
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import collector_settings, migrated_engine, register, start_collector
+from devtools.brokers import Mosquitto
+from devtools.builders import collector_settings, migrated_engine, register, start_collector
 
 
 def write_kiosk_toml(path: Path, kiosk_id: str, data_dir: Path, port: int, **uplink: float) -> Path:

@@ -4,7 +4,7 @@
 
 The parent imports everything once, starts no thread, and reads commands on stdin:
 
-- ``spawn``: fork a kiosk (a :class:`~kiosk.simulator.SimulatedKiosk` on gpiozero's mock pins, connected to
+- ``spawn``: fork a kiosk (a :class:`~devtools.kiosk_sim.SimulatedKiosk` on gpiozero's mock pins, connected to
   its broker) that presses by itself, every few milliseconds, and writes ``ACK <vote id>`` the moment each
   vote's feedback fires; the parent answers ``PID <pid>``;
 - ``reap <pid>``: wait for that kiosk to die (the test SIGKILLs it) and answer ``REAPED <pid>``;
@@ -23,8 +23,8 @@ import random
 import sys
 import time
 
+from devtools.kiosk_sim import SimulatedKiosk
 from kiosk.config import load_config
-from kiosk.simulator import SimulatedKiosk
 from protocol.wire import Vote
 
 _LOG = logging.getLogger(__name__)

@@ -13,14 +13,14 @@ from sqlalchemy import select
 from collector.db.engine import session_factory
 from collector.db.models import Vote as VoteRow
 from collector.ingest.store import Incoming, Store
+from devtools.builders import migrated_engine, register
+from devtools.kiosk_sim import wait_until
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
-from kiosk.simulator import wait_until
+from kiosk.service import Kiosk
 from protocol.codec import encode
 from protocol.models import Vote, VoteBatch
 from tests.field.conftest import Site
-from tests.utils.builders import migrated_engine, register
 
 TRUE_START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 
 from collector.db.engine import session_factory
 from collector.db.models import Vote
+from devtools.faultproxy import FaultProxy
+from devtools.kiosk_sim import wait_until
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
-from kiosk.simulator import wait_until
+from kiosk.service import Kiosk
 from protocol.models import VoteBatch
 from tests.field.conftest import Site
-from tests.utils.faultproxy import FaultProxy
 
 DAY = 86400
 

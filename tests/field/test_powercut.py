@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 
 from collector.db.engine import session_factory
 from collector.db.models import DailyRollup, Vote
+from devtools.kiosk_sim import wait_until
 from kiosk.config import load_config
-from kiosk.device import Kiosk
-from kiosk.simulator import wait_until
+from kiosk.service import Kiosk
 from tests.field.conftest import Site, write_kiosk_toml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,11 +13,11 @@ from borne.cli.errors import CliError
 from collector.broker.remote_config import KioskConfigError, build, parse_hours, publish, reported, retained, targets
 from collector.config import Settings
 from collector.db.engine import session_factory
+from devtools.kiosk_sim import wait_until
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig, VotingConfig
-from kiosk.device import Kiosk
 from kiosk.remote_config import RemoteSettings
-from kiosk.simulator import wait_until
+from kiosk.service import Kiosk
 from protocol.codec import encode
 from protocol.models import RemoteConfig
 from tests.field.conftest import Site

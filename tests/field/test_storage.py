@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from devtools.kiosk_sim import wait_until
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import GpioKiosk, Kiosk
 from kiosk.outbox import DiskFull, Outbox, OutboxFull, StorageFull
 from kiosk.recorder import Recorder
-from kiosk.simulator import wait_until
+from kiosk.service import GpioKiosk, Kiosk
 from tests.field.conftest import Site
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from devtools.brokers import Mosquitto
+from devtools.faultproxy import FaultProxy
+from devtools.kiosk_sim import wait_until
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
 from kiosk.health import cpu_temp_c, disk_state, free_disk_bytes
-from kiosk.simulator import wait_until
+from kiosk.service import Kiosk
 from kiosk.watchdog import Watchdog
-from tests.utils.brokers import Mosquitto
-from tests.utils.faultproxy import FaultProxy
 
 
 class NotifySocket:

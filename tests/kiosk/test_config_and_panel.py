@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from devtools.kiosk_sim import wait_until
 from hardware.panel import ButtonPanel, FeedbackLeds
 from kiosk.clock import ManualClock
 from kiosk.config import ConfigInvalid, KioskConfig, load_config, redacted
-from kiosk.device import GpioKiosk
 from kiosk.schema import descriptions
-from kiosk.simulator import wait_until
+from kiosk.service import GpioKiosk
 
 GOOD = """
 kiosk_id = "fs-1234-a"

@@ -1,4 +1,5 @@
-"""The GPIO kiosk as installed never imports pydantic: configuration, remote configuration and receipts included."""
+"""The GPIO kiosk as installed never imports pydantic nor Typer: configuration, remote configuration and receipts
+included, from ``borne kiosk run`` (its service's command line) or ``python -m kiosk run``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,12 +16,14 @@ from pathlib import Path
 import paho.mqtt.publish as publish
 import pytest
 
-from borne.cli.kiosk import service_args
+from devtools.brokers import Mosquitto
+from kiosk.entry import service_args
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.brokers import Mosquitto
 from tests.utils.launch import REPORT, borne_command
 
 _LOG = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for(path: Path, text: str, timeout: float = 60.0) -> bool:
@@ -62,6 +66,19 @@ def test_the_gpio_kiosk_runs_without_pydantic(tmp_path: Path, mosquitto: Mosquit
     text = log.read_text()
     assert "Traceback" not in text and '"retention_days": 7.0' in text, text[-3000:]
     assert f"{REPORT} none" in text, text[-3000:]
+
+
+@pytest.mark.parametrize(("command", "code", "says"), [
+    (["-m", "kiosk", "run", "-c", "missing.toml"], 2, "borne: error: "),
+    (["-m", "kiosk", "--help"], 2, "usage: python -m kiosk"),
+    (["-m", "borne", "kiosk", "run", "-c", "missing.toml"], 2, "borne: error: "),
+])
+def test_the_service_without_borne_or_typer(tmp_path: Path, command: list[str], code: int, says: str) -> None:
+    """``python -m kiosk run`` is the service too; both say what is wrong the command line's way."""
+    done = subprocess.run([sys.executable, *command], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == code and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from collector.ingest.store import Incoming, Store
+from devtools.builders import register
 from protocol.models import FollowUp, VoteBatch
 from protocol.models import Vote as WireVote
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import register
 
 #: kiosk -> (espace, département): Bretagne (22, 29), Corse (2A), Guadeloupe (971, UTC-4).
 FLEET = {

@@ -15,8 +15,8 @@ from collector.api.app import create_app
 from collector.db.engine import session_factory
 from collector.db.models import Espace, Kiosk
 from collector.ingest.store import Incoming, Store
+from devtools.builders import admin_token, bearer, migrated_engine, register, wire_batch
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import admin_token, bearer, migrated_engine, register, wire_batch
 
 HOURS = {"lundi": "09:00 - 12:00 / 13:30 - 17:00", "mardi": "09:00 - 12:00", "samedi": "09h00 - 12h00"}
 PARIS = ZoneInfo("Europe/Paris")

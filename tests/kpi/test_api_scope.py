@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from collector.api.app import create_app
 from collector.auth import revoke
 from collector.db.engine import session_factory
+from devtools.builders import admin_token, bearer, migrated_engine
 from tests.kpi.fleet import Generated, build
-from tests.utils.builders import admin_token, bearer, migrated_engine
 
 ENDPOINTS = ["/api/v1/kpi/satisfaction", "/api/v1/kpi/ranking", "/api/v1/kpi/heatmap", "/api/v1/kpi/participation"]
 

@@ -11,8 +11,8 @@ import pytest
 
 from collector.db.engine import session_factory
 from collector.kpi import barometer
+from devtools.builders import migrated_engine
 from tests.kpi.fleet import Generated, build
-from tests.utils.builders import migrated_engine
 
 PUBLISHED_HEADER = "indic_id,enforce_zone_id,metric_enforce_date,maille,indic_vi,indic_va,indic_vc,indic_ta"
 

@@ -18,8 +18,8 @@ from collector.ingest.store import Incoming, Store
 from collector.kpi import barometer, indicators
 from collector.kpi.selection import Selection
 from collector.kpi.stats import Granularity, is_complete, local_today, trend
+from devtools.builders import admin_token, bearer, migrated_engine, register, wire_batch
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import admin_token, bearer, migrated_engine, register, wire_batch
 
 PUBLISHED = Path(__file__).resolve().parents[3] / "shared" / "data" / "france-services" / "ind-246.csv"
 #: How the published IND-246 writes a number: at most 2 decimals, at least one, no trailing zero after the first.

@@ -16,8 +16,8 @@ from collector.db.engine import session_factory
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.kpi.targets import set_target
+from devtools.builders import migrated_engine
 from tests.kpi.fleet import Generated, build
-from tests.utils.builders import migrated_engine
 
 FREQ = {"day": "D", "week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}
 

@@ -8,8 +8,8 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+from devtools.builders import migrated_engine
 from tests.kpi.fleet import build
-from tests.utils.builders import migrated_engine
 
 MIGRATION = importlib.import_module("collector.migrations.versions.0002_kpi_activity_users_alerts")
 

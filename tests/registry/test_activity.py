@@ -14,8 +14,8 @@ from collector.ingest.store import Incoming, Store
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.registry.activity import import_activity
+from devtools.builders import migrated_engine, register, wire_batch
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, register, wire_batch
 
 ESPACE_CSV = b"""espace_id,month,actes
 fs-1,2024-01,100

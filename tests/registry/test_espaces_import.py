@@ -18,7 +18,7 @@ from borne.cli.errors import CliError
 from collector.db.engine import session_factory
 from collector.db.models import Espace
 from collector.registry.espaces_import import ImportFailed, ImportReport, import_espaces
-from tests.utils.builders import migrated_engine, register
+from devtools.builders import migrated_engine, register
 
 HEADER = ["id_fs", "insee_dep", "lib_fs", "adresse", "complement_adresse", "insee_com", "code_postal", "lib_com",
           "latitude", "longitude", "mail", "telephone", "h_lundi", "h_mardi", "h_mercredi", "h_jeudi",

@@ -9,8 +9,8 @@ from collector.ingest.store import Incoming, Store
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.registry.espaces import add_espace, add_kiosk, move_kiosk
+from devtools.builders import migrated_engine, vote_counts, wire_batch
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, vote_counts, wire_batch
 
 
 def test_moved_kiosk_keeps_past_votes_at_the_old_espace(database_url: str) -> None:

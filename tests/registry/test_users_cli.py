@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from borne.cli import app as borne_app
 from borne.cli.errors import CliError
 from collector.api.app import create_app
-from tests.utils.builders import migrated_engine, register
+from devtools.builders import migrated_engine, register
 
 
 def test_users_add_list_revoke(sqlite_url: str) -> None:

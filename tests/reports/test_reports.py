@@ -21,8 +21,8 @@ from borne.cli.errors import CliError
 from collector.auth import Level
 from collector.db.engine import session_factory
 from collector.reports.monthly import Zone, build, month_label
+from devtools.builders import migrated_engine
 from tests.dashboard.seed import Place, seed
-from tests.utils.builders import migrated_engine
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is missing")
 #: The last complete month: the seed's 70 days of votes end today.

@@ -1,7 +1,7 @@
 """The brokers the boundary tests attack, and a client that records what reaches it.
 
 Both brokers the collector supports, with accounts made as the collector makes them: a national-style Mosquitto
-(``tests/utils/dynsec.py``: dynamic security, the limits of deploy/mosquitto/borne.conf, the collector's account
+(``devtools/dynsec.py``: dynamic security, the limits of deploy/mosquitto/borne.conf, the collector's account
 made by ``borne provision broker collector-account``, not bound) and the embedded broker the collector starts
 itself (``collector/broker/mosquitto.py``, the collector's account bound to its client id).
 """
@@ -24,9 +24,9 @@ from paho.mqtt.properties import Properties
 
 from collector.broker.accounts import DynsecAccounts, hash_secret, new_secret
 from collector.broker.mosquitto import EmbeddedBroker, free_port
-from kiosk.simulator import wait_until
+from devtools.dynsec import DynsecMosquitto
+from devtools.kiosk_sim import wait_until
 from protocol.topics import kiosk_client_id
-from tests.utils.dynsec import DynsecMosquitto
 
 COLLECTOR_ID = "borne-collector-test"
 

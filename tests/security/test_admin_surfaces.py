@@ -19,9 +19,9 @@ from collector.broker.mosquitto import free_port, wait_port
 from collector.db.engine import session_factory
 from collector.db.models import ApiToken
 from collector.service import Collector
+from devtools.brokers import Mosquitto
+from devtools.builders import bearer, collector_settings, migrated_engine, start_collector
 from tests.provisioning.conftest import invoke
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import bearer, collector_settings, migrated_engine, start_collector
 
 
 def _token(output: str) -> str:

@@ -25,9 +25,9 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from collector.api.app import create_app
 from collector.ingest.store import Incoming, Store
+from devtools.builders import admin_token, bearer, migrated_engine, register, wire_batch
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import admin_token, bearer, migrated_engine, register, wire_batch
 
 _LOG = logging.getLogger(__name__)
 

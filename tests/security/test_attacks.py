@@ -39,13 +39,8 @@ from collector.metrics import Metrics
 from collector.ratelimit import FailureLimiter
 from collector.registry.espaces import add_kiosk
 from collector.registry.espaces_import import import_espaces
-from kiosk.simulator import wait_until
-from protocol.codec import encode
-from protocol.models import MAX_PAYLOAD_BYTES
-from protocol.topics import TopicKind, kiosk_topic
-from tests.provisioning.conftest import invoke
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import (
+from devtools.brokers import Mosquitto
+from devtools.builders import (
     admin_token,
     bearer,
     collector_settings,
@@ -56,7 +51,12 @@ from tests.utils.builders import (
     vote_counts,
     wire_batch,
 )
-from tests.utils.dynsec import DynsecMosquitto
+from devtools.dynsec import DynsecMosquitto
+from devtools.kiosk_sim import wait_until
+from protocol.codec import encode
+from protocol.models import MAX_PAYLOAD_BYTES
+from protocol.topics import TopicKind, kiosk_topic
+from tests.provisioning.conftest import invoke
 
 #: attack -> [tried, refused]
 TABLE: dict[str, list[int]] = {}
@@ -100,7 +100,7 @@ def _publish(port: int, messages: list[tuple[str, bytes]], *, username: str | No
 
 
 def test_a_kiosk_cannot_publish_as_another(tmp_path: Path, sqlite_url: str) -> None:
-    from tests.utils.dynsec import dynsec_available
+    from devtools.dynsec import dynsec_available
 
     if not dynsec_available():
         pytest.skip("Mosquitto's dynamic security plugin is not installed")

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from collector.db.engine import session_factory
 from collector.db.models import Vote as VoteRow
 from collector.ingest.store import Incoming, Store
+from devtools.builders import migrated_engine, register, rejects
 from protocol.codec import encode
 from protocol.models import Vote, VoteBatch
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, register, rejects
 
 RECEIVED = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 REGISTERED = RECEIVED - timedelta(days=365)

@@ -17,10 +17,10 @@ import pytest
 
 from collector.broker.accounts import AccountsError
 from collector.broker.mosquitto import LIMITS
-from kiosk.simulator import wait_until
+from devtools.dynsec import dynsec_available
+from devtools.kiosk_sim import wait_until
 from protocol.topics import TopicKind, kiosk_topic
 from tests.security.brokers import Account, Boundary, Probe, boundary, connect_with_will_then_drop
-from tests.utils.dynsec import dynsec_available
 
 pytestmark = pytest.mark.skipif(not dynsec_available(), reason="Mosquitto's dynamic security plugin is missing")
 

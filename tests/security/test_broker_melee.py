@@ -22,13 +22,13 @@ from sqlalchemy import Engine
 from collector.broker.accounts import COLLECTOR_ROLE, BrokerAccounts, DynsecAccounts, hash_secret, new_secret
 from collector.broker.mosquitto import LIMITS, free_port
 from collector.service import Collector
+from devtools.builders import collector_settings, migrated_engine, register, start_collector, vote_counts, wire_batch
+from devtools.dynsec import DynsecMosquitto, dynsec_available
+from devtools.kiosk_sim import SimulatedKiosk, simulated_config, wait_until
 from kiosk.config import SecretStr
-from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from tests.security.brokers import Account, Probe, connect_with_will_then_drop
-from tests.utils.builders import collector_settings, migrated_engine, register, start_collector, vote_counts, wire_batch
-from tests.utils.dynsec import DynsecMosquitto, dynsec_available
 
 pytestmark = pytest.mark.skipif(not dynsec_available(), reason="Mosquitto's dynamic security plugin is missing")
 

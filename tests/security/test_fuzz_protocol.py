@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.ingest.store import Incoming, Store
+from devtools.builders import migrated_engine, register, rejects, stored_ids
 from kiosk.config import ConfigInvalid, load_config
 from protocol.codec import decode
 from protocol.errors import ProtocolError
 from protocol.models import Receipt, StatusMessage, Telemetry, VoteBatch
-from tests.utils.builders import migrated_engine, register, rejects, stored_ids
 
 CASES = 100_000
 HOSTILE = [

@@ -29,10 +29,10 @@ import uvicorn
 from collector.api.app import create_app
 from collector.broker.accounts import DynsecAccounts, hash_secret
 from collector.broker.mosquitto import free_port
+from devtools.builders import admin_token, bearer, migrated_engine
+from devtools.dynsec import DynsecMosquitto, dynsec_available
 from kiosk.config import load_config
 from tests.provisioning.conftest import espaces, fake_wheel
-from tests.utils.builders import admin_token, bearer, migrated_engine
-from tests.utils.dynsec import DynsecMosquitto, dynsec_available
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1", "DEBUG": "1"}

@@ -23,12 +23,8 @@ from collector.api.app import create_app
 from collector.ingest.store import Incoming, Store
 from collector.ingest.subscriber import Ingestor
 from collector.metrics import Metrics
-from kiosk.simulator import wait_until
-from protocol.codec import encode
-from protocol.models import Telemetry
-from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import (
+from devtools.brokers import Mosquitto
+from devtools.builders import (
     collector_settings,
     migrated_engine,
     register,
@@ -37,6 +33,10 @@ from tests.utils.builders import (
     vote_counts,
     wire_batch,
 )
+from devtools.kiosk_sim import wait_until
+from protocol.codec import encode
+from protocol.models import Telemetry
+from protocol.topics import TopicKind, kiosk_topic
 
 FLEET = {"k-a": ("fs-a", "22"), "k-b": ("fs-b", "29"), "k-evil": ("fs-e", "35")}
 

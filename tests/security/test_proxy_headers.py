@@ -17,8 +17,8 @@ from collector.api.deps import AppState
 from collector.broker.mosquitto import free_port, wait_port
 from collector.config import Settings
 from collector.service import Collector
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import admin_token, bearer, collector_settings, start_collector
+from devtools.brokers import Mosquitto
+from devtools.builders import admin_token, bearer, collector_settings, start_collector
 
 PATH = "/api/v1/kiosks"
 

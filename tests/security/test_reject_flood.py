@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from collector.ingest.store import Incoming, Store
 from collector.metrics import Metrics
+from devtools.builders import migrated_engine, register, rejects, wire_batch
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, register, rejects, wire_batch
 
 
 def _future_batch(kiosk_id: str) -> tuple[Incoming, str]:

@@ -22,8 +22,8 @@ import yaml
 
 from borne.cli.errors import CliError
 from collector.api.app import create_app
+from devtools.builders import migrated_engine
 from tests.provisioning.conftest import admin_token, espaces, fake_wheel, invoke, serve
-from tests.utils.builders import migrated_engine
 
 WIFI_PASSWORD = "wifi-s3cret-du-bus"
 _WATCH: dict[str, Any] = {"folder": None, "secrets": [], "seen": []}

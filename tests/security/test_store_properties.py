@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from collector.ingest.store import Incoming, Store
+from devtools.builders import migrated_engine, register
 from protocol.checks import TIME_MAX, TIME_MIN
 from protocol.codec import encode
 from protocol.models import (
@@ -35,7 +36,6 @@ from protocol.models import (
     VoteBatch,
 )
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, register
 
 KIOSK = "k-prop"
 #: What a valid message may still be refused for, once in the store.

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from collector.ingest.store import Incoming, Store
+from devtools.builders import migrated_engine, register, vote_counts, wire_batch
 from protocol.codec import encode
 from protocol.models import VoteBatch
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, register, vote_counts, wire_batch
 
 
 def _message(batch: VoteBatch) -> Incoming:

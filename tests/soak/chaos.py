@@ -5,7 +5,7 @@
 Faults, drawn at random every few seconds: SIGKILL or SIGTERM of the broker (Mosquitto with persistence, saving
 every second: restarted a moment later with what it had saved), SIGKILL of a collector (restarted), SIGKILL of a
 kiosk process (restarted on the same outboxes), network cuts, black holes and delays through a
-:class:`~tests.utils.faultproxy.FaultProxy` between each kiosk process and the broker, clock jumps inside the
+:class:`~devtools.faultproxy.FaultProxy` between each kiosk process and the broker, clock jumps inside the
 kiosks, and, when the soak runs its own PostgreSQL: the database SIGKILLed and restarted, frozen (SIGSTOP) and
 thawed, and its backends terminated. After each database fault, the time until votes are stored again is measured.
 Then the faults stop, the kiosks stop pressing, everything drains, and the books are checked for every kiosk:
@@ -39,11 +39,11 @@ from sqlalchemy import Engine, func, select
 from collector.broker.mosquitto import free_port
 from collector.db.engine import make_engine, session_factory
 from collector.db.models import Vote
-from tests.utils import processes
-from tests.utils.brokers import Mosquitto
-from tests.utils.builders import migrated_engine, register
-from tests.utils.databases import ThrowAwayPostgres
-from tests.utils.faultproxy import FaultProxy
+from devtools import processes
+from devtools.brokers import Mosquitto
+from devtools.builders import migrated_engine, register
+from devtools.databases import ThrowAwayPostgres
+from devtools.faultproxy import FaultProxy
 
 _LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -427,7 +427,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from tests.utils.databases import postgres_server
+    from devtools.databases import postgres_server
 
     if args.postgres_url:  # a server of someone else's: no database faults
         with postgres_server(args.postgres_url) as server:

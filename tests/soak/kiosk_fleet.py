@@ -18,8 +18,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from devtools.kiosk_sim import SimulatedKiosk
 from kiosk.config import KioskConfig
-from kiosk.simulator import SimulatedKiosk
 from protocol.wire import Vote
 
 _print_lock = threading.Lock()

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from borne.demo_provider import PROCONNECT_SCOPES, DemoProvider, ProviderUnavailable
 from collector.db.engine import session_factory
 from collector.staff import access
+from devtools.builders import migrated_engine
+from devtools.demo_provider import PROCONNECT_SCOPES, DemoProvider, ProviderUnavailable
 from tests.dashboard.seed import Place, seed, serve
-from tests.utils.builders import migrated_engine
 
 PLACES = [
     Place("fs-22a", "France services de Guingamp", "22", 0.97),

@@ -1,6 +1,6 @@
 """Screenshots of the staff sign-in for the docs: ``python -m tests.staff.screenshots``.
 
-The demo's provider and people (``borne.demo_provider``), a collector with a few espaces; pages shot in headless
+The demo's provider and people (``devtools.demo_provider``), a collector with a few espaces; pages shot in headless
 Chromium into ``docs/screenshots/staff-*.png``.
 """
 
@@ -11,11 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from borne.demo_provider import start_demo_sign_in
 from collector.db.engine import session_factory
 from collector.staff import access
+from devtools.builders import migrated_engine
+from devtools.demo_provider import start_demo_sign_in
 from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, Place, seed, serve
-from tests.utils.builders import migrated_engine
 
 _LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.api.app import create_app
-from tests.utils.builders import admin_token, bearer, migrated_engine
+from devtools.builders import admin_token, bearer, migrated_engine
 
 
 @pytest.mark.parametrize("body", ["\r0", 'email,id_fs\n"a@b.fr,fs-1\n', "email\0,id_fs\nx", "", "\ufeff;;;\r\r"])

@@ -12,7 +12,7 @@ import pytest
 
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig
-from kiosk.device import Kiosk
+from kiosk.service import Kiosk
 
 _LOG = logging.getLogger(__name__)
 

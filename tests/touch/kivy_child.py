@@ -68,9 +68,10 @@ def main(scenario: str, workdir: Path, port: int | None = None) -> None:
     from kivy.base import EventLoop
     from kivy.config import Config
 
+    from devtools import touch_driver as driver
     from kiosk.clock import ManualClock
-    from kiosk.device import Kiosk
-    from kiosk.touch import driver, i18n
+    from kiosk.service import Kiosk
+    from kiosk.touch import i18n
     from kiosk.touch.ui import TouchApp
 
     clock = ManualClock(MONDAY_10H)

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.utils.brokers import Mosquitto
+from devtools.brokers import Mosquitto
 from tests.utils.launch import REPORT, borne_command
 
 _LOG = logging.getLogger(__name__)

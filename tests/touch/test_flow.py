@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kiosk.clock import ManualClock
-from kiosk.device import Kiosk
+from kiosk.service import Kiosk
 from kiosk.touch.flow import Flow, FlowSettings, Screen
 from kiosk.touch.hours import OpeningHours
 

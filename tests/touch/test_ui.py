@@ -20,9 +20,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
+from devtools.brokers import Mosquitto
 from kiosk.outbox import Outbox
 from protocol.models import VoteBatch
-from tests.utils.brokers import Mosquitto
 
 _LOG = logging.getLogger(__name__)
 

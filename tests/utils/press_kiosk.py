@@ -15,7 +15,7 @@ import time
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.config import load_config
-from kiosk.device import GpioKiosk
+from kiosk.service import GpioKiosk
 from protocol.wire import Vote
 
 

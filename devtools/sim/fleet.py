@@ -1,4 +1,4 @@
-"""Simulated kiosks on :mod:`collector.sim.mqtt`: status with Last Will, heartbeats, votes, backlog.
+"""Simulated kiosks on :mod:`devtools.sim.mqtt`: status with Last Will, heartbeats, votes, backlog.
 
 Each kiosk keeps its unconfirmed votes as the real one's outbox does: a vote leaves ``pending`` only when a
 collector's receipt names it, so that :class:`FleetStats` can say when every vote is in the database.
@@ -23,7 +23,7 @@ from sqlalchemy import Engine, insert, select
 
 from collector.db.models import Espace, Kiosk, KioskAssignment
 from collector.registry.geography import region_of
-from collector.sim.mqtt import MqttConnection, MqttError, Will, connect
+from devtools.sim.mqtt import MqttConnection, MqttError, Will, connect
 from protocol.codec import encode
 from protocol.models import MAX_VOTES_PER_BATCH, Receipt, Status, StatusMessage, Telemetry, VoteBatch
 from protocol.models import Vote as WireVote
@@ -34,7 +34,7 @@ _LOG = logging.getLogger(__name__)
 #: Loopback source addresses used in turn, so that more connections than one address's ephemeral ports fit.
 CONNECTIONS_PER_SOURCE = 20_000
 #: Simulation, not security: a plain generator.
-_RANDOM = random.Random()  # noqa: S311
+_RANDOM = random.Random()
 DEPARTEMENTS = ("01", "13", "22", "29", "33", "59", "69", "75", "972", "974")
 
 
@@ -170,7 +170,7 @@ class SimKiosk:
 
     async def send_unsent(self) -> None:
         """Send what is unsent in batches, ``inflight`` at a time, each waiting for its PUBACK."""
-        assert self.connection is not None  # noqa: S101 - connected first
+        assert self.connection is not None
         size = min(self.options.batch, MAX_VOTES_PER_BATCH)
         window: list[tuple[asyncio.Future[None], int]] = []
         while self.unsent:
@@ -189,7 +189,7 @@ class SimKiosk:
             self.stats.votes_acked += n
 
     async def heartbeat(self) -> None:
-        assert self.connection is not None  # noqa: S101 - connected first
+        assert self.connection is not None
         telemetry = Telemetry(ts=datetime.now(UTC), uptime_s=time.monotonic() - self.started,
                               version=self.options.version, outbox_depth=len(self.pending) + len(self.unsent))
         await self.connection.publish(self._topics[TopicKind.TELEMETRY], encode(telemetry), qos=0)

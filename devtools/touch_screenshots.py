@@ -1,4 +1,4 @@
-"""``python -m kiosk.touch.screenshots OUTDIR``: a PNG of every screen, for the docs.
+"""``python -m devtools.touch_screenshots OUTDIR``: a PNG of every screen, for the docs.
 
 One process per window size (Kivy has one window per process); each walks the screens on a manual clock:
 home, follow-up, merci, sleep, then home and follow-up in English. Runs offscreen:
@@ -33,9 +33,9 @@ def _shoot(outdir: Path, size: tuple[int, int]) -> None:
                          voting={"opening_hours": HOURS, "followup_timeout_s": 30})
     configure_kivy(config.touch, kivy_home=work / "kivy", size=size)
 
+    from devtools import touch_driver as driver
     from kiosk.clock import ManualClock
-    from kiosk.device import Kiosk
-    from kiosk.touch import driver
+    from kiosk.service import Kiosk
     from kiosk.touch.ui import TouchApp
 
     clock = ManualClock(OPEN_AT)
@@ -81,7 +81,7 @@ def _shoot(outdir: Path, size: tuple[int, int]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        sys.stderr.write("usage: python -m kiosk.touch.screenshots OUTDIR [WIDTHxHEIGHT]\n")
+        sys.stderr.write("usage: python -m devtools.touch_screenshots OUTDIR [WIDTHxHEIGHT]\n")
         return 2
     outdir = Path(args[0]).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "KIVY_NO_ARGS": "1"}
     env.setdefault("SDL_VIDEODRIVER", "offscreen")
     for w, h in SIZES:
-        subprocess.run(  # noqa: S603 - our own module, with our own interpreter
-            [sys.executable, "-m", "kiosk.touch.screenshots", str(outdir), f"{w}x{h}"],
+        subprocess.run(
+            [sys.executable, "-m", "devtools.touch_screenshots", str(outdir), f"{w}x{h}"],
             env=env, check=True,
         )
     return 0

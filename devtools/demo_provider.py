@@ -70,7 +70,7 @@ class DemoProvider:
             "people": self.people,
         }), encoding="utf-8")
         env = {**os.environ, "BORNE_DEMO_OIDC_SECRET": self.client_secret, "NODE_ENV": "development"}
-        self._process = subprocess.Popen(  # noqa: S603 - our own script, no shell
+        self._process = subprocess.Popen(
             [node, str(SCRIPT), str(config)], cwd=FOLDER, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True)
         ready = threading.Event()

@@ -46,7 +46,7 @@ def history(kiosk_id: str, happiness: float, *, days: int, until: datetime, visi
             rng: random.Random | None = None, zone: ZoneInfo = PARIS) -> list[VoteBatch]:
     """Votes of ``kiosk_id`` over the ``days`` days before ``until``, at local hours of ``zone`` (the espace's),
     in batches as its uplink sends."""
-    rng = rng or random.Random(kiosk_id)  # noqa: S311 - sample data, not security
+    rng = rng or random.Random(kiosk_id)
     votes: list[Vote] = []
     first = (until.astimezone(zone) - timedelta(days=days)).date()
     for day in range(days):
