@@ -52,6 +52,8 @@ class BundleOptions:
     timezone: str = "Europe/Paris"
     watchdog_s: int = 30
     data_size: str = "+"  # sfdisk size of the data partition: the rest of the card
+    # An offline, hash-pinned install from the card (provisioning/wheelhouse.py); replaces package/wheel.
+    wheelhouse: Path | None = None
 
 
 def _toml_value(value: Any) -> str:
@@ -239,6 +241,10 @@ def user_data(credentials: dict[str, Any], options: BundleOptions) -> str:
         "power_state": {"mode": "reboot", "message": "borne: first boot done, rebooting read-only",
                         "delay": "now", "condition": True},
     }
+    if options.wheelhouse is not None:
+        from provisioning.wheelhouse import offline_install
+
+        offline_install(config, options.wheelhouse, ui=options.ui, boot=BOOT, venv=VENV)
     header = f"#cloud-config\n# borne kiosk {kiosk_id} for {credentials['espace_name']} ({credentials['espace_id']})\n"
     return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000)
 
@@ -295,5 +301,9 @@ def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions 
         target = wheels / options.wheel.name
         target.write_bytes(options.wheel.read_bytes())
         written.append(target)
+    if options.wheelhouse is not None:
+        from provisioning.wheelhouse import CARD_DIR, copy_to_card
+
+        written += copy_to_card(options.wheelhouse, out / CARD_DIR)
     _LOG.info("bundle for kiosk %s written to %s (%d files)", credentials["kiosk_id"], out, len(written))
     return written

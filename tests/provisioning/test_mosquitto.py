@@ -80,8 +80,8 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
     try:
         with serve(app) as url:
             for kiosk_id, espace in (("k-a", LANNION), ("k-b", PAIMPOL)):
-                result = _cli(["new", "--espace", espace, "--id", kiosk_id, "--out", str(tmp_path / kiosk_id)],
-                              url, token)
+                result = _cli(["new", "--espace", espace, "--id", kiosk_id, "--out", str(tmp_path / kiosk_id),
+                               "--allow-local-collector"], url, token)
                 assert result.exit_code == 0, result.output
                 assert (tmp_path / kiosk_id / "label.png").exists()
             a = _kiosk_config(tmp_path / "k-a", tmp_path / "outbox-a")
