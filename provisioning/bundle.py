@@ -54,6 +54,7 @@ class BundleOptions:
     data_size: str = "+"  # sfdisk size of the data partition: the rest of the card
     # An offline, hash-pinned install from the card (provisioning/wheelhouse.py); replaces package/wheel.
     wheelhouse: Path | None = None
+    pin_factory: str | None = None  # GPIOZERO_PIN_FACTORY for the kiosk (provisioning/pi.py); gpiozero's choice
 
 
 def _toml_value(value: Any) -> str:
@@ -241,6 +242,10 @@ def user_data(credentials: dict[str, Any], options: BundleOptions) -> str:
         "power_state": {"mode": "reboot", "message": "borne: first boot done, rebooting read-only",
                         "delay": "now", "condition": True},
     }
+    # What a Pi needs that a PC does not: volatile journal, pin factory, kmsdrm (provisioning/pi.py).
+    from provisioning.pi import pi_files
+
+    config["write_files"] += pi_files(options.ui, options.pin_factory)
     if options.wheelhouse is not None:
         from provisioning.wheelhouse import offline_install
 

@@ -113,12 +113,14 @@ def new(
     label: Annotated[bool, typer.Option("--label/--no-label", help="Write label.png too.")] = True,
     wheelhouse: WheelhouseDir = None,
     allow_local_collector: AllowLocalCollector = False,
+    pin_factory: PinFactory = None,
 ) -> None:
     """Register a kiosk at an espace and write its SD card bundle (kiosk.toml, user-data, ...)."""
     if ui not in ("gpio", "touch"):
         raise CliError("--ui is gpio or touch", exit_code=2)
     options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, package, wheel)
     options.wheelhouse = _checked_wheelhouse(wheelhouse, ui)
+    options.pin_factory = _checked_pin_factory(pin_factory)
     if broker_host is not None and not allow_local_collector:
         _check_broker_host(broker_host)
     credentials = _call(collector, token, "register", espace, kiosk_id)
@@ -279,6 +281,17 @@ WheelhouseDir = Annotated[Path | None, typer.Option(
                          "with --require-hashes at first boot (replaces --package/--wheel).")]
 AllowLocalCollector = Annotated[bool, typer.Option(
     "--allow-local-collector", help="Accept a broker host that is loopback or does not resolve (tests only).")]
+PinFactory = Annotated[str | None, typer.Option(
+    "--pin-factory", help="gpiozero's pin driver: lgpio (Pi 5, and the default on Raspberry Pi OS), rpigpio or "
+                          "pigpio (older Pis), native (default: gpiozero's choice).")]
+
+
+def _checked_pin_factory(pin_factory: str | None) -> str | None:
+    from provisioning.pi import PIN_FACTORIES
+
+    if pin_factory is not None and pin_factory not in PIN_FACTORIES:
+        raise CliError(f"--pin-factory is one of {', '.join(PIN_FACTORIES)}", exit_code=2)
+    return pin_factory
 
 
 def _checked_wheelhouse(wheelhouse: Path | None, ui: str) -> Path | None:

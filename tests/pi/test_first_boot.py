@@ -171,6 +171,10 @@ def test_first_boot_to_a_counted_vote(dynsec_mosquitto: DynsecMosquitto, sqlite_
                 assert pi.ssh("test -e /boot/firmware/kiosk.toml", check=False).returncode == 1, \
                     "the password left the boot partition"
                 assert "3.13" in pi.ssh(f"{VENV}/bin/python -V").stdout
+                # The card spared: the journal in RAM (the bundle's drop-in), the outbox on the data partition.
+                assert pi.ssh("ls /run/log/journal").stdout.strip(), "the journal is volatile"
+                assert not pi.ssh("sudo ls -A /var/log/journal 2>/dev/null", check=False).stdout.strip()
+                assert "outbox" in pi.ssh("sudo ls /var/lib/borne").stdout, "the outbox, on the data partition"
                 assert pi.ssh("uname -m").stdout.strip() == "aarch64"
                 pid = pi.ssh("systemctl show -p MainPID --value borne-kiosk").stdout.strip()
                 figures["gpio_kiosk_rss_mib"] = round(_rss_kib(pi, pid) / 1024, 1)
