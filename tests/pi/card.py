@@ -9,6 +9,7 @@ space, where borne's first boot makes its data partition. No loop device, no mou
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 _LOG = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "pi"
+CACHE = Path(os.environ.get("BORNE_PI_CACHE", ROOT / ".cache" / "pi"))  # shared between clones if set
 SECTOR = 512
 BOOT_START = 8192  # sectors: 4 MiB, as Raspberry Pi OS's images
 BOOT_MIB = 512
