@@ -62,7 +62,9 @@ def _kiosk_status(url: str, token: str) -> str | None:
     result = invoke(["provision", "kiosk", "list", "--json", "--collector", url], env={"BORNE_ADMIN_TOKEN": token})
     if result.exit_code != 0:
         return None
-    return next((k["status"] for k in json.loads(result.output) if k["id"] == KIOSK), None)
+    text = result.output
+    kiosks = json.loads(text[text.index("["):text.rindex("]") + 1])  # log lines may stand around the JSON
+    return next((k["status"] for k in kiosks if k["id"] == KIOSK), None)
 
 
 def _rss_kib(pi: EmulatedPi, pid: str) -> int:
@@ -137,8 +139,7 @@ def test_first_boot_to_a_counted_vote(dynsec_mosquitto: DynsecMosquitto, sqlite_
             new = ["provision", "kiosk", "new", "--espace", ESPACE, "--id", KIOSK, "--out", str(bundle),
                    "--collector", url, "--ui", "gpio", "--broker-host", host, "--broker-port", str(port),
                    "--wheelhouse", str(tmp_path / "wheelhouse"), "--ssh-key", f"{key}.pub", "--no-label"]
-            refused = invoke([*new[:-2], "--broker-host", "127.0.0.1", "--no-label"],
-                             env={"BORNE_ADMIN_TOKEN": token})
+            refused = invoke([*new, "--broker-host", "127.0.0.1"], env={"BORNE_ADMIN_TOKEN": token})
             assert "own address" in str(refused.exception), "a loopback broker host is refused"
             result = invoke(new, env={"BORNE_ADMIN_TOKEN": token})
             assert result.exit_code == 0, f"{result.output}\n{result.exception}"
