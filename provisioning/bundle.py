@@ -172,8 +172,12 @@ if ! blkid -L {DATA_LABEL} >/dev/null 2>&1; then
   root=$(findmnt -no SOURCE /)
   disk=/dev/$(lsblk -no PKNAME "$root")
   log "creating the data partition on $disk"
+  # Right after the root partition: sfdisk would otherwise take the first free gap, and Raspberry Pi OS's images
+  # leave 3 MiB free before the boot partition (seen on the emulated Pi, tests/pi/).
+  sys=/sys/class/block/$(basename "$(readlink -f "$root")")
+  start=$(( $(cat "$sys/start") + $(cat "$sys/size") ))
   # --force: the disk is in use (its root is mounted); only a partition is appended, nothing moves.
-  echo ',{{size}},L' | sfdisk --force --append --no-reread "$disk"
+  echo "$start,{{size}},L" | sfdisk --force --append --no-reread "$disk"
   partx -a "$disk" 2>/dev/null || partprobe "$disk" || true
   udevadm settle
   part=$(lsblk -lnpo NAME "$disk" | tail -n 1)

@@ -167,7 +167,11 @@ def test_first_boot_to_a_counted_vote(dynsec_mosquitto: DynsecMosquitto, sqlite_
                 assert "pip install --no-index --require-hashes" in pi.ssh(
                     "sudo cat /var/log/cloud-init-output.log /var/log/cloud-init.log | grep -m1 -o "
                     "'pip install --no-index --require-hashes'", check=False).stdout
-                assert pi.ssh("findmnt -no SOURCE,FSTYPE /var/lib/borne").stdout.split()[1] == "ext4"
+                source, fstype = pi.ssh("findmnt -no SOURCE,FSTYPE /var/lib/borne").stdout.split()
+                assert fstype == "ext4"
+                size = int(pi.ssh(f"lsblk -bno SIZE {source}").stdout.strip())
+                figures["data_partition_gib"] = round(size / 2**30, 1)
+                assert size > 2**30, "the data partition takes the rest of the card, after the root"
                 assert pi.ssh("sudo stat -c %a /var/lib/borne/kiosk.toml").stdout.strip() == "600"
                 assert pi.ssh("test -e /boot/firmware/kiosk.toml", check=False).returncode == 1, \
                     "the password left the boot partition"
