@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 OIDC       := dev/oidc
 OIDC_STAMP := $(OIDC)/node_modules/.installed-$(shell cat $(OIDC)/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-oldest lint bench soak audit system-deps clean
+.PHONY: demo test test-pi test-oldest lint bench soak audit system-deps clean
 
 system-deps:
 	@bash deploy/system-deps.sh
@@ -47,6 +47,13 @@ test-oldest: system-deps
 	.venv-oldest/bin/python -m pip install -q -e '.[all,dev]' 'sqlalchemy>=2.0.36,<2.1' 'pandas>=2.2,<3'
 	.venv-oldest/bin/python -m pytest tests/kpi tests/collector tests/registry tests/e2e tests/security/test_fuzz_import.py
 
+# The kiosk's first boot on an emulated Raspberry Pi (tests/pi/, docs/provisioning.md): an arm64 Debian Trixie card
+# built once under .cache/pi with mmdebstrap, booted by qemu-system-aarch64 (TCG), a network with nothing but the
+# broker. Slow: see docs/performance.md, « The emulated Pi ».
+test-pi: system-deps $(STAMP)
+	bash deploy/pi/deps.sh
+	BORNE_TEST_PI=1 $(BIN)/python -m pytest tests/pi -s -p no:cacheprovider
+
 # Known vulnerabilities in the installed dependencies (needs the vulnerability service: PyPI's JSON API or OSV).
 audit: $(STAMP)
 	$(BIN)/python -m pip check
@@ -54,4 +61,4 @@ audit: $(STAMP)
 	$(BIN)/pip-audit --skip-editable --strict
 
 clean:
-	rm -rf $(VENV) .venv-oldest build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-oldest .cache/pi build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -67,6 +67,9 @@ class BundleOptions:
     timezone: str = "Europe/Paris"
     watchdog_s: int = 30
     data_size: str = "+"  # sfdisk size of the data partition: the rest of the card
+    # An offline, hash-pinned install from the card (provisioning/wheelhouse.py); instead of wheel/requirement.
+    wheelhouse: Path | None = None
+    pin_factory: str | None = None  # GPIOZERO_PIN_FACTORY for the kiosk (provisioning/pi.py); gpiozero's choice
 
 
 WHEELS = f"{BOOT}/borne-wheels"
@@ -130,11 +133,18 @@ def check_requirement(path: Path, options: BundleOptions) -> None:
 
 
 def check_install(options: BundleOptions) -> None:
-    """What the first boot installs must be pinned: a wheel, or a hash-pinned requirements file."""
+    """What the first boot installs must be pinned: the offline wheelhouse (checked by
+    :func:`provisioning.wheelhouse.verify`), a wheel, or a hash-pinned requirements file."""
+    if options.wheelhouse is not None:
+        if options.wheel is not None or options.requirement is not None:
+            raise BundleError("--wheelhouse holds borne and every dependency: give it alone, without --wheel or "
+                              "--requirement")
+        return
     if options.wheel is None and options.requirement is None:
-        raise BundleError("the first boot would install borne unpinned from a public index, as root: give --wheel "
-                          "dist/borne-VERSION-py3-none-any.whl (copied onto the card), or --requirement FILE "
-                          "with every requirement pinned by hash")
+        raise BundleError("the first boot would install borne unpinned from a public index, as root: give "
+                          "--wheelhouse DIR (borne provision wheelhouse: offline, every file pinned by hash), "
+                          "--wheel dist/borne-VERSION-py3-none-any.whl (copied onto the card), or --requirement "
+                          "FILE with every requirement pinned by hash")
     if options.wheel is not None and not (options.wheel.is_file() and options.wheel.name.endswith(".whl")):
         raise BundleError(f"{options.wheel}: no such wheel (.whl)")
     if options.requirement is not None:
@@ -302,8 +312,12 @@ if ! blkid -L {DATA_LABEL} >/dev/null 2>&1; then
   root=$(findmnt -no SOURCE /)
   disk=/dev/$(lsblk -no PKNAME "$root")
   log "creating the data partition on $disk"
+  # Right after the root partition: sfdisk would otherwise take the first free gap, and Raspberry Pi OS's images
+  # leave 3 MiB free before the boot partition (seen on the emulated Pi, tests/pi/).
+  sys=/sys/class/block/$(basename "$(readlink -f "$root")")
+  start=$(( $(cat "$sys/start") + $(cat "$sys/size") ))
   # --force: the disk is in use (its root is mounted); only a partition is appended, nothing moves.
-  echo ',{{size}},L' | sfdisk --force --append --no-reread "$disk"
+  echo "$start,{{size}},L" | sfdisk --force --append --no-reread "$disk"
   partx -a "$disk" 2>/dev/null || partprobe "$disk" || true
   udevadm settle
   part=$(lsblk -lnpo NAME "$disk" | tail -n 1)
@@ -371,6 +385,14 @@ def user_data(credentials: dict[str, Any], options: BundleOptions) -> str:
         "power_state": {"mode": "reboot", "message": "borne: first boot done, rebooting read-only",
                         "delay": "now", "condition": True},
     }
+    # What a Pi needs that a PC does not: volatile journal, pin factory, kmsdrm (provisioning/pi.py).
+    from provisioning.pi import pi_files
+
+    config["write_files"] += pi_files(options.ui, options.pin_factory)
+    if options.wheelhouse is not None:
+        from provisioning.wheelhouse import offline_install
+
+        offline_install(config, options.wheelhouse, ui=options.ui, boot=BOOT, venv=VENV)
     header = f"#cloud-config\n# borne kiosk {kiosk_id} for {credentials['espace_name']} ({credentials['espace_id']})\n"
     return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000)
 
@@ -444,5 +466,9 @@ def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions 
         target = wheels / options.wheel.name
         target.write_bytes(options.wheel.read_bytes())
         written.append(target)
+    if options.wheelhouse is not None:
+        from provisioning.wheelhouse import CARD_DIR, copy_to_card
+
+        written += copy_to_card(options.wheelhouse, out / CARD_DIR)
     _LOG.info("bundle for kiosk %s written to %s (%d files)", credentials["kiosk_id"], out, len(written))
     return written

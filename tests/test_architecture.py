@@ -34,8 +34,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 DEVTOOLS_USERS = {
     "borne.cli.demo": "borne demo runs simulated kiosks and the demo's data",
     "borne.cli.sim": "borne sim runs a fleet of simulated kiosks",
-    # Temporary: a re-export for tests/provisioning/ (the lead's area) until it imports devtools.kiosk_sim.
-    "kiosk.simulator": "temporary shim",
 }
 
 #: The one module of each product package that sets up paho-mqtt (its client factory); no other package imports it.

@@ -54,7 +54,8 @@ def _call(collector: str, token: str, method: str, *args: Any) -> Any:
 
 
 def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, wifi_ssid: str | None,
-                    wifi_password: str | None, wheel: Path | None, requirement: Path | None) -> Any:
+                    wifi_password: str | None, wheel: Path | None, requirement: Path | None, *,
+                    wheelhouse: Path | None = None) -> Any:
     from provisioning.bundle import BundleError, BundleOptions, check_install
 
     keys = []
@@ -67,7 +68,7 @@ def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, w
         wifi_password = typer.prompt(f"Wi-Fi password of {wifi_ssid} (empty for an open network)", default="",
                                      show_default=False, hide_input=True)
     options = BundleOptions(ui=ui, hostname=hostname, ssh_keys=keys, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
-                            wheel=wheel, requirement=requirement)
+                            wheel=wheel, requirement=requirement, wheelhouse=wheelhouse)
     try:
         check_install(options)
     except BundleError as exc:
@@ -129,13 +130,22 @@ def new(
     tls: BrokerTls = None,
     ca_file: CaFile = None,
     label: Annotated[bool, typer.Option("--label/--no-label", help="Write label.png too.")] = True,
+    wheelhouse: WheelhouseDir = None,
+    allow_local_collector: AllowLocalCollector = False,
+    pin_factory: PinFactory = None,
 ) -> None:
     """Register a kiosk at an espace and write its SD card bundle (kiosk.toml, user-data, ...)."""
     if ui not in ("gpio", "touch"):
         raise CliError("--ui is gpio or touch", exit_code=2)
-    options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, wheel, requirement)  # before registering
+    options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, wheel, requirement,  # before registering
+                              wheelhouse=_checked_wheelhouse(wheelhouse, ui))
+    options.pin_factory = _checked_pin_factory(pin_factory)
+    if broker_host is not None and not allow_local_collector:
+        _check_broker_host(broker_host)
     credentials = _call(collector, token, "register", espace, kiosk_id)
     _override_broker(credentials, broker_host, broker_port, tls, ca_file)
+    if not allow_local_collector:
+        _check_broker_host(str((credentials.get("broker") or {}).get("host", "")))
     _write(out, credentials, options, label)
     typer.echo(f"kiosk {credentials['kiosk_id']} registered at {credentials['espace_name']} "
                f"({credentials['espace_id']}); bundle in {out}")
@@ -291,3 +301,77 @@ def collector_account(
         raise CliError(str(exc)) from None
     typer.echo(f"BORNE_MQTT_USERNAME={username}")
     typer.echo(f"BORNE_MQTT_PASSWORD={password}")
+
+
+# -- The offline install: the wheelhouse (provisioning/wheelhouse.py) and the broker's host as kiosks see it --
+
+WheelhouseDir = Annotated[Path | None, typer.Option(
+    "--wheelhouse", help="A wheelhouse from 'borne provision wheelhouse': copied onto the card, installed offline "
+                         "with --require-hashes at first boot (instead of --wheel or --requirement).")]
+AllowLocalCollector = Annotated[bool, typer.Option(
+    "--allow-local-collector", help="Accept a broker host that is loopback or does not resolve (tests only).")]
+PinFactory = Annotated[str | None, typer.Option(
+    "--pin-factory", help="gpiozero's pin driver: lgpio (Pi 5, and the default on Raspberry Pi OS), rpigpio or "
+                          "pigpio (older Pis), native (default: gpiozero's choice).")]
+
+
+def _checked_pin_factory(pin_factory: str | None) -> str | None:
+    from provisioning.pi import PIN_FACTORIES
+
+    if pin_factory is not None and pin_factory not in PIN_FACTORIES:
+        raise CliError(f"--pin-factory is one of {', '.join(PIN_FACTORIES)}", exit_code=2)
+    return pin_factory
+
+
+def _checked_wheelhouse(wheelhouse: Path | None, ui: str) -> Path | None:
+    if wheelhouse is None:
+        return None
+    from provisioning.wheelhouse import WheelhouseError, verify
+
+    try:
+        manifest = verify(wheelhouse)
+    except WheelhouseError as exc:
+        raise CliError(str(exc), exit_code=2) from None
+    if ui == "touch" and manifest.extra != "touch":
+        raise CliError(f"{wheelhouse} is for borne[{manifest.extra}]: a touch kiosk needs one made with "
+                       "--extra touch", exit_code=2)
+    return wheelhouse
+
+
+def _check_broker_host(host: str) -> None:
+    from provisioning.collector_host import CollectorHostRefused, check_broker_host
+
+    try:
+        check_broker_host(host)
+    except CollectorHostRefused as exc:
+        raise CliError(str(exc), exit_code=2) from None
+
+
+@app.command("wheelhouse")
+def wheelhouse_command(
+    out: Annotated[Path, typer.Option("--out", help="The wheelhouse's folder (its wheels are replaced).")],
+    extra: Annotated[str, typer.Option(help="kiosk (GPIO buttons) or touch (touchscreen).")] = "kiosk",
+    source: Annotated[Path, typer.Option(help="borne's source tree, built with pip wheel.")] = Path("."),
+    wheel: Annotated[Path | None, typer.Option(help="borne's wheel, already built (instead of --source).")] = None,
+    host: Annotated[bool, typer.Option("--host", help="For this machine instead of the Pi (tests).")] = False,
+    find_links: Annotated[list[str] | None, typer.Option(help="A folder or page of wheels, for pip.")] = None,
+    index_url: Annotated[str | None, typer.Option(help="A package index instead of pip's configured one.")] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Only --find-links.")] = False,
+) -> None:
+    """Every wheel a kiosk installs, for Raspberry Pi OS Trixie (arm64, Python 3.13), hash-pinned: made once per
+    release, put on each card by 'kiosk new --wheelhouse'."""
+    from provisioning.wheelhouse import HOST, PI, WheelhouseError, build_wheelhouse
+
+    index_args = [arg for link in find_links or [] for arg in ("--find-links", link)]
+    index_args += ["--index-url", index_url] if index_url else []
+    index_args += ["--no-index"] if no_index else []
+    if wheel is not None and not wheel.is_file():
+        raise CliError(f"{wheel}: no such wheel", exit_code=2)
+    try:
+        manifest = build_wheelhouse(out, extra, source=source, borne_wheel=wheel, target=HOST if host else PI,
+                                    index_args=index_args)
+    except WheelhouseError as exc:
+        raise CliError(str(exc)) from None
+    size = sum(w.size for w in manifest.wheels) / 1e6
+    typer.echo(f"wheelhouse for borne[{extra}] {manifest.borne_version} ({manifest.target}): "
+               f"{len(manifest.wheels)} wheels, {size:.1f} MB in {out}")

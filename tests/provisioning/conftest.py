@@ -18,7 +18,7 @@ from collector.auth import Role, add_user, issue_token
 from collector.broker.mosquitto import free_port, wait_port
 from collector.db.engine import session_factory
 from collector.registry.espaces import add_espace
-from tests.utils.dynsec import DynsecMosquitto, dynsec_available
+from devtools.dynsec import DynsecMosquitto, dynsec_available
 
 
 @pytest.fixture

@@ -135,4 +135,4 @@ def test_user_data_scripts_parse(tmp_path: Path) -> None:
         result = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True, check=False)
         assert result.returncode == 0, f"{script['path']}: {result.stderr}"
     firstboot = next(f["content"] for f in scripts if f["path"].endswith("firstboot"))
-    assert "',4G,L'" in firstboot and "do_overlayfs 0" in firstboot and "consoleblank=0" in firstboot
+    assert '"$start,4G,L"' in firstboot and "do_overlayfs 0" in firstboot and "consoleblank=0" in firstboot

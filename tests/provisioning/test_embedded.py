@@ -14,13 +14,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.broker.mosquitto import ADMIN_SECRET_FILE, free_port
 from collector.service import Collector
+from devtools.builders import collector_settings, rejects, vote_counts, wire_batch
+from devtools.kiosk_sim import SimulatedKiosk, simulated_config, wait_until
 from kiosk.config import KioskConfig, SecretStr
-from kiosk.simulator import SimulatedKiosk, simulated_config, wait_until
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from provisioning.client import CollectorClient
 from tests.provisioning.conftest import admin_token, connect_reason, espaces
-from tests.utils.builders import collector_settings, rejects, vote_counts, wire_batch
 
 LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
 

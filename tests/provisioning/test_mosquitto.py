@@ -17,13 +17,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.api.app import create_app
 from collector.broker.accounts import DynsecAccounts
+from devtools.builders import collector_settings, migrated_engine, rejects, start_collector, vote_counts, wire_batch
+from devtools.dynsec import DynsecMosquitto
+from devtools.kiosk_sim import SimulatedKiosk, wait_until
 from kiosk.config import load_config
-from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from tests.provisioning.conftest import admin_token, connect_reason, espaces, fake_wheel, invoke, serve
-from tests.utils.builders import collector_settings, migrated_engine, rejects, start_collector, vote_counts, wire_batch
-from tests.utils.dynsec import DynsecMosquitto
 
 LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
 
@@ -83,7 +83,7 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
         with serve(app) as url:
             for kiosk_id, espace in (("k-a", LANNION), ("k-b", PAIMPOL)):
                 result = _cli(["new", "--espace", espace, "--id", kiosk_id, "--out", str(tmp_path / kiosk_id),
-                               "--wheel", str(fake_wheel(tmp_path / "dist"))], url, token)
+                               "--wheel", str(fake_wheel(tmp_path / "dist")), "--allow-local-collector"], url, token)
                 assert result.exit_code == 0, result.output
                 assert (tmp_path / kiosk_id / "label.png").exists()
             a = _kiosk_config(tmp_path / "k-a", tmp_path / "outbox-a")

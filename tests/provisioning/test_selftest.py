@@ -12,15 +12,15 @@ from gpiozero.pins.mock import MockFactory
 
 from collector.api.app import create_app
 from collector.broker.accounts import DynsecAccounts
+from devtools.builders import collector_settings, migrated_engine, start_collector
+from devtools.dynsec import DynsecMosquitto
+from devtools.kiosk_sim import SimulatedKiosk, wait_until
 from kiosk.clock import ManualClock
 from kiosk.config import KioskConfig, load_config
 from kiosk.selftest import SelfTest, SelfTestOptions
-from kiosk.simulator import SimulatedKiosk, wait_until
 from protocol.wire import CheckOutcome
 from provisioning.bundle import BundleOptions, write_bundle
 from tests.provisioning.conftest import admin_token, espaces, fake_wheel, invoke
-from tests.utils.builders import collector_settings, migrated_engine, start_collector
-from tests.utils.dynsec import DynsecMosquitto
 
 
 class ScriptedTechnician:

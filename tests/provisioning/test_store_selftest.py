@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from collector.db.engine import session_factory
 from collector.db.models import Kiosk
 from collector.ingest.store import Incoming, Store
+from devtools.builders import migrated_engine, register, rejects
 from protocol.codec import encode
 from protocol.models import CheckOutcome, SelfTestCheck, SelfTestReport
 from protocol.topics import TopicKind, kiosk_topic
-from tests.utils.builders import migrated_engine, register, rejects
 
 
 def test_selftest_is_stored(database_url: str) -> None:

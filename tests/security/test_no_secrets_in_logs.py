@@ -176,7 +176,7 @@ def test_provisioning_and_failed_authentications_log_no_token_nor_password(sqlit
         env = {**ENV, "BORNE_ADMIN_TOKEN": token}
         cli = subprocess.run([sys.executable, "-m", "borne", "-v", "provision", "kiosk", "new", "--espace",
                               "fs-22-001", "--id", "k-1", "--out", str(tmp_path / "bundle"), "--collector", url,
-                              "--wheel", str(fake_wheel(tmp_path / "dist"))],
+                              "--wheel", str(fake_wheel(tmp_path / "dist")), "--allow-local-collector"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         rotate = subprocess.run([sys.executable, "-m", "borne", "-v", "provision", "kiosk", "rotate", "k-1",
