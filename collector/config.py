@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(1000, ge=1, le=65535, description="Unacknowledged messages in flight.")
 
     embedded_broker: bool = Field(False, description="Start the embedded broker on mqtt_host:mqtt_port.")
+    mqtt_worker_accounts: bool = Field(
+        False, description="Each ingest worker logs in as '<mqtt_username>-<n>', an account bound to its client id "
+        "('borne provision broker collector-account --client-id ... --workers N'); the embedded broker always does.",
+    )
 
     # Kiosks' broker accounts (collector/broker/accounts.py).
     mqtt_accounts: Literal["none", "dynsec", "embedded"] = Field(

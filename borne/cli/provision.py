@@ -283,24 +283,39 @@ def collector_account(
                                                 callback=warn_on_command_line,
                                                 help="Its password: in BORNE_MQTT_ADMIN_PASSWORD, or asked for.")] = "",
     username: Annotated[str, typer.Option(help="The collector's MQTT user.")] = "borne-collector",
+    client_id: Annotated[str | None, typer.Option(
+        help="Bind the account to this client id (the collector's BORNE_MQTT_CLIENT_ID): no other session may use "
+             "it. Without it the account is not bound (a tool such as 'kiosks config' needs one that is not).")] = None,
+    workers: Annotated[int, typer.Option(
+        min=0, max=64, help="With --client-id: an account per ingest worker too, '<user>-<n>' bound to "
+                            "'<client id>-<n>' (the collector then runs with BORNE_MQTT_WORKER_ACCOUNTS=true).")] = 0,
     tls: Annotated[bool, typer.Option("--tls/--no-tls")] = False,
     ca_file: CaFile = None,
 ) -> None:
     """Create (or reset) the collector's own Mosquitto account: reads every kiosk topic, writes receipts and
     configurations. Prints its new password once, for BORNE_MQTT_PASSWORD."""
     with requires("collector"):
-        from collector.broker.accounts import AccountsError, DynsecAccounts, new_secret
+        from collector.broker.accounts import AccountsError, DynsecAccounts, collector_sessions, new_secret
     if not admin_user or not admin_password:
         raise CliError("the dynamic security admin is needed: BORNE_MQTT_ADMIN_USERNAME and "
                        "BORNE_MQTT_ADMIN_PASSWORD", exit_code=2)
+    if workers and not client_id:
+        raise CliError("--workers binds an account per ingest worker to '<client id>-<n>': give --client-id",
+                       exit_code=2)
     password = new_secret()
+    sessions = collector_sessions(username, client_id, workers)
     try:
-        DynsecAccounts(host, port, admin_user, admin_password, tls=tls, ca_file=ca_file).ensure_collector(
-            username, password)
+        DynsecAccounts(host, port, admin_user, admin_password, tls=tls, ca_file=ca_file).ensure_collectors(
+            sessions, password)
     except AccountsError as exc:
         raise CliError(str(exc)) from None
     typer.echo(f"BORNE_MQTT_USERNAME={username}")
     typer.echo(f"BORNE_MQTT_PASSWORD={password}")
+    if client_id:
+        typer.echo(f"BORNE_MQTT_CLIENT_ID={client_id}")
+    if workers:
+        typer.echo("BORNE_MQTT_WORKER_ACCOUNTS=true")
+        typer.echo(f"BORNE_INGEST_WORKERS={workers}")
 
 
 # -- The offline install: the wheelhouse (provisioning/wheelhouse.py) and the broker's host as kiosks see it --

@@ -136,6 +136,18 @@ def collector_grants() -> Grants:
     )
 
 
+def collector_sessions(username: str, client_id: str | None, workers: int = 0) -> dict[str, str | None]:
+    """The collector's accounts, user name -> the client id it is bound to: ``username`` (bound to ``client_id``,
+    or not bound), and with ``workers`` one per ingest worker, ``<username>-<n>`` bound to ``<client id>-<n>``
+    (what :func:`collector.ingest.workers.worker_username` and ``worker_client_id`` connect with)."""
+    sessions: dict[str, str | None] = {username: client_id}
+    if workers and client_id:
+        for index in range(1, workers + 1):
+            suffix = f"-{index}"
+            sessions[f"{username}{suffix}"] = client_id[: 64 - len(suffix)] + suffix
+    return sessions
+
+
 class BrokerAccounts(Protocol):
     """What the collector needs from a broker to manage kiosks' accounts."""
 

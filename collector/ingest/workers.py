@@ -66,7 +66,7 @@ def worker_client_id(settings: Settings, index: int) -> str:
 def worker_username(settings: Settings, index: int) -> str | None:
     """Worker ``index``'s MQTT user: on the embedded broker with accounts, an account of its own
     (``<user>-<index>``, made by :func:`collector.broker.accounts.accounts_for`); elsewhere the collector's."""
-    if settings.embedded_broker and settings.mqtt_accounts == "embedded":
+    if (settings.embedded_broker and settings.mqtt_accounts == "embedded") or settings.mqtt_worker_accounts:
         return f"{settings.mqtt_username or 'borne-collector'}-{index}"
     return settings.mqtt_username
 
