@@ -305,10 +305,13 @@ class DynsecAccounts:
         for username in sessions:
             if username.startswith(KIOSK_USER_PREFIX) or username == self.admin_user:
                 raise AccountsError(f"{username!r} cannot be a collector's account (a kiosk's or the admin's)")
-        self.execute([{"command": "deleteRole", "rolename": COLLECTOR_ROLE},
-                      *({"command": "deleteClient", "username": u} for u in sessions)], tolerate=("not found",))
+        # The role is shared by every collector host's accounts: made once, its grants added if missing, never
+        # deleted (deleting it would take it from the other hosts' accounts).
+        self.execute([{"command": "createRole", "rolename": COLLECTOR_ROLE},
+                      *({"command": "addRoleACL", "rolename": COLLECTOR_ROLE, **acl}
+                        for acl in _acls(collector_grants()))], tolerate=("already exists",))
+        self.execute([{"command": "deleteClient", "username": u} for u in sessions], tolerate=("not found",))
         self.execute([
-            {"command": "createRole", "rolename": COLLECTOR_ROLE, "acls": _acls(collector_grants())},
             *({"command": "createClient", "username": username, "password": password,
                "textname": "borne collector", "roles": [{"rolename": COLLECTOR_ROLE}],
                **({"clientid": client_id} if client_id else {})} for username, client_id in sessions.items()),

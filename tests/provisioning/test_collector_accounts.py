@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from collector.config import Settings
 from collector.ingest.workers import worker_client_id, worker_username
@@ -40,3 +41,45 @@ def test_workers_need_a_client_id_to_bind_to(dynsec_mosquitto: DynsecMosquitto) 
                     env={"BORNE_MQTT_ADMIN_USERNAME": broker.admin_user,
                          "BORNE_MQTT_ADMIN_PASSWORD": broker.admin_password})
     assert result.exit_code != 0 and "give --client-id" in str(result.exception), result.output
+
+
+def test_two_collector_hosts_keep_each_their_grants(dynsec_mosquitto: DynsecMosquitto) -> None:
+    """Made one after the other, the second host's accounts leave the first's able to read the kiosks."""
+    broker = dynsec_mosquitto
+    env = {"BORNE_MQTT_ADMIN_USERNAME": broker.admin_user, "BORNE_MQTT_ADMIN_PASSWORD": broker.admin_password}
+    passwords = {}
+    for host in ("a", "b"):
+        result = invoke(["provision", "broker", "collector-account", "--port", str(broker.port), "--username",
+                         f"borne-collector-{host}", "--client-id", f"collector-{host}"], env=env)
+        assert result.exit_code == 0, result.output
+        passwords[host] = result.output.split("BORNE_MQTT_PASSWORD=")[1].split()[0]
+    for host in ("a", "b"):
+        assert subscribe_reason(broker.port, f"borne-collector-{host}", passwords[host], f"collector-{host}",
+                                "$share/borne/fs/v1/kiosks/+/votes") == "granted", host
+
+
+def subscribe_reason(port: int, username: str, password: str, client_id: str, topic: str) -> str:
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    answer: list[str] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda c, u, f, reason, p: c.subscribe(topic, qos=1)
+
+    def on_subscribe(c: mqtt.Client, userdata: object, mid: int, reasons: Any, props: object) -> None:
+        answer.append("refused" if any(getattr(r, "is_failure", False) for r in reasons) else "granted")
+        done.set()
+
+    client.on_subscribe = on_subscribe
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        done.wait(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return answer[0] if answer else "no answer"
