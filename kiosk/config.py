@@ -126,6 +126,12 @@ class TouchConfig(Section):
     )
     show_cursor: bool = setting(False, "Show the mouse cursor (off on a kiosk).")
     rotation: Literal[0, 90, 180, 270] = setting(0, "Rotate the interface (screen mounted turned).")
+    backlight_off_asleep: bool = setting(
+        True, "Turn the screen's backlight off while the kiosk sleeps outside opening hours (sysfs bl_power)."
+    )
+    backlight_dir: str = setting(
+        "/sys/class/backlight", "Where the kernel lists the screen's backlights (one folder each, with bl_power)."
+    )
     language_reset_s: float = setting(
         60.0, "Back to the default language after this long without a touch.", gt=0, le=3600
     )

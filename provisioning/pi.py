@@ -10,6 +10,9 @@
   screen with its ``kmsdrm`` driver (``SDL_VIDEODRIVER=kmsdrm``), and the touches come from the kernel through
   ``[touch] input = "mtdev"`` (kiosk.toml). Rotation and calibration stay in kiosk.toml (``[touch] rotation``,
   ``input_options``): Kivy turns its drawing and the touch coordinates together (docs/kiosk.md).
+- **The backlight off while asleep.** The touch kiosk turns the screen's backlight off outside opening hours
+  (:mod:`kiosk.touch.backlight`, sysfs ``bl_power``); a udev rule lets the ``video`` group, which the kiosk's user
+  is in, write it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ _LOG = logging.getLogger(__name__)
 PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
 JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/50-borne-volatile.conf"
 KIOSK_DROPIN = "/etc/systemd/system/borne-kiosk.service.d/10-pi.conf"
+BACKLIGHT_RULE = "/etc/udev/rules.d/90-borne-backlight.rules"
+
+BACKLIGHT = """# borne: the kiosk's user (group video) may switch the screen's backlight off while it sleeps.
+SUBSYSTEM=="backlight", ACTION=="add", RUN+="/bin/chgrp video /sys%p/bl_power /sys%p/brightness", \\
+  RUN+="/bin/chmod g+w /sys%p/bl_power /sys%p/brightness"
+"""
 
 JOURNALD = """# borne: the journal in RAM only, to spare the SD card (lost at each reboot; no vote is in it).
 [Journal]
@@ -45,9 +54,12 @@ def kiosk_dropin(ui: str, pin_factory: str | None) -> str | None:
 
 
 def pi_files(ui: str, pin_factory: str | None = None) -> list[dict[str, Any]]:
-    """cloud-init ``write_files`` entries: the volatile journal, and the kiosk unit's drop-in."""
+    """cloud-init ``write_files`` entries: the volatile journal, the kiosk unit's drop-in, and for a touchscreen the
+    backlight's udev rule."""
     files: list[dict[str, Any]] = [{"path": JOURNALD_DROPIN, "permissions": "0644", "content": JOURNALD}]
     dropin = kiosk_dropin(ui, pin_factory)
     if dropin is not None:
         files.append({"path": KIOSK_DROPIN, "permissions": "0644", "content": dropin})
+    if ui == "touch":
+        files.append({"path": BACKLIGHT_RULE, "permissions": "0644", "content": BACKLIGHT})
     return files

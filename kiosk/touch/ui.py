@@ -24,6 +24,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.service import Kiosk
 from kiosk.touch import i18n, theme
+from kiosk.touch.backlight import Backlight
 from kiosk.touch.device import TouchKiosk
 from kiosk.touch.flow import Flow, FlowSettings
 from kiosk.touch.hours import OpeningHours
@@ -94,6 +95,8 @@ class TouchApp(App):
         )
         self.first_frame_at: float | None = None
         self.sm: ScreenManager | None = None
+        touch = config.touch
+        self.backlight = Backlight(Path(touch.backlight_dir), enabled=touch.backlight_off_asleep)
 
     # -- texts, for the .kv files --------------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class TouchApp(App):
         glFinish()
 
     def on_stop(self) -> None:
+        self.backlight.close()
         self.flow.close()
 
     # -- touches -------------------------------------------------------------------------------------------
@@ -195,6 +199,7 @@ class TouchApp(App):
         self.screen = flow.screen.value
         if self.sm is not None and self.sm.current != self.screen:
             self.sm.current = self.screen
+        self.backlight.set(self.screen != "sleep")
         self._update_sleep_line()
         self._update_countdown()
 

@@ -22,7 +22,7 @@ from borne.cli.errors import CliError
 from provisioning.bundle import BundleOptions, write_bundle
 from provisioning.collector_host import CollectorHostRefused, check_broker_host
 from provisioning.wheelhouse import CARD_DIR, HOST, WheelhouseError, build_wheelhouse, verify
-from tests.provisioning.conftest import invoke
+from tests.provisioning.conftest import fake_wheel, invoke
 from tests.provisioning.test_bundle import _credentials
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ def test_the_wheelhouse_pins_every_wheel_and_installs_offline(wheelhouse: Path, 
                              "--no-deps", "--find-links", str(wheelhouse), "-r", str(wheelhouse / "requirements.txt"),
                              "--target", str(target)], capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert (target / "kiosk" / "device.py").exists() and (target / "gpiozero_stub.py").exists()
+    assert (target / "kiosk" / "service.py").exists() and (target / "gpiozero_stub.py").exists()
 
 
 def test_an_altered_or_extra_file_is_refused(wheelhouse: Path, tmp_path: Path) -> None:
@@ -126,7 +126,8 @@ def test_a_touch_kiosk_needs_the_touch_extra(wheelhouse: Path, tmp_path: Path) -
     with pytest.raises(WheelhouseError, match="--extra touch"):
         write_bundle(tmp_path / "bundle", _credentials(), BundleOptions(ui="touch", wheelhouse=wheelhouse))
     result = invoke(["provision", "kiosk", "new", "--espace", "fs-22-001", "--out", str(tmp_path / "b"),
-                     "--collector", "http://127.0.0.1:9", "--ui", "touch", "--wheelhouse", str(wheelhouse)])
+                     "--collector", "http://127.0.0.1:9", "--ui", "touch", "--wheelhouse", str(wheelhouse)],
+                    env={"BORNE_ADMIN_TOKEN": "t"})
     assert isinstance(result.exception, CliError) and result.exception.exit_code == 2
     assert "--extra touch" in str(result.exception)
 
@@ -148,7 +149,8 @@ def test_the_broker_host_a_kiosk_cannot_reach_is_refused(host: str, refused: str
 
 def test_new_refuses_a_loopback_broker_before_registering(tmp_path: Path) -> None:
     args = ["provision", "kiosk", "new", "--espace", "fs-22-001", "--out", str(tmp_path / "b"),
-            "--collector", "http://127.0.0.1:9", "--token", "t", "--broker-host", "127.0.0.1"]
+            "--collector", "http://127.0.0.1:9", "--token", "t", "--broker-host", "127.0.0.1",
+            "--wheel", str(fake_wheel(tmp_path / "dist"))]
     result = invoke(args)
     assert isinstance(result.exception, CliError) and result.exception.exit_code == 2
     assert "own address" in str(result.exception)

@@ -61,8 +61,12 @@ def main(scenario: str, workdir: Path, port: int | None = None) -> None:
     elif scenario == "five":
         voting |= {"scale": 5}
     broker = {"port": port} if port else {}
+    # The screen's backlight as the kernel lists it (sysfs), in a folder of the test's.
+    backlight = workdir / "backlight" / "10-0045" / "bl_power"
+    backlight.parent.mkdir(parents=True, exist_ok=True)
+    backlight.write_text("0")
     config = KioskConfig.of(kiosk_id="fs-test-ui", data_dir=workdir / "data", ui="touch", voting=voting,
-                         broker=broker)
+                         broker=broker, touch={"backlight_dir": str(workdir / "backlight")})
     entry = configure_kivy(config.touch, kivy_home=workdir / "kivy", size=(800, 480))
 
     from kivy.base import EventLoop
@@ -149,10 +153,12 @@ def main(scenario: str, workdir: Path, port: int | None = None) -> None:
             steps["language"] = {"lang": app.lang, "labels": [f.ids.label.text for f in faces]}
             yield from clipping_in_every_language(app)
             app.flow.set_language("fr")
-            # Closing time: the sleep screen, and touches record nothing.
+            # Closing time: the sleep screen, the backlight off, and touches record nothing.
             before = count(kiosk)
+            steps["backlight"] = [backlight.read_text()]
             yield from settle(app, 8 * 3600)
             steps["sleep_screen"] = app.screen
+            steps["backlight"].append(backlight.read_text())
             yield from driver.tap(400, 200)
             yield from driver.tap(*driver.center_of(faces[3]))
             yield from driver.frames(2)
@@ -161,6 +167,9 @@ def main(scenario: str, workdir: Path, port: int | None = None) -> None:
             yield from settle(app, 7 * 3600)  # past midnight
             yield from driver.pause(0.5)  # the app's own tick (every 0.1 s) refreshes the line
             steps["sleep_lines"].append(app.sleep_line)
+            yield from settle(app, 9 * 3600)  # Tuesday, opening time: awake, lit
+            yield from driver.pause(0.5)
+            steps["woken"] = {"screen": app.screen, "backlight": backlight.read_text()}
         elif scenario == "yesno":
             steps["labels"] = [f.ids.label.text for f in faces]
             yield from driver.tap(*driver.center_of(faces[1]))

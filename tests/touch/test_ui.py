@@ -113,6 +113,9 @@ def test_sleep_outside_opening_hours_records_nothing(main_run: Any) -> None:
     assert result["steps"]["sleep_screen"] == "sleep"
     assert result["steps"]["sleep"] == {"votes_before": 3, "votes_after": 3}
     assert result["steps"]["sleep_lines"] == ["Réouverture demain à 09:00.", "Réouverture aujourd'hui à 09:00."]
+    # The backlight (sysfs bl_power: 0 lit, 4 off) off while asleep, on again at opening time.
+    assert result["steps"]["backlight"] == ["0", "4"]
+    assert result["steps"]["woken"] == {"screen": "home", "backlight": "0"}
 
 
 def test_no_text_is_clipped(main_run: Any, yesno_run: Any, five_run: Any) -> None:
