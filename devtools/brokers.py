@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from collector.broker.mosquitto import EmbeddedBroker, free_port, wait_port
+from devtools import processes
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -70,13 +71,7 @@ class Mosquitto:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        processes.stop(proc, 5)
 
     def reload(self) -> None:
         if self._proc is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -98,15 +98,21 @@ def current_user(
                                                          'error_description="the token expired"'}) from None
     if principal is not None:
         return principal  # a valid token is never refused for failures someone else made from this address
+    refuse_wrong_credential(state, address, "auth_failures", "a valid API token is needed")
+
+
+def refuse_wrong_credential(state: AppState, address: str, counter: str, message: str) -> NoReturn:
+    """A wrong token from ``address``: 429 while the address is blocked, else 401 (counted in ``counter``), and
+    the failure noted by the limiter, which blocks the address after too many."""
     retry_after = state.auth_limiter.retry_after(address)
     if retry_after:
         state.metrics.inc("auth_rate_limited")
         raise HTTPException(429, "too many failed authentications from this address; try again later",
                             headers={"Retry-After": str(retry_after)})
-    state.metrics.inc("auth_failures")
+    state.metrics.inc(counter)
     if state.auth_limiter.failure(address):
         state.metrics.inc("auth_blocks")
-    raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
+    raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -12,7 +12,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from collector.api.deps import StateDep
+from collector.api.deps import StateDep, refuse_wrong_credential
 from collector.auth import hash_token
 from collector.metrics import gauges
 
@@ -52,16 +52,8 @@ def metrics(request: Request, state: StateDep) -> Response:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(hash_token(given.strip()), state.metrics_token_hash):
             address = request.client.host if request.client is not None else "unknown"
-            retry_after = state.auth_limiter.retry_after(address)
-            if retry_after:
-                state.metrics.inc("auth_rate_limited")
-                raise HTTPException(429, "too many failed authentications from this address; try again later",
-                                    headers={"Retry-After": str(retry_after)})
-            state.metrics.inc("metrics_auth_failures")
-            if state.auth_limiter.failure(address):
-                state.metrics.inc("auth_blocks")
-            raise HTTPException(401, "/metrics needs the metrics token (BORNE_METRICS_TOKEN) as a bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            refuse_wrong_credential(state, address, "metrics_auth_failures",
+                                    "/metrics needs the metrics token (BORNE_METRICS_TOKEN) as a bearer token")
     elif not state.metrics_open:
         raise HTTPException(403, "/metrics is closed: the API listens beyond loopback and no metrics token is set "
                                  "(BORNE_METRICS_TOKEN or BORNE_METRICS_TOKEN_FILE)")
