@@ -145,7 +145,12 @@ def new(
     credentials = _call(collector, token, "register", espace, kiosk_id)
     _override_broker(credentials, broker_host, broker_port, tls, ca_file)
     if not allow_local_collector:
-        _check_broker_host(str((credentials.get("broker") or {}).get("host", "")))
+        try:
+            _check_broker_host(str((credentials.get("broker") or {}).get("host", "")))
+        except CliError as exc:
+            kiosk = credentials["kiosk_id"]
+            raise CliError(f"{exc}; kiosk {kiosk} is registered but has no bundle: write it with 'borne provision "
+                           f"kiosk rotate {kiosk} --out {out} --broker-host HOST'", exit_code=2) from None
     _write(out, credentials, options, label)
     typer.echo(f"kiosk {credentials['kiosk_id']} registered at {credentials['espace_name']} "
                f"({credentials['espace_id']}); bundle in {out}")

@@ -78,7 +78,8 @@ def test_bundle_secrets_are_private_from_the_first_byte(api: tuple[str, str], tm
     env = {"BORNE_ADMIN_TOKEN": token, "BORNE_WIFI_PASSWORD": WIFI_PASSWORD}
     with _watching(out, [WIFI_PASSWORD], umask) as seen:
         result = invoke(["provision", "kiosk", "new", "--espace", "fs-22-001", "--id", "k-1", "--out", str(out),
-                         "--collector", url, "--wifi-ssid", "FS-Lannion", "--wheel", str(wheel)], env=env)
+                         "--collector", url, "--wifi-ssid", "FS-Lannion", "--wheel", str(wheel),
+                         "--allow-local-collector"], env=env)
         assert result.exit_code == 0, result.output
         password = (out / "kiosk.toml").read_text().split('password = "')[1].split('"')[0]
         _WATCH["secrets"].append(password)
@@ -96,7 +97,7 @@ def test_bundle_secrets_are_private_from_the_first_byte(api: tuple[str, str], tm
 
 def test_secret_on_the_command_line_is_warned_about(api: tuple[str, str], tmp_path: Path) -> None:
     url, token = api
-    wheel = ["--wheel", str(fake_wheel(tmp_path / "dist"))]
+    wheel = ["--wheel", str(fake_wheel(tmp_path / "dist")), "--allow-local-collector"]
     given = invoke(["provision", "kiosk", "new", "--espace", "fs-22-001", "--out", str(tmp_path / "a"),
                     "--collector", url, "--token", token, "--wifi-ssid", "FS", "--wifi-password", WIFI_PASSWORD,
                     *wheel])
@@ -118,7 +119,7 @@ def test_the_first_boot_installs_nothing_unpinned(api: tuple[str, str], tmp_path
 
     def new(out: str, *args: str) -> Any:
         return invoke(["provision", "kiosk", "new", "--espace", "fs-22-001", "--out", str(tmp_path / out),
-                       "--collector", url, *args], env=env)
+                       "--collector", url, "--allow-local-collector", *args], env=env)
 
     refused = new("unpinned")
     assert isinstance(refused.exception, CliError) and refused.exception.exit_code == 2
