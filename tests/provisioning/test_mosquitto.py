@@ -7,6 +7,7 @@ counted; with its credentials it cannot publish as another kiosk; ``rotate`` loc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -44,20 +45,25 @@ def _kiosk_config(bundle: Path, data_dir: Path) -> Any:
 
 
 def _publish_as(port: int, kiosk_id: str, password: str, messages: list[tuple[str, bytes]]) -> None:
-    """Publish with kiosk ``kiosk_id``'s credentials (and so its client id, the only one they may use)."""
+    """Publish with kiosk ``kiosk_id``'s credentials (and so its client id, the only one they may use), each message
+    on a connection of its own: Mosquitto 2.0.11 answers a refused publish of an MQTT 3.1.1 client with a PUBACK
+    carrying a reason code, which paho reads as a protocol error and closes the connection on."""
     username = f"kiosk:{kiosk_id}"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_client_id(kiosk_id), protocol=mqtt.MQTTv311)
-    client.username_pw_set(username, password)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        # Published before the broker's CONNACK, a message is not sent (paho: "not currently connected").
-        assert wait_until(client.is_connected, 10), "the kiosk's credentials were refused"
-        for topic, payload in messages:
-            client.publish(topic, payload, qos=1).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    for topic, payload in messages:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_client_id(kiosk_id),
+                             protocol=mqtt.MQTTv311)
+        client.username_pw_set(username, password)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        try:
+            # Published before the broker's CONNACK, a message is not sent (paho: "not currently connected").
+            assert wait_until(client.is_connected, 10), "the kiosk's credentials were refused"
+            info = client.publish(topic, payload, qos=1)
+            with contextlib.suppress(RuntimeError):  # refused: the connection may be closed under it
+                info.wait_for_publish(10)
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
 
 def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlite_url: str, tmp_path: Path) -> None:
