@@ -112,3 +112,11 @@ def test_the_rules_see_every_product_module() -> None:
     cli = _imports(ROOT / "borne" / "cli" / "__init__.py")
     assert "borne.cli.collector" in cli and "borne.cli.kiosk" in cli
     assert len(_product_modules()) > 100
+
+
+def test_no_product_module_imports_click() -> None:
+    """Typer carries its own click: ``click`` is no dependency of ours, and a kiosk's venv has none (found on the
+    emulated Pi: every ``borne`` command failed there on ``import click``)."""
+    wrong = [_module_name(path) for path in _product_modules()
+             if any(name == "click" or name.startswith("click.") for name in _imports(path))]
+    assert not wrong, wrong

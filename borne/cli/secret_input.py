@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 
-import click
 import typer
 
 _LOG = logging.getLogger(__name__)
 
 
-def warn_on_command_line(ctx: click.Context, param: click.Parameter, value: object) -> object:
+def warn_on_command_line(ctx: typer.Context, param: typer.CallbackParam, value: object) -> object:
     """An option callback: warn (on stderr) when the secret came from the command line itself."""
     source = ctx.get_parameter_source(param.name) if param.name else None
-    # By name: click's own enum class is not the one ``click.core`` exports in every version.
+    # Typer's own types: Typer 0.2x carries its click inside, and ``click`` itself may not be installed (a kiosk's
+    # venv has only what borne's core and its extra need). By name: the enum class differs between versions.
     if value and getattr(source, "name", None) == "COMMANDLINE":
         option = max(param.opts, key=len) if param.opts else param.name
         where = f"in {param.envvar}" if isinstance(param.envvar, str) else "at the prompt"
