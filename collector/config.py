@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     rejects_per_kiosk_per_minute: float = Field(
         60.0, ge=0,
         description="Rejects kept in the database per kiosk (and for messages of no kiosk) a minute, with as many "
-        "in a burst; beyond, a reject is counted (borne_rejects_dropped_total) and logged, not stored. 0: no limit.",
+        "in a burst; beyond, a reject is counted (borne_rejects_dropped_total) and logged, not stored, and its votes "
+        "are not receipted (they stay on the kiosk, sent again later). 0: no limit.",
     )
 
     # Trust boundary: proxies, /metrics. Secrets (metrics_token) never logged.

@@ -24,19 +24,21 @@ DEFAULT_REJECTS_PER_MINUTE = 60.0
 
 def keep_reject(session: Session, message: Incoming, rejected: Rejected, outcome: Outcome,
                 budget: RejectBudget) -> None:
-    """Count a reject and put its votes in the kiosk's receipt; keep it in ``rejects`` if its kiosk's budget
-    allows (:mod:`collector.ingest.reject_budget`), else only log it, at warning level once a minute a kiosk."""
+    """Count a reject; keep it in ``rejects``, its votes in the kiosk's receipt (the kiosk then forgets them),
+    if its kiosk's budget allows (:mod:`collector.ingest.reject_budget`). Beyond the budget it is only counted and
+    logged (at warning level once a minute a kiosk), and its votes are left out of the receipt: a vote the
+    collector keeps nothing of must stay on its kiosk, which sends it again later, when the budget has refilled."""
     key = rejected.kiosk_id or NO_KIOSK
     outcome.rejected[rejected.reason] += 1
-    if rejected.kiosk_id and rejected.vote_ids:
-        outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
     if budget.available(key) - outcome.kept_by_kiosk[key] < 1:
         outcome.unkept[rejected.reason] += 1
         level = logging.WARNING if budget.should_warn(key) else logging.DEBUG
         _LOG.log(level, "rejected a message on %s: %s %s; not kept: kiosk %r is over its %g rejects a "
-                 "minute (counted in borne_rejects_dropped_total)", message.topic[:200], rejected.reason,
-                 rejected.detail[:200], key, budget.per_minute)
+                 "minute (counted in borne_rejects_dropped_total; its votes stay on the kiosk)",
+                 message.topic[:200], rejected.reason, rejected.detail[:200], key, budget.per_minute)
         return
+    if rejected.kiosk_id and rejected.vote_ids:
+        outcome.receipts.setdefault(rejected.kiosk_id, ([], []))[1].extend(rejected.vote_ids)
     _LOG.warning("rejected a message on %s: %s %s", message.topic[:200], rejected.reason,
                  rejected.detail[:200])
     session.add(Reject(
