@@ -18,6 +18,10 @@ from collector.ingest.reject_budget import NO_KIOSK, RejectBudget
 _LOG = logging.getLogger(__name__)
 
 REJECT_PAYLOAD_KEEP = 64 * 1024
+#: Reasons whose message was valid (or may hold valid votes): kept whole (at most the protocol's 256 KiB), so that
+#: its votes can be replayed once the cause is found. A receipt tells the kiosk to forget them.
+KEPT_WHOLE = frozenset({"store-failed", "vote-before-registration", "vote-in-future", "unknown-kiosk",
+                        "revoked-kiosk"})
 #: Rejects kept per kiosk a minute unless told (``Settings.rejects_per_kiosk_per_minute``).
 DEFAULT_REJECTS_PER_MINUTE = 60.0
 
@@ -48,6 +52,6 @@ def keep_reject(session: Session, message: Incoming, rejected: Rejected, outcome
         reason=rejected.reason,
         detail=rejected.detail[:2000],
         payload_size=len(message.payload),
-        payload=message.payload[:REJECT_PAYLOAD_KEEP],
+        payload=message.payload if rejected.reason in KEPT_WHOLE else message.payload[:REJECT_PAYLOAD_KEEP],
     ))
     outcome.kept_by_kiosk[key] += 1

@@ -64,3 +64,18 @@ def test_the_budget_refills(sqlite_url: str) -> None:
     store.ingest([_future_batch("k-flood")[0] for _ in range(3)])
     assert len(rejects(engine)) == 3
     engine.dispose()
+
+
+def test_a_rejected_batch_whose_votes_the_kiosk_forgets_is_kept_whole(sqlite_url: str) -> None:
+    """Its receipt makes the kiosk forget its votes: the collector keeps every byte of it (a 500-vote batch is
+    well over the 64 KiB kept of a payload that holds no vote)."""
+    engine = migrated_engine(sqlite_url)
+    register(engine, {"k-1": ("fs-1", "22")})
+    batch = wire_batch("k-unknown", [4] * 500)
+    payload = encode(batch)
+    assert len(payload) > 64 * 1024
+    outcome = Store(engine).ingest([Incoming(kiosk_topic("k-unknown", TopicKind.VOTES), payload, datetime.now(UTC))])
+    assert outcome.receipts["k-unknown"][1] == [v.id for v in batch.votes]
+    (kept,) = rejects(engine)
+    assert kept.reason == "unknown-kiosk" and kept.payload == payload
+    engine.dispose()
