@@ -120,7 +120,8 @@ def find_dynsec_plugin() -> Path:
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, mode 0600 from the first byte."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # one left by a crash may have another mode: O_EXCL makes ours, 0600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
         out.flush()
