@@ -3,6 +3,7 @@
 #   qemu-system-arm       qemu-system-aarch64: the Pi, emulated (-M virt, Cortex-A72, TCG)
 #   qemu-user-static      runs the arm64 maintainer scripts while mmdebstrap builds the root file system
 #   mmdebstrap            builds an arm64 Debian Trixie root file system, like Raspberry Pi OS Lite
+#   arch-test             what mmdebstrap checks foreign architectures with (only recommended by its package)
 #   dosfstools mtools     the card's FAT boot partition (bootfs), filled without mounting anything
 #   e2fsprogs fdisk       the ext4 root partition (mkfs.ext4 -d) and the card's partition table (sfdisk)
 #   openssh-client        the test logs in as the technician would (ssh admin@kiosk)
@@ -15,6 +16,7 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_cmd qemu-system-aarch64 || want+=(qemu-system-arm)
 [ -x /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || have_cmd qemu-aarch64-static || want+=(qemu-user-static)
 have_cmd mmdebstrap || want+=(mmdebstrap)
+have_cmd arch-test || want+=(arch-test)
 have_cmd mkfs.vfat || want+=(dosfstools)
 have_cmd mcopy || want+=(mtools)
 have_cmd mkfs.ext4 || want+=(e2fsprogs)
