@@ -174,6 +174,10 @@ class ReplicatedPostgres:
         hosts = "&".join(f"host=127.0.0.1:{node.port}" for node in self.nodes)
         return f"postgresql+psycopg://postgres@/postgres?{hosts}&target_session_attrs=read-write"
 
+    def url_for(self, database: str) -> str:
+        """:attr:`url` for another database of the pair."""
+        return self.url.replace("@/postgres?", f"@/{database}?")
+
     def node_url(self, node: ThrowAwayPostgres) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{node.port}/postgres"
 
