@@ -25,6 +25,9 @@ from sqlalchemy.engine import make_url
 
 from collector.broker.mosquitto import free_port, wait_port
 
+#: The database hosts' scripts (promotion, a new standby), which ReplicatedPostgres runs as an operator would.
+DEPLOY_POSTGRESQL = Path(__file__).resolve().parents[1] / "deploy" / "postgresql"
+
 
 def _pg_bin(name: str) -> str:
     found = shutil.which(name)
@@ -49,8 +52,12 @@ class ThrowAwayPostgres:
             shutil.chown(self.dir, "postgres", "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
 
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self._as, *args], check=True, capture_output=True)
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> None:
+        try:
+            subprocess.run([*self._as, *args], check=True, capture_output=True,
+                           env={**os.environ, **env} if env else None)
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"{' '.join(args)} failed: {exc.stderr.decode(errors='replace')[-2000:]}") from exc
 
     @property
     def log(self) -> Path:
@@ -134,7 +141,7 @@ class ThrowAwayPostgres:
             return 0
 
     def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(RuntimeError):
             self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -153,7 +160,7 @@ class ReplicatedPostgres:
     flushed its WAL. :attr:`url` names both hosts with ``target_session_attrs=read-write``, so that a client
     reaches whichever is the primary. :meth:`kill_primary` is the primary's host dying; :meth:`promote` the
     operator's promotion of the standby (``deploy/postgresql/promote.sh``); :meth:`rejoin` rebuilds the lost
-    node as the new primary's standby (``pg_basebackup``), as a replaced host would be.
+    node as the new primary's standby (``deploy/postgresql/standby.sh``), as a replaced host would be.
     """
 
     def __init__(self) -> None:
@@ -193,8 +200,8 @@ class ReplicatedPostgres:
         data = node.dir / "data"
         shutil.rmtree(data, ignore_errors=True)
         name = f"node{self.nodes.index(node)}"
-        node._run(_pg_bin("pg_basebackup"), "-d", f"host=127.0.0.1 port={self.primary.port} user=postgres",
-                  "-D", str(data), "-X", "stream", "-R", "-c", "fast")
+        node._run("bash", str(DEPLOY_POSTGRESQL / "standby.sh"), "127.0.0.1", str(data), str(self.primary.port),
+                  env={"REPLICATION_USER": "postgres", "PGSSLMODE": "disable"})
         node.start(fsync=True, options=f"-c cluster_name={name}")
 
     def _set_on_primary(self, settings: dict[str, str]) -> None:
@@ -234,7 +241,8 @@ class ReplicatedPostgres:
     def promote(self, timeout: float = 60) -> None:
         """Promote the standby (``pg_ctl promote``, waiting until it accepts writes): it is the primary now."""
         node = self.standby
-        node._run(_pg_bin("pg_ctl"), "-D", str(node.dir / "data"), "-w", "-t", str(int(timeout)), "promote")
+        node._run("bash", str(DEPLOY_POSTGRESQL / "promote.sh"), str(node.dir / "data"),
+                  env={"PG_BIN": str(Path(_pg_bin("pg_ctl")).parent), "PROMOTE_TIMEOUT_S": str(int(timeout))})
         self.primary_index = 1 - self.primary_index
 
     def rejoin(self) -> None:
