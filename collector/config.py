@@ -24,7 +24,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./borne-data"), description="Where the SQLite file and broker data live.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL (postgresql+psycopg://...); default: SQLite in data_dir."
+        None, description="SQLAlchemy URL (postgresql+psycopg://...); default: SQLite in data_dir. A primary and its "
+        "synchronous standby: both hosts and target_session_attrs=read-write (postgresql+psycopg://u@db1:5432,"
+        "db2:5432/borne?target_session_attrs=read-write): the primary is found after a failover "
+        "(docs/deployment.md)."
     )
     database_connect_timeout_s: float = Field(
         5.0, gt=0, le=600, description="PostgreSQL: how long opening a connection may take before it fails."

@@ -33,6 +33,7 @@ def test_a_host_dies_and_the_books_balance(replicated: ReplicatedPostgres, tmp_p
     soak = Soak(tmp_path, replicated.url_for("borne_ha"), KIOSKS, seed=7, replicated=replicated)
     try:
         soak.start()
+        assert soak.collectors_ready(), "the collectors did not subscribe on both brokers"
         assert wait_until(lambda: sum(map(len, soak.acknowledged.values())) >= 20, 60), "no press acknowledged"
         time.sleep(2)  # votes in every state: stored, in flight, on the kiosks' disks
         soak.inject("host-dies")

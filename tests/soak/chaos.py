@@ -200,6 +200,17 @@ class Soak:
             proc.start()
             self.fleets.append((proc, proxy))
 
+    def collectors_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until every collector is subscribed on every broker (from their logs)."""
+        brokers = 1 if self.second_broker is None else 2
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(proc.log.exists() and proc.log.read_text(errors="replace").count(
+                    "collector.ingest.subscriber: connected to") >= brokers for proc in self.collectors):
+                return True
+            time.sleep(0.2)
+        return False
+
     def _on_kiosk_line(self, line: str) -> None:
         parts = line.split()
         if len(parts) == 3 and parts[0] == "FEEDBACK":
@@ -269,6 +280,7 @@ class Soak:
         assert replicated is not None
         with self._down_lock:
             self._database_down += 1
+        lost_at = time.monotonic()
         self.broker.kill()
         self.collectors[0].kill()
         replicated.kill_primary()
@@ -278,7 +290,9 @@ class Soak:
 
         def promote() -> None:
             replicated.promote()
-            replicated.rejoin()
+            self.report.recovery["host-dies: standby promoted"].append(time.monotonic() - lost_at)
+            replicated.rejoin()  # until then, the new primary's commits wait for a standby
+            self.report.recovery["host-dies: new standby synchronous"].append(time.monotonic() - lost_at)
 
         def host_back() -> None:
             self.broker.start()
@@ -476,6 +490,7 @@ def run(seconds: float, kiosks: int, postgres_url: str, workdir: Path, seed: int
     soak = Soak(workdir, postgres_url, kiosks, seed, cluster, replicated)
     try:
         soak.start()
+        soak.collectors_ready()
         started = time.monotonic()
         time.sleep(3)  # let everyone connect before the first blow
         while time.monotonic() - started < seconds:
