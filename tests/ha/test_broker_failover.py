@@ -168,3 +168,37 @@ def test_the_bundle_lists_every_broker(tmp_path: Path) -> None:
     path.write_text(kiosk_toml(credentials, BundleOptions()))
     config = load_config(path)
     assert config.broker.addresses() == [("mqtt-a.example.fr", 8883), ("mqtt-b.example.fr", 8883)]
+
+
+def test_the_self_test_passes_through_the_other_broker(tmp_path: Path) -> None:
+    """The first broker down at installation: the kiosk works through the second, and its self-test says so."""
+    from collector.broker.mosquitto import free_port
+    from kiosk.clock import ManualClock
+    from kiosk.selftest import SelfTest, SelfTestOptions
+    from protocol.wire import CheckOutcome
+
+    second = Mosquitto(tmp_path / "broker-b").start()
+    down = free_port()
+    config = KioskConfig.of(kiosk_id="k-1", data_dir=tmp_path / "k-1",
+                            broker={"host": "127.0.0.1", "port": down, "others": [f"127.0.0.1:{second.port}"]})
+    try:
+        selftest = SelfTest(config, None, ManualClock(), SelfTestOptions(broker_timeout_s=5))  # type: ignore[arg-type]
+        check = selftest.check_broker()
+        assert check.outcome is CheckOutcome.PASSED
+        assert f"connected to 127.0.0.1:{second.port}" in check.detail and f"127.0.0.1:{down}" in check.detail
+        selftest._disconnect()
+    finally:
+        second.stop()
+
+
+def test_the_collector_reads_its_brokers() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from collector.config import Settings
+
+    assert Settings(mqtt_host="a", mqtt_port=1884).mqtt_brokers == [("a", 1884)]
+    assert Settings(mqtt_host="a", mqtt_more_brokers=" b:1885 , c,a:1883").mqtt_brokers == [
+        ("a", 1883), ("b", 1885), ("c", 1883)]
+    with pytest.raises(ValidationError, match="not a broker address"):
+        Settings(mqtt_more_brokers="b:1885,bad host")
