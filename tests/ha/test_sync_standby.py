@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from collector.db.engine import make_engine, multihost_url
+from collector.db.probe import DatabaseProbe
 from collector.ingest.store import Incoming, Outcome, Store, StoreUnavailable
 from devtools.builders import migrated_engine, register, wire_batch
 from devtools.databases import ReplicatedPostgres
@@ -87,6 +88,8 @@ def test_a_receipt_waits_for_the_standby_and_a_cancelled_wait_acknowledges_nothi
                 return bool(conn.execute(text("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
                                               "WHERE wait_event = 'SyncRep'")).scalar())
 
+        probe = DatabaseProbe(engine, timeout=5)
+        assert wait_until(lambda: probe.check().waiting_for_standby > 0, 30)  # what /healthz shows
         assert wait_until(cancelled, 30)
         worker.join(30)
         admin.dispose()

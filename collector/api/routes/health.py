@@ -39,6 +39,9 @@ def healthz(state: StateDep, response: Response) -> dict[str, object]:
         brokers = getattr(state.ingest, "brokers", None)
         if brokers is not None:  # several brokers: connected to one is enough to count, each is shown
             body["brokers"] = brokers
+    if probe.waiting_for_standby:
+        body["replication"] = (f"{probe.waiting_for_standby} commits waiting for the synchronous standby: is it "
+                               "down? (docs/deployment.md)")
     healthy = probe.ok and broker != "disconnected" and not stalled
     if not healthy:
         response.status_code = 503
