@@ -11,8 +11,10 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.checks import broker_address
 
 _LOG = logging.getLogger(__name__)
 
@@ -22,7 +24,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./borne-data"), description="Where the SQLite file and broker data live.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL (postgresql+psycopg://...); default: SQLite in data_dir."
+        None, description="SQLAlchemy URL (postgresql+psycopg://...); default: SQLite in data_dir. A primary and its "
+        "synchronous standby: both hosts and target_session_attrs=read-write (postgresql+psycopg://u@db1:5432,"
+        "db2:5432/borne?target_session_attrs=read-write): the primary is found after a failover "
+        "(docs/deployment.md)."
     )
     database_connect_timeout_s: float = Field(
         5.0, gt=0, le=600, description="PostgreSQL: how long opening a connection may take before it fails."
@@ -33,6 +38,11 @@ class Settings(BaseSettings):
 
     mqtt_host: str = Field("127.0.0.1", description="The broker's host.")
     mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_more_brokers: str = Field(
+        "", description="More brokers of the same service (active-active), 'host:port' separated by commas: the "
+        "ingest subscribes on each, with the same account, TLS and CA, and a receipt goes back on the broker its "
+        "votes came through; dynsec accounts are made on each (docs/deployment.md).",
+    )
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_tls: bool = False
@@ -64,6 +74,10 @@ class Settings(BaseSettings):
     kiosk_mqtt_host: str | None = Field(None, description="The broker's address as kiosks reach it.")
     kiosk_mqtt_port: int | None = Field(None, ge=1, le=65535, description="Its port for kiosks (8883 with TLS).")
     kiosk_mqtt_tls: bool | None = Field(None, description="Kiosks connect with TLS (default: as mqtt_tls).")
+    kiosk_mqtt_more_brokers: str | None = Field(
+        None, description="The other brokers as kiosks reach them, 'host:port' separated by commas, in kiosks' "
+        "order of preference after the first (default: mqtt_more_brokers).",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
@@ -104,6 +118,19 @@ class Settings(BaseSettings):
     )
     metrics_token_file: Path | None = Field(None, description="A file holding metrics_token (a secret mount).")
 
+    @field_validator("mqtt_more_brokers", "kiosk_mqtt_more_brokers")
+    @classmethod
+    def _broker_list(cls, value: str | None) -> str | None:
+        for address in _split(value or ""):
+            broker_address(address, 1883)  # raises a ValueError naming the address
+        return value
+
+    @property
+    def mqtt_brokers(self) -> list[tuple[str, int]]:
+        """Every broker the ingest subscribes on, as (host, port): ``mqtt_host``:``mqtt_port`` first."""
+        more = [broker_address(a, self.mqtt_port) for a in _split(self.mqtt_more_brokers)]
+        return [(self.mqtt_host, self.mqtt_port), *(b for b in more if b != (self.mqtt_host, self.mqtt_port))]
+
     @property
     def effective_metrics_token(self) -> str | None:
         """The metrics token, from the setting or its file; None when neither is set."""
@@ -133,3 +160,7 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'borne.sqlite3').resolve()}"
+
+
+def _split(addresses: str) -> list[str]:
+    return [a.strip() for a in addresses.split(",") if a.strip()]

@@ -17,6 +17,7 @@ from collector.broker.mosquitto import EmbeddedBroker, PortTaken, port_free
 from collector.config import Settings
 from collector.db.engine import engine_for, redact_url
 from collector.db.migrate import ensure_current
+from collector.ingest.brokers import IngestOnBrokers, ingest_for
 from collector.ingest.store import Store
 from collector.ingest.subscriber import Ingestor
 from collector.ingest.workers import IngestWorkers, check_workers
@@ -36,7 +37,7 @@ class Collector:
     metrics: Metrics = field(default_factory=Metrics)
     broker: EmbeddedBroker | None = None
     accounts: BrokerAccounts | None = None
-    ingest: Ingestor | IngestWorkers | None = None
+    ingest: Ingestor | IngestOnBrokers | IngestWorkers | None = None
     server: uvicorn.Server | None = None
     alerts: AlertLoop | None = None
     reports: ReportLoop | None = None
@@ -64,7 +65,7 @@ class Collector:
             self.ingest = IngestWorkers(s, self.metrics).start()
         else:
             store = Store(self.engine, self.metrics, rejects_per_kiosk_per_minute=s.rejects_per_kiosk_per_minute)
-            self.ingest = Ingestor(s, store, self.metrics).start()
+            self.ingest = ingest_for(s, store, self.metrics).start()
         if s.alerts_interval_s > 0:
             self.alerts = AlertLoop(self.engine, interval=s.alerts_interval_s).start()
         report_settings = ReportSettings()

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.schema import ConfigInvalid, SecretStr, Section, build, describe, dump, setting
-from protocol.checks import KIOSK_ID_RE, Invalid, matching, opening_hours
+from protocol.checks import KIOSK_ID_RE, Invalid, broker_address, matching, opening_hours
 from protocol.wire import DEFAULT_QUESTION
 
 _LOG = logging.getLogger(__name__)
@@ -36,6 +36,12 @@ def _distinct(pins: list[int]) -> list[int]:
     if len(set(pins)) != len(pins):
         raise ValueError("a pin is used by two buttons")
     return pins
+
+
+def _addresses(addresses: list[str]) -> list[str]:
+    for address in addresses:
+        broker_address(address, 1883)  # raises Invalid, a ValueError, with the reason
+    return addresses
 
 
 def _zone(name: str) -> str:
@@ -73,6 +79,21 @@ class BrokerConfig(Section):
     keepalive_s: int = setting(30, "MQTT keep-alive.", ge=5, le=600)
     reconnect_min_s: float = setting(1.0, "First reconnect delay.", gt=0, le=60)
     reconnect_max_s: float = setting(60.0, "Largest reconnect delay (backoff).", gt=0, le=3600)
+    others: list[str] = setting(
+        description="More brokers of the same service, 'host' or 'host:port' (port: as above), tried in turn when "
+        "the one in use is unreachable; the same account, TLS and CA on each.",
+        factory=list, max_items=8, check=_addresses,
+    )
+    failover_after_s: float = setting(
+        15.0, "Unreachable this long: the next broker is tried (with others set).", gt=0, le=3600
+    )
+    prefer_first_after_s: float = setting(
+        600.0, "Connected this long to another broker: the first one (host, port) is tried again.", gt=0, le=86400
+    )
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """Every broker as (host, port): the preferred one (``host``, ``port``) first, then ``others``."""
+        return [(self.host, self.port), *(broker_address(a, self.port) for a in self.others)]
 
 
 @dataclass(kw_only=True)

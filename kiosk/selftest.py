@@ -191,6 +191,20 @@ class SelfTest:
         return _check("disk", CheckOutcome.PASSED, f"{data_dir} writable, {free // 2**20} MiB free")
 
     def check_broker(self) -> SelfTestCheck:
+        """The first broker of the kiosk's list that takes its credentials (``[broker] others`` after the first:
+        a kiosk whose first broker is down works through another, so its self-test passes too, and says so)."""
+        addresses = self.config.broker.addresses()
+        failures: list[str] = []
+        for host, port in addresses:
+            check = self._check_one_broker(host, port)
+            if check.outcome is CheckOutcome.PASSED:
+                if failures:
+                    check = _check("broker", CheckOutcome.PASSED, f"{check.detail}; not {'; '.join(failures)}")
+                return check
+            failures.append(check.detail)
+        return _check("broker", CheckOutcome.FAILED, "; ".join(failures))
+
+    def _check_one_broker(self, host: str, port: int) -> SelfTestCheck:
         from kiosk.mqtt_client import new_client
 
         broker = self.config.broker
@@ -208,9 +222,9 @@ class SelfTest:
             done.set()
 
         client.on_connect = on_connect
-        where = f"{broker.host}:{broker.port}"
+        where = f"{host}:{port}"
         try:
-            client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
+            client.connect(host, port, keepalive=broker.keepalive_s)
         except (OSError, ssl.SSLError) as exc:
             return _check("broker", CheckOutcome.FAILED, f"cannot reach {where}: {exc} (network, firewall, DNS?)")
         client.loop_start()

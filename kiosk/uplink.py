@@ -11,6 +11,12 @@ session in memory only, so the outbox is the source of truth:
 - votes sent but not confirmed within ``confirm_timeout_s`` are sent again (the collector ignores the
   duplicate by vote id). This is what covers a broker that dies after its PUBACK and before delivering.
 
+With more than one broker (``[broker] others``), the kiosk fails over: unreachable (or refusing it) for
+``failover_after_s``, it connects to the next one, with the same account; connected to another than the first for
+``prefer_first_after_s``, it tries the first again. Nothing of the vote's path changes: the batches in flight on
+the connection left are sent again on the new one (the collector counts a vote once, by its id, whichever brokers
+it came through), and the receipt comes back on the broker the votes went to.
+
 Status is retained on ``.../status``: ``online`` at each connection, ``offline`` as the Last Will and on a clean
 close. A heartbeat goes to ``.../telemetry``.
 
@@ -67,6 +73,9 @@ class UplinkStats:
     receipts_ignored: int = 0
     last_error: str | None = None
     connected_since: float | None = field(default=None)
+    #: The broker in use ("host:port"), and how many times the kiosk changed brokers.
+    broker: str = ""
+    broker_changes: int = 0
 
 
 class Uplink:
@@ -114,6 +123,10 @@ class Uplink:
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
         self._topics = {kind: kiosk_topic(kiosk_id, kind) for kind in TopicKind}
+        self._addresses = broker.addresses()
+        self._current = 0  # index in _addresses of the broker in use
+        self._down_since: float | None = time.monotonic()  # not connected since; None while connected
+        self.stats.broker = f"{self._addresses[0][0]}:{self._addresses[0][1]}"
         self._client = self._make_client()
 
     # -- paho wiring ---------------------------------------------------------------------------------------
@@ -139,11 +152,12 @@ class Uplink:
                     properties: object) -> None:
         if getattr(reason, "is_failure", False):
             self.stats.last_error = f"connection refused: {reason}"
-            _LOG.warning("broker %s:%d refused the connection: %s", self.broker.host, self.broker.port, reason)
+            _LOG.warning("broker %s refused the connection: %s", self.stats.broker, reason)
             return
         self.stats.connects += 1
         self.stats.connected_since = time.monotonic()
-        _LOG.info("connected to %s:%d", self.broker.host, self.broker.port)
+        self._down_since = None
+        _LOG.info("connected to %s", self.stats.broker)
         client.subscribe([(self._topics[TopicKind.RECEIPTS], 1), (self._topics[TopicKind.CONFIG], 1)])
         client.publish(self._topics[TopicKind.STATUS], self._status_payload(Status.ONLINE), qos=1, retain=True)
         self._connected.set()
@@ -154,6 +168,8 @@ class Uplink:
         self._connected.clear()
         self.stats.disconnects += 1
         self.stats.connected_since = None
+        if self._down_since is None:
+            self._down_since = time.monotonic()
         if not self._stop.is_set():
             _LOG.warning("disconnected from broker (%s); reconnecting", reason)
 
@@ -233,7 +249,8 @@ class Uplink:
     # -- the sender ----------------------------------------------------------------------------------------
 
     def start(self) -> Uplink:
-        self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
+        host, port = self._addresses[self._current]
+        self._client.connect_async(host, port, keepalive=self.broker.keepalive_s)
         self._client.loop_start()
         self._thread = threading.Thread(target=self._run, name=f"uplink-{self.kiosk_id}", daemon=True)
         self._thread.start()
@@ -274,6 +291,7 @@ class Uplink:
                 second, sent_this_second = int(now), 0
             try:
                 self._take_acks()
+                self._maybe_change_broker(now)
                 if self.connected:
                     self._expire_inflight(now)
                     sent_this_second += self._send_some(self.settings.drain_rate - sent_this_second)
@@ -286,6 +304,42 @@ class Uplink:
             except Exception:
                 _LOG.exception("uplink step failed; going on")
                 time.sleep(1.0)
+
+    def _maybe_change_broker(self, now: float) -> None:
+        """Fail over to the next broker when this one stays unreachable; come back to the first after a while."""
+        if len(self._addresses) < 2:
+            return
+        down_since = self._down_since
+        connected_since = self.stats.connected_since
+        if not self.connected:
+            if down_since is not None and now - down_since >= self.broker.failover_after_s:
+                self._use_broker((self._current + 1) % len(self._addresses),
+                                 f"unreachable for {now - down_since:.0f} s")
+        elif (self._current != 0 and connected_since is not None
+              and now - connected_since >= self.broker.prefer_first_after_s):
+            self._use_broker(0, "the first broker is preferred")
+
+    def _use_broker(self, index: int, why: str) -> None:
+        """Leave the broker in use for ``self._addresses[index]`` (sender thread only)."""
+        host, port = self._addresses[index]
+        _LOG.warning("leaving broker %s (%s) for %s:%d", self.stats.broker, why, host, port)
+        old = self._client
+        old.disconnect()
+        old.loop_stop()  # no callback of the old connection after this
+        self._take_acks()
+        # Message ids mean nothing on another connection: the batches still in flight are sent again there.
+        for entry in self._inflight.values():
+            self._forget_published(entry.ids)
+        self._inflight.clear()
+        self._connected.clear()
+        self._current = index
+        self._down_since = time.monotonic()
+        self.stats.connected_since = None
+        self.stats.broker = f"{host}:{port}"
+        self.stats.broker_changes += 1
+        self._client = self._make_client()
+        self._client.connect_async(host, port, keepalive=self.broker.keepalive_s)
+        self._client.loop_start()
 
     def _expire_inflight(self, now: float) -> None:
         """Forget batches whose PUBACK never came, so that their votes are sent again."""

@@ -189,3 +189,18 @@ def opening_hours(value: object) -> dict[str, str]:
         return check_table(hours)
     except ValueError as exc:
         raise Invalid(str(exc)) from None
+
+
+_BROKER_ADDRESS_RE = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+))(?::(?P<port>[0-9]{1,5}))?")
+
+
+def broker_address(value: object, default_port: int) -> tuple[str, int]:
+    """``"host"``, ``"host:port"`` or ``"[v6]:port"`` as ``(host, port)``, the port ``default_port`` if none."""
+    text = as_str(value).strip()
+    match = _BROKER_ADDRESS_RE.fullmatch(text)
+    if match is None:
+        raise Invalid(f"{text[:100]!r} is not a broker address: 'host' or 'host:port'")
+    port = int(match["port"]) if match["port"] else default_port
+    if not 1 <= port <= 65535:
+        raise Invalid(f"{text!r}: the port should be between 1 and 65535")
+    return match["v6"] or match["host"], port

@@ -224,6 +224,8 @@ def kiosk_toml(credentials: dict[str, Any], options: BundleOptions, *, broker: d
         f"password = {_toml_value(credentials['mqtt_password'])}",
         f"tls = {_toml_value(bool(broker.get('tls')))}",
     ]
+    if broker.get("others"):  # active-active brokers: the kiosk fails over to these, with the same account
+        lines.append(f"others = {_toml_value([str(a) for a in broker['others']])}")
     if broker.get("tls") and broker.get("ca_pem"):
         lines.append(f"ca_file = {_toml_value(CA_PATH)}")
     # A Pi has no real-time clock: hold a fresh boot's votes for NTP, so that they leave with the right time.

@@ -296,6 +296,9 @@ def collector_account(
                             "'<client id>-<n>' (the collector then runs with BORNE_MQTT_WORKER_ACCOUNTS=true).")] = 0,
     tls: Annotated[bool, typer.Option("--tls/--no-tls")] = False,
     ca_file: CaFile = None,
+    also: Annotated[list[str] | None, typer.Option(
+        "--also", help="Another broker of the service, 'host:port' (repeat it): the same accounts, with the same "
+                       "password, are made there too (BORNE_MQTT_MORE_BROKERS).")] = None,
 ) -> None:
     """Create (or reset) the collector's own Mosquitto account: reads every kiosk topic, writes receipts and
     configurations. Prints its new password once, for BORNE_MQTT_PASSWORD."""
@@ -307,11 +310,18 @@ def collector_account(
     if workers and not client_id:
         raise CliError("--workers binds an account per ingest worker to '<client id>-<n>': give --client-id",
                        exit_code=2)
+    from protocol.checks import Invalid, broker_address
+
+    try:
+        brokers = [(host, port), *(broker_address(a, port) for a in also or [])]
+    except Invalid as exc:
+        raise CliError(str(exc), exit_code=2) from None
     password = new_secret()
     sessions = collector_sessions(username, client_id, workers)
     try:
-        DynsecAccounts(host, port, admin_user, admin_password, tls=tls, ca_file=ca_file).ensure_collectors(
-            sessions, password)
+        for broker_host, broker_port in brokers:
+            DynsecAccounts(broker_host, broker_port, admin_user, admin_password, tls=tls,
+                           ca_file=ca_file).ensure_collectors(sessions, password)
     except AccountsError as exc:
         raise CliError(str(exc)) from None
     typer.echo(f"BORNE_MQTT_USERNAME={username}")

@@ -18,6 +18,11 @@ What a kiosk's account is, so that one kiosk's credentials reach nothing else:
   knock another kiosk off nor take the collector's session;
 - it may publish exactly its votes, status, telemetry and self-test, and subscribe exactly to its receipts and
   configuration (:func:`kiosk_grants`); Mosquitto checks a Last Will's topic against the same rights.
+
+With several brokers (active-active, ``mqtt_more_brokers``), each keeps its own accounts: :class:`OnEveryBroker`
+makes every change on each of them in turn, so that a kiosk failing over logs in with the same credentials. A
+change that fails on one broker (unreachable) raises :class:`AccountsError` after the others were told: each
+change is idempotent, so trying it again once that broker is back completes it.
 """
 
 from __future__ import annotations
@@ -397,9 +402,10 @@ def accounts_for(settings: Any, broker: Any = None) -> BrokerAccounts:
         if not settings.mqtt_admin_username or settings.mqtt_admin_password is None:
             raise AccountsError("BORNE_MQTT_ACCOUNTS=dynsec needs BORNE_MQTT_ADMIN_USERNAME and "
                                 "BORNE_MQTT_ADMIN_PASSWORD (the dynamic security admin)")
-        return DynsecAccounts(settings.mqtt_host, settings.mqtt_port, settings.mqtt_admin_username,
-                              settings.mqtt_admin_password.get_secret_value(), tls=settings.mqtt_tls,
-                              ca_file=settings.mqtt_ca_file)
+        each = [DynsecAccounts(host, port, settings.mqtt_admin_username,
+                               settings.mqtt_admin_password.get_secret_value(), tls=settings.mqtt_tls,
+                               ca_file=settings.mqtt_ca_file) for host, port in settings.mqtt_brokers]
+        return each[0] if len(each) == 1 else OnEveryBroker(each)
     if settings.mqtt_accounts == "embedded":
         from pydantic import SecretStr
 
@@ -421,6 +427,38 @@ def accounts_for(settings: Any, broker: Any = None) -> BrokerAccounts:
         accounts.ensure_collectors(sessions, password)
         return accounts
     return NoAccounts()
+
+
+class OnEveryBroker:
+    """The same accounts on each of several brokers' dynamic security plugins."""
+
+    def __init__(self, brokers: list[DynsecAccounts]) -> None:
+        self.brokers = brokers
+        self.kind = brokers[0].kind
+
+    def username(self, kiosk_id: str) -> str:
+        return self.brokers[0].username(kiosk_id)
+
+    def _each(self, what: str, change: Any) -> None:
+        failures = []
+        for broker in self.brokers:
+            try:
+                change(broker)
+            except (AccountsError, OSError, TimeoutError) as exc:
+                _LOG.error("%s failed on broker %s:%d: %s", what, broker.host, broker.port, exc)
+                failures.append(f"{broker.host}:{broker.port}: {exc}")
+        if failures:
+            raise AccountsError(f"{what} failed on {len(failures)} of {len(self.brokers)} brokers (done on the "
+                                f"others; try again once they answer): {'; '.join(failures)}")
+
+    def create(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
+        self._each(f"kiosk {kiosk_id}'s account", lambda b: b.create(kiosk_id, secret, secret_hash))
+
+    def set_secret(self, kiosk_id: str, secret: str, secret_hash: str) -> None:
+        self._each(f"kiosk {kiosk_id}'s new password", lambda b: b.set_secret(kiosk_id, secret, secret_hash))
+
+    def remove(self, kiosk_id: str) -> None:
+        self._each(f"removing kiosk {kiosk_id}'s account", lambda b: b.remove(kiosk_id))
 
 
 def sync_revoked(accounts: BrokerAccounts, engine: Any) -> None:
@@ -452,5 +490,7 @@ def kiosk_broker(settings: Any) -> dict[str, Any]:
             ca_pem = Path(settings.mqtt_ca_file).read_text(encoding="ascii")
         except OSError as exc:
             _LOG.error("cannot read the broker's CA certificate %s: %s", settings.mqtt_ca_file, exc)
+    more = settings.mqtt_more_brokers if settings.kiosk_mqtt_more_brokers is None else settings.kiosk_mqtt_more_brokers
     return {"host": settings.kiosk_mqtt_host or settings.mqtt_host,
-            "port": settings.kiosk_mqtt_port or settings.mqtt_port, "tls": bool(tls), "ca_pem": ca_pem}
+            "port": settings.kiosk_mqtt_port or settings.mqtt_port, "tls": bool(tls), "ca_pem": ca_pem,
+            "others": [a.strip() for a in more.split(",") if a.strip()]}

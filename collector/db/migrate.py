@@ -26,7 +26,9 @@ def alembic_config(engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", "collector:migrations")
     if engine is not None:
-        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+        # Escaped for the configuration's interpolation: a URL has '%' (a quoted password, several hosts' ':').
+        config.set_main_option("sqlalchemy.url",
+                               engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
 

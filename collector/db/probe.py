@@ -4,6 +4,10 @@ A PostgreSQL frozen (SIGSTOP, a storage stall) keeps its connections open and an
 it waits for as long as the freeze, and the server-side statement timeout cannot fire. So the check runs in a
 thread of its own, and the caller waits for it at most ``timeout`` seconds; while one check is still waiting,
 no other is started (a health check polled every second would otherwise pile up threads and connections).
+
+On PostgreSQL it also counts this user's sessions whose commit waits for the synchronous standby (``wait_event
+= 'SyncRep'``, visible to the user for its own sessions): a standby down shows as commits waiting, which is why
+the ingest stalls (``docs/deployment.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ class ProbeResult:
     ok: bool
     #: "ok", or why not, in words an operator can act on.
     detail: str
+    #: Commits of this user waiting for the synchronous standby (PostgreSQL), when the check could tell.
+    waiting_for_standby: int = 0
 
 
 class DatabaseProbe:
@@ -40,8 +46,13 @@ class DatabaseProbe:
     def _run(self) -> None:
         try:
             with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            result = ProbeResult(True, "ok")
+                if self.engine.dialect.name == "postgresql":
+                    waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' "
+                                                "AND usename = current_user")).scalar_one()
+                else:
+                    conn.execute(text("SELECT 1"))
+                    waiting = 0
+            result = ProbeResult(True, "ok", int(waiting))
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
             result = ProbeResult(False, f"unreachable: {reason[0][:200] if reason else type(exc).__name__}")

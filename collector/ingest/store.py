@@ -7,6 +7,14 @@ bumped by the votes actually inserted, kiosk status updated, and every message t
 ``rejects`` with its reason. The caller acknowledges the messages only after this returns, that is after
 the commit.
 
+On PostgreSQL with a synchronous standby (the national deployment, ``docs/deployment.md``), the commit returns
+once the standby holds the transaction too, so a receipt, which lets a kiosk forget its votes, is sent only for
+votes held by two database hosts. Two cases need care. A commit whose wait for the standby was cancelled returns
+with a mere warning, committed on the primary only: it raises :class:`StoreUnavailable`, nothing is acknowledged,
+and the votes, sent again, are found stored. And a group whose votes were all stored already writes nothing, so
+its commit would not wait: it takes a transaction id, whose commit waits for the standby to catch up with
+everything before it, the earlier copy of those votes included.
+
 If the group's transaction fails, whatever the error (a database's refusal, an ``OverflowError`` of a driver, a
 bug), each half of the group is applied alone, down to the message at fault, so that one message cannot block
 the others: it is kept as a ``store-failed`` reject, its votes in its kiosk's receipt. Only if the database
@@ -34,14 +42,14 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from collector.db.engine import session_factory
+from collector.db.engine import commit_unreplicated, forget_replication_warning, session_factory
 from collector.db.models import Kiosk
 from collector.ingest import rollups, votes
 from collector.ingest.decoding import decode_message
@@ -127,11 +135,13 @@ class Store:
         look_up = False
         for attempt in range(CONFLICT_RETRIES):
             try:
-                with self._sessions() as session, session.begin():
+                with self._transaction() as session:
                     # First as if every vote were new (most groups); then with a look-up of those stored.
                     outcome = self._apply(session, messages, look_up=look_up)
                 self.reject_budget.spend(outcome.kept_by_kiosk)  # committed: only now are they kept
                 return outcome
+            except StoreUnavailable:
+                raise
             except Conflict as exc:
                 # Rolled back: the next attempt's look-up sees the votes stored meanwhile or before.
                 look_up = True
@@ -163,9 +173,11 @@ class Store:
                     vote_ids = [v.id for v in batch.votes]
         outcome = Outcome()
         try:
-            with self._sessions() as session, session.begin():
+            with self._transaction() as session:
                 self._keep_reject(session, message, Rejected("store-failed", detail, kiosk_id, vote_ids), outcome)
             self.reject_budget.spend(outcome.kept_by_kiosk)
+        except StoreUnavailable:
+            raise
         except Exception as exc2:
             if _unavailable(exc2):
                 raise StoreUnavailable(_describe(exc2)) from exc2
@@ -179,6 +191,21 @@ class Store:
         return outcome
 
     # -- one transaction -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A session in a transaction, committed on leaving; :class:`StoreUnavailable` if PostgreSQL committed it
+        without its synchronous standby's confirmation (the wait cancelled): nothing of it may be acknowledged."""
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+                pooled = session.connection().connection if self._postgres else None
+                if pooled is not None:
+                    forget_replication_warning(pooled)
+            if pooled is not None and commit_unreplicated(pooled):
+                self.metrics.inc("store_unreplicated_commits")
+                raise StoreUnavailable("the commit was not confirmed by the synchronous standby (its wait was "
+                                       "cancelled): committed on the primary only, so not acknowledged")
 
     def _apply(self, session: Session, messages: Sequence[Incoming], *, look_up: bool = True) -> Outcome:
         outcome = Outcome()
@@ -246,6 +273,10 @@ class Store:
             written = votes.write_votes(conn, new, postgres=self._postgres)
             if written != len(new):
                 raise Conflict(f"{len(new) - written} of {len(new)} votes were stored already or meanwhile")
+        elif self._postgres:
+            # Nothing written, so the commit would not wait for the standby: a transaction id makes it wait, and
+            # with it for the WAL before, where the votes found stored are (maybe not replicated yet).
+            conn.exec_driver_sql("SELECT pg_current_xact_id()")
         outcome.stored += len(new)
         outcome.duplicates += len(rows) - len(new)
         receipts = outcome.receipts

@@ -90,8 +90,8 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     from collector.db.engine import engine_for
+    from collector.ingest.brokers import ingest_for
     from collector.ingest.store import Store
-    from collector.ingest.subscriber import Ingestor
 
     parent = os.getppid()
     settings = settings.model_copy(update={"mqtt_client_id": worker_client_id(settings, index),
@@ -99,7 +99,7 @@ def _worker_main(settings: Settings, index: int, reports: Connection, log_level:
     engine = engine_for(settings)
     metrics = Metrics()
     store = Store(engine, metrics, rejects_per_kiosk_per_minute=settings.rejects_per_kiosk_per_minute)
-    ingest = Ingestor(settings, store, metrics).start()
+    ingest = ingest_for(settings, store, metrics).start()
     _LOG.info("ingest worker %d started (pid %d, client id %s)", index, os.getpid(), settings.mqtt_client_id)
     try:
         while not (stopping.is_set() or os.getppid() != parent):

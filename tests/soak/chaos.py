@@ -1,6 +1,6 @@
 """The chaos soak: a fleet, two collectors, Mosquitto and PostgreSQL, and faults at random for a while.
 
-    python -m tests.soak.chaos --seconds 120 --kiosks 50 [--postgres-url URL] [--json out.json]
+    python -m tests.soak.chaos --seconds 120 --kiosks 50 [--postgres-url URL | --ha] [--json out.json]
 
 Faults, drawn at random every few seconds: SIGKILL or SIGTERM of the broker (Mosquitto with persistence, saving
 every second: restarted a moment later with what it had saved), SIGKILL of a collector (restarted), SIGKILL of a
@@ -8,6 +8,13 @@ kiosk process (restarted on the same outboxes), network cuts, black holes and de
 :class:`~devtools.faultproxy.FaultProxy` between each kiosk process and the broker, clock jumps inside the
 kiosks, and, when the soak runs its own PostgreSQL: the database SIGKILLed and restarted, frozen (SIGSTOP) and
 thawed, and its backends terminated. After each database fault, the time until votes are stored again is measured.
+
+With ``--ha``, the national deployment's topology (``docs/deployment.md``): two brokers (the kiosks fail over from
+the first to the second), both collectors on both, and a PostgreSQL primary with a synchronous standby reached
+through one multi-host URL; one more fault, ``host-dies``: the first broker, the first collector and the database
+primary SIGKILLed together, the standby promoted a second later (the operator's ``deploy/postgresql/promote.sh``)
+and the lost node rebuilt as its standby; the broker and the collector come back later (a replaced host). The time
+from the loss until votes are stored again is measured.
 Then the faults stop, the kiosks stop pressing, everything drains, and the books are checked for every kiosk:
 
 - every press whose feedback fired is stored;
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +50,7 @@ from collector.db.models import Vote
 from devtools import processes
 from devtools.brokers import Mosquitto
 from devtools.builders import migrated_engine, register
-from devtools.databases import ThrowAwayPostgres
+from devtools.databases import ReplicatedPostgres, ThrowAwayPostgres
 from devtools.faultproxy import FaultProxy
 
 _LOG = logging.getLogger(__name__)
@@ -121,25 +129,36 @@ FAULTS = {  # fault -> weight
     "broker": 1, "broker-term": 1, "collector": 2, "kiosk": 2, "cut": 3, "blackhole": 1, "delay": 1, "refuse": 1,
 }
 DATABASE_FAULTS = {"pg-kill": 1, "pg-freeze": 1, "pg-terminate": 1}
+#: With a replicated database and two brokers (--ha): a whole host lost.
+HA_FAULTS = {"host-dies": 1}
+#: After host-dies: seconds before the standby is promoted (the operator's decision), before the lost host's
+#: broker and collector come back (a replaced host).
+PROMOTE_AFTER_S = 1.0
+HOST_BACK_AFTER_S = 15.0
 
 
 class Soak:
     def __init__(self, workdir: Path, postgres_url: str, kiosks: int, seed: int,
-                 cluster: ThrowAwayPostgres | None = None) -> None:
+                 cluster: ThrowAwayPostgres | None = None, replicated: ReplicatedPostgres | None = None) -> None:
         self.workdir = workdir
         self.url = postgres_url
         self.cluster = cluster
+        self.replicated = replicated
         self.rng = random.Random(seed)
         self.kiosk_ids = [f"soak-{i:03d}" for i in range(kiosks)]
         self.acknowledged: dict[str, set[str]] = defaultdict(set)
         self._ack_lock = threading.Lock()
         self.report = Report(kiosks=kiosks)
         self.broker = Mosquitto(workdir / "mosquitto", persistence=True)
+        #: The other broker of --ha (the kiosks fail over to it; the collectors ingest from both).
+        self.second_broker = Mosquitto(workdir / "mosquitto-b", persistence=True) if replicated else None
         self.engine: Engine | None = None
         self.collectors: list[_Proc] = []
         self.fleets: list[tuple[_Proc, FaultProxy]] = []
         self._timers: list[threading.Timer] = []
         self._database_down = 0  # database faults under way
+        #: Presses acknowledged since the last host-dies: the first of them stored ends its recovery.
+        self._pressed_since_loss: list[str] | None = None
         self._down_lock = threading.Lock()
 
     # -- set-up ----------------------------------------------------------------------------------------------
@@ -149,6 +168,11 @@ class Soak:
         deps = ["22", "2A", "59", "75", "971", "13", "31", "67", "87", "974"]
         register(self.engine, {k: (f"fs-soak-{i % 25}", deps[i % len(deps)]) for i, k in enumerate(self.kiosk_ids)})
         self.broker.start()
+        more_brokers = {}
+        if self.second_broker is not None:
+            self.second_broker.start()
+            more_brokers = {"BORNE_MQTT_MORE_BROKERS": f"127.0.0.1:{self.second_broker.port}",
+                            "BORNE_DATABASE_CONNECT_TIMEOUT_S": "2"}
         for i in range(2):
             proc = _Proc(
                 f"collector-{i}",
@@ -156,16 +180,19 @@ class Soak:
                  "--mqtt-port", str(self.broker.port), "--database-url", self.url,
                  "--data-dir", str(self.workdir / f"collector-{i}"), "--api-port", str(free_port())],
                 self.workdir / f"collector-{i}.log",
-                env={"BORNE_MQTT_CLIENT_ID": f"soak-collector-{i}"},
+                env={"BORNE_MQTT_CLIENT_ID": f"soak-collector-{i}", **more_brokers},
             )
             proc.start()
             self.collectors.append(proc)
         for n, start in enumerate(range(0, len(self.kiosk_ids), KIOSKS_PER_PROCESS)):
             ids = self.kiosk_ids[start:start + KIOSKS_PER_PROCESS]
             proxy = FaultProxy("127.0.0.1", self.broker.port, seed=n).start()
+            ports = str(proxy.port)
+            if self.second_broker is not None:
+                ports += f",{self.second_broker.port}"
             proc = _Proc(
                 f"kiosks-{n}",
-                [sys.executable, "-m", "tests.soak.kiosk_fleet", str(self.workdir / "kiosks"), str(proxy.port),
+                [sys.executable, "-m", "tests.soak.kiosk_fleet", str(self.workdir / "kiosks"), ports,
                  str(self.rng.randrange(1 << 30)), *ids],
                 self.workdir / f"kiosks-{n}.log",
                 on_line=self._on_kiosk_line,
@@ -173,11 +200,24 @@ class Soak:
             proc.start()
             self.fleets.append((proc, proxy))
 
+    def collectors_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until every collector is subscribed on every broker (from their logs)."""
+        brokers = 1 if self.second_broker is None else 2
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(proc.log.exists() and proc.log.read_text(errors="replace").count(
+                    "collector.ingest.subscriber: connected to") >= brokers for proc in self.collectors):
+                return True
+            time.sleep(0.2)
+        return False
+
     def _on_kiosk_line(self, line: str) -> None:
         parts = line.split()
         if len(parts) == 3 and parts[0] == "FEEDBACK":
             with self._ack_lock:
                 self.acknowledged[parts[1]].add(parts[2])
+                if self._pressed_since_loss is not None:
+                    self._pressed_since_loss.append(parts[2])
 
     # -- faults ----------------------------------------------------------------------------------------------
 
@@ -187,13 +227,18 @@ class Soak:
         timer.start()
         self._timers.append(timer)
 
-    def inject(self) -> None:
-        faults = {**FAULTS, **(DATABASE_FAULTS if self.cluster is not None else {})}
-        fault = self.rng.choices(list(faults), weights=list(faults.values()))[0]
-        if fault.startswith("pg-") and self._database_down:
-            fault = "cut"  # one database fault at a time: the recovery measured is that fault's
+    def inject(self, fault: str | None = None) -> None:
+        """Inject ``fault``, or one drawn at random."""
+        if fault is None:
+            faults = {**FAULTS, **(DATABASE_FAULTS if self.cluster is not None else {}),
+                      **(HA_FAULTS if self.replicated is not None else {})}
+            fault = self.rng.choices(list(faults), weights=list(faults.values()))[0]
+            if (fault.startswith("pg-") or fault == "host-dies") and self._database_down:
+                fault = "cut"  # one database fault at a time: the recovery measured is that fault's
         self.report.faults[fault] += 1
-        if fault in ("broker", "broker-term"):
+        if fault == "host-dies":
+            self._host_dies()
+        elif fault in ("broker", "broker-term"):
             if fault == "broker":
                 self.broker.kill()
             else:
@@ -227,6 +272,62 @@ class Soak:
                 proxy.refuse(True)
                 proxy.cut()
                 self._later(self.rng.uniform(1, 5), lambda: proxy.refuse(False))
+
+    def _host_dies(self) -> None:
+        """The first broker, the first collector and the database primary SIGKILLed together; the standby
+        promoted, the lost node rebuilt as the new standby; the broker and the collector back later."""
+        replicated = self.replicated
+        assert replicated is not None
+        with self._down_lock:
+            self._database_down += 1
+        lost_at = time.monotonic()
+        self.broker.kill()
+        self.collectors[0].kill()
+        replicated.kill_primary()
+        with self._ack_lock:
+            self._pressed_since_loss = []
+        threading.Thread(target=self._measure_host_recovery, daemon=True).start()
+
+        def promote() -> None:
+            replicated.promote()
+            self.report.recovery["host-dies: standby promoted"].append(time.monotonic() - lost_at)
+            replicated.rejoin()  # until then, the new primary's commits wait for a standby
+            self.report.recovery["host-dies: new standby synchronous"].append(time.monotonic() - lost_at)
+
+        def host_back() -> None:
+            self.broker.start()
+            self.collectors[0].start()
+
+        self._later(PROMOTE_AFTER_S, promote)
+        self._later(HOST_BACK_AFTER_S, host_back)
+
+    def _measure_host_recovery(self) -> None:
+        """Seconds from a host's loss until a vote pressed after it is stored: the kiosks failed over, the
+        standby promoted, the collectors on the new primary."""
+        started = time.monotonic()
+        engine = make_engine(self.url, connect_timeout_s=2)
+        try:
+            while time.monotonic() - started < 120:
+                with self._ack_lock:
+                    pressed = [uuid.UUID(i) for i in self._pressed_since_loss or []]
+                if pressed:
+                    try:
+                        with engine.connect() as conn:
+                            found = conn.execute(select(func.count()).select_from(Vote)
+                                                 .where(Vote.id.in_(pressed))).scalar_one()
+                    except Exception:  # the database still recovering: try again
+                        found = 0
+                    if found:
+                        self.report.recovery["host-dies"].append(time.monotonic() - started)
+                        return
+                time.sleep(0.2)
+            _LOG.error("no vote pressed after the host's loss stored within 120 s")
+        finally:
+            engine.dispose()
+            with self._ack_lock:
+                self._pressed_since_loss = None
+            with self._down_lock:
+                self._database_down -= 1
 
     def _database_fault(self, fault: str) -> None:
         cluster = self.cluster
@@ -265,7 +366,8 @@ class Soak:
             ended()
 
     def _measure_recovery(self, fault: str) -> None:
-        """Seconds from the database being back until the collectors store a vote again."""
+        """Seconds from the database being back (or, for host-dies, from the loss) until the collectors store a
+        vote again."""
         started = time.monotonic()
         engine = make_engine(self.url, connect_timeout_s=2)
         try:
@@ -296,6 +398,8 @@ class Soak:
             self.cluster.freeze(False)
         if not self.broker.running:
             self.broker.start()
+        if self.second_broker is not None and not self.second_broker.running:
+            self.second_broker.start()
         for proc in self.collectors:
             if proc.proc is None or proc.proc.poll() is not None:
                 proc.start()
@@ -372,16 +476,21 @@ class Soak:
         for proc in self.collectors:
             proc.stop()
         self.broker.stop()
+        if self.second_broker is not None:
+            self.second_broker.stop()
         if self.engine is not None:
             self.engine.dispose()
 
 
 def run(seconds: float, kiosks: int, postgres_url: str, workdir: Path, seed: int = 1,
-        mean_fault_interval: float = 4.0, cluster: ThrowAwayPostgres | None = None) -> Report:
-    """The soak; with ``cluster`` (the PostgreSQL that ``postgres_url`` is on), database faults too."""
-    soak = Soak(workdir, postgres_url, kiosks, seed, cluster)
+        mean_fault_interval: float = 4.0, cluster: ThrowAwayPostgres | None = None,
+        replicated: ReplicatedPostgres | None = None) -> Report:
+    """The soak; with ``cluster`` (the PostgreSQL that ``postgres_url`` is on), database faults too; with
+    ``replicated`` (a primary and its standby, ``postgres_url`` naming both), the --ha topology and host-dies."""
+    soak = Soak(workdir, postgres_url, kiosks, seed, cluster, replicated)
     try:
         soak.start()
+        soak.collectors_ready()
         started = time.monotonic()
         time.sleep(3)  # let everyone connect before the first blow
         while time.monotonic() - started < seconds:
@@ -417,6 +526,27 @@ def run_with_own_database(seconds: float, kiosks: int, seed: int, workdir: Path 
         cluster.stop()
 
 
+def run_replicated(seconds: float, kiosks: int, seed: int, workdir: Path | None = None,
+                   mean_fault_interval: float = 4.0) -> Report:
+    """The --ha soak, on a primary and a synchronous standby of its own."""
+    replicated = ReplicatedPostgres()
+    try:
+        replicated.start()
+        admin = make_engine(replicated.node_url(replicated.primary), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql("CREATE DATABASE borne_soak")
+        admin.dispose()
+        url = replicated.url_for("borne_soak")
+        if workdir is not None:
+            return run(seconds, kiosks, url, workdir, seed=seed, replicated=replicated,
+                       mean_fault_interval=mean_fault_interval)
+        with tempfile.TemporaryDirectory(prefix="borne-soak-") as tmp:
+            return run(seconds, kiosks, url, Path(tmp), seed=seed, replicated=replicated,
+                       mean_fault_interval=mean_fault_interval)
+    finally:
+        replicated.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.soak.chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -424,12 +554,16 @@ def main() -> None:
     parser.add_argument("--kiosks", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres-url", default=os.environ.get("BORNE_TEST_POSTGRES_URL"))
+    parser.add_argument("--ha", action="store_true", help="two brokers and a primary with a synchronous standby "
+                                                           "of its own; the host-dies fault")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from devtools.databases import postgres_server
 
-    if args.postgres_url:  # a server of someone else's: no database faults
+    if args.ha:
+        report = run_replicated(args.seconds, args.kiosks, args.seed)
+    elif args.postgres_url:  # a server of someone else's: no database faults
         with postgres_server(args.postgres_url) as server:
             url = server.create_database()
             try:

@@ -1,11 +1,12 @@
 """Several simulated kiosks in one process, for the chaos soak.
 
-    python -m tests.soak.kiosk_fleet BASE_DIR BROKER_PORT SEED KIOSK_ID [KIOSK_ID ...]
+    python -m tests.soak.kiosk_fleet BASE_DIR BROKER_PORT[,OTHER_PORT...] SEED KIOSK_ID [KIOSK_ID ...]
 
 Each kiosk is the real kiosk code on gpiozero's mock pins, with a clock that now and then jumps (as a Raspberry Pi's
 does before NTP syncs) and comes back. Visitors press at random; each acknowledged press prints
 ``FEEDBACK <kiosk id> <vote id>``. When ``BASE_DIR/stop-pressing`` exists, pressing stops and the kiosks keep
-sending until their outboxes are empty; the process runs until it is killed or sent SIGTERM.
+sending until their outboxes are empty; the process runs until it is killed or sent SIGTERM. With several ports,
+the kiosks fail over from the first broker to the others (``[broker] others``), and come back to the first.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def _feedback(kiosk_id: str) -> object:
 
 
 def main() -> None:
-    base, port, seed, kiosk_ids = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+    base, seed, kiosk_ids = Path(sys.argv[1]), int(sys.argv[3]), sys.argv[4:]
+    port, *others = (int(p) for p in sys.argv[2].split(","))
     rng = random.Random(seed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -76,7 +78,9 @@ def main() -> None:
         config = KioskConfig.of(
             kiosk_id=kiosk_id,
             data_dir=base / kiosk_id,
-            broker={"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 3},
+            broker={"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 3,
+                    "others": [f"127.0.0.1:{p}" for p in others], "failover_after_s": 3,
+                    "prefer_first_after_s": 20},
             uplink={"heartbeat_s": 5, "confirm_timeout_s": 6, "batch_max": 50},
         )
         kiosks.append((SimulatedKiosk(config, clock=clock, on_feedback=_feedback(kiosk_id)), clock))  # type: ignore[arg-type]

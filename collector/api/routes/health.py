@@ -23,8 +23,10 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(state: StateDep, response: Response) -> dict[str, object]:
-    """``ok`` when the database answers and, if this process ingests, the broker is connected; 503 otherwise,
-    with the reason. Answers within about a second whatever the database does (:mod:`collector.db.probe`)."""
+    """``ok`` when the database answers and, if this process ingests, the broker is connected (one of them, with
+    several, each shown under ``brokers``); 503 otherwise, with the reason. With a synchronous standby down,
+    commits wait for it: the ingest shows ``stalled`` after ``ingest_stall_after_s`` (docs/deployment.md).
+    Answers within about a second whatever the database does (:mod:`collector.db.probe`)."""
     probe = state.database_probe.check()
     broker = None
     body: dict[str, object] = {}
@@ -34,6 +36,12 @@ def healthz(state: StateDep, response: Response) -> dict[str, object]:
         stalled = bool(state.ingest.stalled)
         body["ingest"] = {"backlog": state.ingest.backlog,
                           "last_progress_s": round(state.ingest.last_progress_s, 1), "stalled": stalled}
+        brokers = getattr(state.ingest, "brokers", None)
+        if brokers is not None:  # several brokers: connected to one is enough to count, each is shown
+            body["brokers"] = brokers
+    if probe.waiting_for_standby:
+        body["replication"] = (f"{probe.waiting_for_standby} commits waiting for the synchronous standby: is it "
+                               "down? (docs/deployment.md)")
     healthy = probe.ok and broker != "disconnected" and not stalled
     if not healthy:
         response.status_code = 503

@@ -55,6 +55,8 @@ class BrokerPublic(BaseModel):
     port: int
     tls: bool
     ca_pem: str | None = None
+    #: More brokers of the service ("host:port"), which the kiosk fails over to, in this order.
+    others: list[str] = []
 
 
 class KioskCredentials(BaseModel):
