@@ -3,8 +3,10 @@
 Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
 or, for a département, a région or the nation without a filter on espaces, the same counts kept per
 département and national (``rollup_departement_daily``, ``rollup_national_daily`` and their follow-up
-twins), then finishes in pandas: periods, rates, Wilson intervals, index. Results are DataFrames,
-which the API turns into JSON, CSV or Parquet.
+twins, ``rollup_national_hourly``), or, for counts per espace over whole months (the ranking),
+``rollup_monthly`` plus the period's edges from ``rollup_daily``; then finishes in pandas: periods, rates,
+Wilson intervals, index. Whichever rollup answers, the result is the same. Results are DataFrames, which the
+API turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, cast, func, select, union_all
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
@@ -27,7 +29,7 @@ from collector.db.models import (
     FollowupRollup,
     HourlyRollup,
 )
-from collector.ingest.rollups import AREA_ROLLUPS
+from collector.ingest.rollups import AREA_ROLLUPS, MONTHLY_ROLLUPS
 from collector.kpi.selection import Selection
 from collector.kpi.stats import (
     Granularity,
@@ -65,16 +67,47 @@ def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tup
     """The area rollup answering a query on ``table`` grouped by ``extra``, with its columns; None if none can.
 
     It can when the selection is a département, a région or the nation with no filter on espaces, and the
-    query groups by day and département at most (not by espace, nor by hour).
+    query groups by columns the area rollup has (day, hour) and by département at most (not by espace).
     """
     areas = AREA_ROLLUPS.get(table)
     if areas is None or not selection.by_area:
         return None
-    if any(c is not table.day and c is not Espace.departement for c in extra):
-        return None
     national = selection.level is Level.NATIONAL and not any(c is Espace.departement for c in extra)
     area = areas[1] if national else areas[0]
-    return area, [getattr(area, c.key) for c in extra]
+    if area is None:
+        return None
+    columns = []
+    for c in extra:
+        if c is not Espace.departement and (getattr(c, "class_", None) is not table or c.key == "espace_id"
+                                            or c.key not in area.__table__.columns):
+            return None
+        columns.append(getattr(area, c.key))
+    return area, columns
+
+
+def _monthly_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any | None:
+    """Sums of ``votes`` grouped by ``extra`` and ``keys``: whole months from the monthly rollup, the period's
+    edges from ``table``; None if no monthly rollup can answer (the query groups by day, or no whole month).
+    """
+    monthly = MONTHLY_ROLLUPS.get(table)
+    months = selection.whole_months()
+    if monthly is None or months is None or any(c is table.day for c in extra):
+        return None
+    names = [c.key for c in extra] + keys
+
+    def part(source: Any, where: list[Any]) -> Any:
+        columns = [getattr(source, c.key) if getattr(c, "class_", None) is table else c for c in extra]
+        columns += [getattr(source, k) for k in keys]
+        return (select(*(c.label(n) for c, n in zip(columns, names, strict=True)), source.votes.label("votes"))
+                .join(Espace, Espace.id == source.espace_id).where(*where))
+
+    parts = [part(monthly, selection.month_filters(monthly, *months))]
+    for edge in (selection.before_months(months[0]), selection.after_months(months[1])):
+        if edge is not None:
+            parts.append(part(table, edge.rollup_filters(table)))
+    rows = union_all(*parts).subquery()
+    grouped = [rows.c[n] for n in names]
+    return select(*grouped, cast(func.sum(rows.c.votes), BigInteger)).group_by(*grouped)
 
 
 def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],
@@ -89,6 +122,9 @@ def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[An
             .where(*selection.area_filters(area))
             .group_by(*columns)
         ).all())
+    monthly = _monthly_query(selection, table, extra, keys)
+    if monthly is not None:
+        return list(session.execute(monthly).all())
     columns = [*extra, *(getattr(table, k) for k in keys)]
     return list(session.execute(
         select(*columns, cast(func.sum(table.votes), BigInteger))

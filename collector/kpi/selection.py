@@ -8,7 +8,7 @@ rollups, which need no join); none reads the raw votes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -103,6 +103,42 @@ class Selection:
             where.append(table.departement.in_(
                 select(Espace.departement).where(Espace.region == self.code).distinct()))
         return where + self._period_filters(table)
+
+    def whole_months(self) -> tuple[date | None, date | None] | None:
+        """The whole local months of the period, ``[first, last)`` as first days (None: unbounded); None if none.
+
+        The period is those months plus its edges, :meth:`before_months` and :meth:`after_months`, exactly.
+        """
+        first = self.start
+        if first is not None and first.day != 1:
+            first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        last = None if self.end is None else self.end.replace(day=1)
+        if first is not None and last is not None and first >= last:
+            return None
+        return first, last
+
+    def before_months(self, first: date | None) -> Selection | None:
+        """This selection over the days before its whole months (``first`` from :meth:`whole_months`)."""
+        if first is None or self.start is None or self.start >= first:
+            return None
+        return replace(self, end=first)
+
+    def after_months(self, last: date | None) -> Selection | None:
+        """This selection over the days after its whole months (``last`` from :meth:`whole_months`)."""
+        if last is None or self.end is None or self.end <= last:
+            return None
+        return replace(self, start=last)
+
+    def month_filters(self, table: Any, first: date | None, last: date | None) -> list[ColumnElement[bool]]:
+        """Conditions on a monthly rollup (``month``, ``misuse`` columns) for the whole months ``[first, last)``."""
+        where = list(self.espace_filters())
+        if first is not None:
+            where.append(table.month >= first)
+        if last is not None:
+            where.append(table.month < last)
+        if not self.include_misuse:
+            where.append(table.misuse.is_(False))
+        return where
 
     def rollup_filters(self, table: Any) -> list[ColumnElement[bool]]:
         """Conditions on a rollup table (``day``, ``misuse`` columns) for the period and misuse."""
