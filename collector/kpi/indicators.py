@@ -86,28 +86,33 @@ def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tup
 
 
 def _monthly_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any | None:
-    """Sums of ``votes`` grouped by ``extra`` and ``keys``: whole months from the monthly rollup, the period's
-    edges from ``table``; None if no monthly rollup can answer (the query groups by day, or no whole month).
+    """Sums of ``votes`` grouped by ``extra`` and ``keys``: whole months from the monthly rollup, plus or minus
+    the days of ``table`` that make them the period (:meth:`Selection.month_plan`); None if no monthly rollup
+    can answer (the query groups by day) or if the days alone are cheaper.
     """
     monthly = MONTHLY_ROLLUPS.get(table)
-    months = selection.whole_months()
-    if monthly is None or months is None or any(c is table.day for c in extra):
+    if monthly is None or any(c is table.day for c in extra):
         return None
+    plan = selection.month_plan()
+    if plan is None:
+        return None
+    first, last, days = plan
     names = [c.key for c in extra] + keys
 
-    def part(source: Any, where: list[Any]) -> Any:
+    def part(source: Any, where: list[Any], sign: int) -> Any:
         columns = [getattr(source, c.key) if getattr(c, "class_", None) is table else c for c in extra]
         columns += [getattr(source, k) for k in keys]
-        return (select(*(c.label(n) for c, n in zip(columns, names, strict=True)), source.votes.label("votes"))
+        votes = source.votes if sign > 0 else -source.votes
+        return (select(*(c.label(n) for c, n in zip(columns, names, strict=True)), votes.label("votes"))
                 .join(Espace, Espace.id == source.espace_id).where(*where))
 
-    parts = [part(monthly, selection.month_filters(monthly, *months))]
-    for edge in (selection.before_months(months[0]), selection.after_months(months[1])):
-        if edge is not None:
-            parts.append(part(table, edge.rollup_filters(table)))
+    parts = [part(monthly, selection.month_filters(monthly, first, last), 1)]
+    parts += [part(table, edge.rollup_filters(table), sign) for edge, sign in days]
     rows = union_all(*parts).subquery()
     grouped = [rows.c[n] for n in names]
-    return select(*grouped, cast(func.sum(rows.c.votes), BigInteger)).group_by(*grouped)
+    total = cast(func.sum(rows.c.votes), BigInteger)
+    # Days taken away can leave a group with no vote: the rollups never hold such a group, so neither does this.
+    return select(*grouped, total).group_by(*grouped).having(total > 0)
 
 
 def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],

@@ -21,6 +21,10 @@ from collector.registry.geography import COM, REGIONS, UnknownDepartement, norma
 
 _LOG = logging.getLogger(__name__)
 
+#: What reading a month's counts costs, in days' counts: a day's row per answer given, a month's per answer
+#: possible (about four a day's, at a few votes a day and espace).
+_MONTH_COST = 4
+
 
 class SelectionError(ValueError):
     """A level, code or period that does not make sense; the message says why."""
@@ -104,30 +108,51 @@ class Selection:
                 select(Espace.departement).where(Espace.region == self.code).distinct()))
         return where + self._period_filters(table)
 
-    def whole_months(self) -> tuple[date | None, date | None] | None:
-        """The whole local months of the period, ``[first, last)`` as first days (None: unbounded); None if none.
+    def month_plan(self) -> tuple[date | None, date | None, list[tuple[Selection, int]]] | None:
+        """The period as local months ``[first, last)`` (first days; None: unbounded) plus or minus some days.
 
-        The period is those months plus its edges, :meth:`before_months` and :meth:`after_months`, exactly.
+        Returns ``(first, last, days)``: ``days`` are this selection over day ranges, each with ``1`` (to add:
+        days of the period outside those months) or ``-1`` (to take away: days of those months outside the
+        period); the months' counts plus and minus those days' are the period's, exactly. The months are chosen
+        to read the fewest rows (a month's row per answer, four for a day's): the period's start and end each
+        rounded down or up to a month's first day. None when reading the period's days alone is cheaper.
         """
-        first = self.start
-        if first is not None and first.day != 1:
-            first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        last = None if self.end is None else self.end.replace(day=1)
-        if first is not None and last is not None and first >= last:
-            return None
-        return first, last
+        def month_number(day: date) -> int:
+            return day.year * 12 + day.month - 1
 
-    def before_months(self, first: date | None) -> Selection | None:
-        """This selection over the days before its whole months (``first`` from :meth:`whole_months`)."""
-        if first is None or self.start is None or self.start >= first:
-            return None
-        return replace(self, end=first)
+        def month_start(number: int) -> date:
+            return date(number // 12, number % 12 + 1, 1)
 
-    def after_months(self, last: date | None) -> Selection | None:
-        """This selection over the days after its whole months (``last`` from :meth:`whole_months`)."""
-        if last is None or self.end is None or self.end <= last:
+        def bounds(day: date | None) -> list[date | None]:
+            if day is None:
+                return [None]
+            floor = day.replace(day=1)
+            return [floor] if floor == day else [floor, month_start(month_number(floor) + 1)]
+
+        def days_between(a: date | None, b: date | None) -> int:
+            return 0 if a is None or b is None else abs((b - a).days)
+
+        best: tuple[int, date | None, date | None] | None = None
+        for first in bounds(self.start):
+            for last in bounds(self.end):
+                if first is not None and last is not None and first >= last:
+                    continue
+                months = (10**6 if last is None else month_number(last)) - (0 if first is None else month_number(first))
+                cost = _MONTH_COST * months + days_between(first, self.start) + days_between(self.end, last)
+                if best is None or cost < best[0]:
+                    best = (cost, first, last)
+        bounded = self.start is not None and self.end is not None
+        if best is None or (bounded and days_between(self.start, self.end) <= best[0]):
             return None
-        return replace(self, start=last)
+        _, first, last = best
+        days: list[tuple[Selection, int]] = []
+        if first is not None and self.start is not None and first != self.start:
+            days.append((replace(self, start=min(first, self.start), end=max(first, self.start)),
+                         1 if self.start < first else -1))
+        if last is not None and self.end is not None and last != self.end:
+            days.append((replace(self, start=min(last, self.end), end=max(last, self.end)),
+                         1 if last < self.end else -1))
+        return first, last, days
 
     def month_filters(self, table: Any, first: date | None, last: date | None) -> list[ColumnElement[bool]]:
         """Conditions on a monthly rollup (``month``, ``misuse`` columns) for the whole months ``[first, last)``."""
