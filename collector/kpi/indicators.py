@@ -117,26 +117,28 @@ def _monthly_query(selection: Selection, table: Any, extra: tuple[Any, ...], key
 
 def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],
              keys: list[str]) -> list[Any]:
-    """Sums of ``votes`` grouped by ``extra`` and then ``keys`` (columns of ``table``), from the smallest rollup."""
+    """Sums of ``votes`` grouped by ``extra`` and then ``keys`` (columns of ``table``), from the smallest rollup.
+
+    Run on the session's connection (SQLAlchemy Core rows): the ORM's row handling would double the time of a
+    national ranking's 12,000 rows, for plain tuples all the same.
+    """
     routed = _area_query(selection, table, extra)
+    query: Any
     if routed is not None:
         area, columns = routed
         columns = [*columns, *(getattr(area, k) for k in keys)]
-        return list(session.execute(
-            select(*columns, cast(func.sum(area.votes), BigInteger))
-            .where(*selection.area_filters(area))
-            .group_by(*columns)
-        ).all())
-    monthly = _monthly_query(selection, table, extra, keys)
-    if monthly is not None:
-        return list(session.execute(monthly).all())
-    columns = [*extra, *(getattr(table, k) for k in keys)]
-    return list(session.execute(
-        select(*columns, cast(func.sum(table.votes), BigInteger))
-        .join(Espace, Espace.id == table.espace_id)
-        .where(*selection.rollup_filters(table))
-        .group_by(*columns)
-    ).all())
+        query = (select(*columns, cast(func.sum(area.votes), BigInteger))
+                 .where(*selection.area_filters(area))
+                 .group_by(*columns))
+    else:
+        query = _monthly_query(selection, table, extra, keys)
+    if query is None:
+        columns = [*extra, *(getattr(table, k) for k in keys)]
+        query = (select(*columns, cast(func.sum(table.votes), BigInteger))
+                 .join(Espace, Espace.id == table.espace_id)
+                 .where(*selection.rollup_filters(table))
+                 .group_by(*columns))
+    return list(session.connection().execute(query).all())
 
 
 def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> pd.DataFrame:
