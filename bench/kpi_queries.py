@@ -3,7 +3,7 @@
 KPIs read the rollups only, so the rollups are generated directly (what ingest would have left): one
 ``rollup_daily`` row per espace and day (3,000 x 1,095 = 3.3 M rows, 3 or 4 votes each, 10 M votes in all), one
 ``rollup_hourly`` row per espace and day, and ``rollup_followup_daily`` rows for a third of the espaces (those
-asking the follow-up question), then the département, national, monthly and national hourly rollups summed from
+asking the follow-up question), then the département, national, monthly, yearly and national hourly rollups summed from
 those (as the migrations that added them do; ingest keeps them in step). The generated databases are cached under
 ``/tmp/borne-bench-kpi/`` (an SQLite file, and a PostgreSQL cluster of their own unless
 ``BORNE_TEST_POSTGRES_URL`` names a server), so that only the first run pays for the generation; a cache made
@@ -268,6 +268,7 @@ def _count(engine: Engine) -> tuple[int, ...]:
                 conn.scalar(text("SELECT count(*) FROM rollup_departement_daily")) or 0,
                 conn.scalar(text("SELECT count(*) FROM rollup_national_daily")) or 0,
                 conn.scalar(text("SELECT count(*) FROM rollup_monthly")) or 0,
+                conn.scalar(text("SELECT count(*) FROM rollup_yearly")) or 0,
                 conn.scalar(text("SELECT count(*) FROM rollup_national_hourly")) or 0)
 
 
@@ -282,12 +283,12 @@ def main(quick: bool = False) -> None:
             engine = make_engine(url)
             upgrade(engine)  # a no-op unless a migration came after the cache was made
             with engine.begin() as conn:  # statistics for the tables a migration may just have filled
-                for table in ("rollup_monthly", "rollup_national_hourly"):
+                for table in ("rollup_monthly", "rollup_yearly", "rollup_national_hourly"):
                     conn.execute(text(f"ANALYZE {table}"))
-            daily, votes, hourly, follow, departement, national, monthly, national_hourly = _count(engine)
+            daily, votes, hourly, follow, departement, national, monthly, yearly, national_hourly = _count(engine)
             print(f"  {db}: rollup_daily {daily:,} rows ({votes:,} votes), rollup_hourly {hourly:,}, "
                   f"rollup_followup_daily {follow:,}, rollup_departement_daily {departement:,}, "
-                  f"rollup_national_daily {national:,}, rollup_monthly {monthly:,}, "
+                  f"rollup_national_daily {national:,}, rollup_monthly {monthly:,}, rollup_yearly {yearly:,}, "
                   f"rollup_national_hourly {national_hourly:,}", flush=True)
             results += [(db, *r) for r in _measure(engine, runs)]
             engine.dispose()

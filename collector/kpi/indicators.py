@@ -3,10 +3,10 @@
 Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
 or, for a département, a région or the nation without a filter on espaces, the same counts kept per
 département and national (``rollup_departement_daily``, ``rollup_national_daily`` and their follow-up
-twins, ``rollup_national_hourly``), or, for counts per espace over whole months (the ranking),
-``rollup_monthly`` plus the period's edges from ``rollup_daily``; then finishes in pandas: periods, rates,
-Wilson intervals, index. Whichever rollup answers, the result is the same. Results are DataFrames, which the
-API turns into JSON, CSV or Parquet.
+twins, ``rollup_national_hourly``), or, for counts per espace over a long period (the ranking), ``rollup_yearly``
+and ``rollup_monthly`` plus or minus days of ``rollup_daily`` (:mod:`collector.kpi.periods`); then finishes in
+pandas: periods, rates, Wilson intervals, index. Whichever rollup answers, the result is the same. Results are
+DataFrames, which the API turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from collector.db.models import (
     FollowupRollup,
     HourlyRollup,
 )
-from collector.ingest.rollups import AREA_ROLLUPS, MONTHLY_ROLLUPS
+from collector.ingest.rollups import AREA_ROLLUPS, PERIOD_ROLLUPS
+from collector.kpi import periods
 from collector.kpi.selection import Selection
 from collector.kpi.stats import (
     Granularity,
@@ -85,30 +86,29 @@ def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tup
     return area, columns
 
 
-def _monthly_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any | None:
-    """Sums of ``votes`` grouped by ``extra`` and ``keys``: whole months from the monthly rollup, plus or minus
-    the days of ``table`` that make them the period (:meth:`Selection.month_plan`); None if no monthly rollup
-    can answer (the query groups by day) or if the days alone are cheaper.
+def _period_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any | None:
+    """Sums of ``votes`` grouped by ``extra`` and ``keys``: whole years and months from the yearly and monthly
+    rollups, plus or minus days of ``table``, as :func:`~collector.kpi.periods.plan` adds them up to the period;
+    None if they cannot answer (the query groups by day) or if the days alone are cheaper.
     """
-    monthly = MONTHLY_ROLLUPS.get(table)
-    if monthly is None or any(c is table.day for c in extra):
+    rollups = PERIOD_ROLLUPS.get(table)
+    if rollups is None or any(c is table.day for c in extra):
         return None
-    plan = selection.month_plan()
-    if plan is None:
+    spans = periods.plan(selection.start, selection.end)
+    if all(span.unit == "day" for span in spans):
         return None
-    first, last, days = plan
     names = [c.key for c in extra] + keys
 
-    def part(source: Any, where: list[Any], sign: int) -> Any:
+    def part(span: periods.Span) -> Any:
+        source = table if span.unit == "day" else rollups[span.unit]
         columns = [getattr(source, c.key) if getattr(c, "class_", None) is table else c for c in extra]
         columns += [getattr(source, k) for k in keys]
-        votes = source.votes if sign > 0 else -source.votes
+        votes = source.votes if span.sign > 0 else -source.votes
+        where = selection.span_filters(getattr(source, span.unit), span.start, span.end, source.misuse)
         return (select(*(c.label(n) for c, n in zip(columns, names, strict=True)), votes.label("votes"))
                 .join(Espace, Espace.id == source.espace_id).where(*where))
 
-    parts = [part(monthly, selection.month_filters(monthly, first, last), 1)]
-    parts += [part(table, edge.rollup_filters(table), sign) for edge, sign in days]
-    rows = union_all(*parts).subquery()
+    rows = union_all(*(part(span) for span in spans)).subquery()
     grouped = [rows.c[n] for n in names]
     total = cast(func.sum(rows.c.votes), BigInteger)
     # Days taken away can leave a group with no vote: the rollups never hold such a group, so neither does this.
@@ -131,7 +131,7 @@ def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[An
                  .where(*selection.area_filters(area))
                  .group_by(*columns))
     else:
-        query = _monthly_query(selection, table, extra, keys)
+        query = _period_query(selection, table, extra, keys)
     if query is None:
         columns = [*extra, *(getattr(table, k) for k in keys)]
         query = (select(*columns, cast(func.sum(table.votes), BigInteger))

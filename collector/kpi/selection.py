@@ -8,7 +8,7 @@ rollups, which need no join); none reads the raw votes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -20,10 +20,6 @@ from collector.db.models import Espace
 from collector.registry.geography import COM, REGIONS, UnknownDepartement, normalise_departement, zone_id
 
 _LOG = logging.getLogger(__name__)
-
-#: What reading a month's counts costs, in days' counts: a day's row per answer given, a month's per answer
-#: possible (about four a day's, at a few votes a day and espace).
-_MONTH_COST = 4
 
 
 class SelectionError(ValueError):
@@ -108,61 +104,16 @@ class Selection:
                 select(Espace.departement).where(Espace.region == self.code).distinct()))
         return where + self._period_filters(table)
 
-    def month_plan(self) -> tuple[date | None, date | None, list[tuple[Selection, int]]] | None:
-        """The period as local months ``[first, last)`` (first days; None: unbounded) plus or minus some days.
-
-        Returns ``(first, last, days)``: ``days`` are this selection over day ranges, each with ``1`` (to add:
-        days of the period outside those months) or ``-1`` (to take away: days of those months outside the
-        period); the months' counts plus and minus those days' are the period's, exactly. The months are chosen
-        to read the fewest rows (a month's row per answer, four for a day's): the period's start and end each
-        rounded down or up to a month's first day. None when reading the period's days alone is cheaper.
-        """
-        def month_number(day: date) -> int:
-            return day.year * 12 + day.month - 1
-
-        def month_start(number: int) -> date:
-            return date(number // 12, number % 12 + 1, 1)
-
-        def bounds(day: date | None) -> list[date | None]:
-            if day is None:
-                return [None]
-            floor = day.replace(day=1)
-            return [floor] if floor == day else [floor, month_start(month_number(floor) + 1)]
-
-        def days_between(a: date | None, b: date | None) -> int:
-            return 0 if a is None or b is None else abs((b - a).days)
-
-        best: tuple[int, date | None, date | None] | None = None
-        for first in bounds(self.start):
-            for last in bounds(self.end):
-                if first is not None and last is not None and first >= last:
-                    continue
-                months = (10**6 if last is None else month_number(last)) - (0 if first is None else month_number(first))
-                cost = _MONTH_COST * months + days_between(first, self.start) + days_between(self.end, last)
-                if best is None or cost < best[0]:
-                    best = (cost, first, last)
-        bounded = self.start is not None and self.end is not None
-        if best is None or (bounded and days_between(self.start, self.end) <= best[0]):
-            return None
-        _, first, last = best
-        days: list[tuple[Selection, int]] = []
-        if first is not None and self.start is not None and first != self.start:
-            days.append((replace(self, start=min(first, self.start), end=max(first, self.start)),
-                         1 if self.start < first else -1))
-        if last is not None and self.end is not None and last != self.end:
-            days.append((replace(self, start=min(last, self.end), end=max(last, self.end)),
-                         1 if last < self.end else -1))
-        return first, last, days
-
-    def month_filters(self, table: Any, first: date | None, last: date | None) -> list[ColumnElement[bool]]:
-        """Conditions on a monthly rollup (``month``, ``misuse`` columns) for the whole months ``[first, last)``."""
+    def span_filters(self, column: Any, start: date | None, end: date | None,
+                     misuse: Any) -> list[ColumnElement[bool]]:
+        """Conditions on a rollup for ``start <= column < end`` (a span of :func:`collector.kpi.periods.plan`)."""
         where = list(self.espace_filters())
-        if first is not None:
-            where.append(table.month >= first)
-        if last is not None:
-            where.append(table.month < last)
+        if start is not None:
+            where.append(column >= start)
+        if end is not None:
+            where.append(column < end)
         if not self.include_misuse:
-            where.append(table.misuse.is_(False))
+            where.append(misuse.is_(False))
         return where
 
     def rollup_filters(self, table: Any) -> list[ColumnElement[bool]]:

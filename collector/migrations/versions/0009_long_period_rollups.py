@@ -1,4 +1,4 @@
-"""Long-period rollups: rollup_monthly (per espace and month), rollup_national_hourly
+"""Long-period rollups: rollup_monthly and rollup_yearly (per espace), rollup_national_hourly
 
 Filled from the per-espace daily and hourly rollups already stored, as ingest keeps them from now on.
 
@@ -36,14 +36,15 @@ def _counted_columns() -> list[sa.Column]:
 
 
 def upgrade() -> None:
-    op.create_table(
-        "rollup_monthly",
-        sa.Column("espace_id", sa.String(length=32), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
-        *_counted_columns(),
-        sa.ForeignKeyConstraint(["espace_id"], ["espaces.id"]),
-        sa.PrimaryKeyConstraint("espace_id", "month", "scale", "answer", "misuse"),
-    )
+    for name, unit in (("rollup_monthly", "month"), ("rollup_yearly", "year")):
+        op.create_table(
+            name,
+            sa.Column("espace_id", sa.String(length=32), nullable=False),
+            sa.Column(unit, sa.Date(), nullable=False),
+            *_counted_columns(),
+            sa.ForeignKeyConstraint(["espace_id"], ["espaces.id"]),
+            sa.PrimaryKeyConstraint("espace_id", unit, "scale", "answer", "misuse"),
+        )
     op.create_table(
         "rollup_national_hourly",
         sa.Column("day", sa.Date(), nullable=False),
@@ -57,4 +58,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rollup_national_hourly")
+    op.drop_table("rollup_yearly")
     op.drop_table("rollup_monthly")
