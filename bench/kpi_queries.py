@@ -3,9 +3,9 @@
 KPIs read the rollups only, so the rollups are generated directly (what ingest would have left): one
 ``rollup_daily`` row per espace and day (3,000 x 1,095 = 3.3 M rows, 3 or 4 votes each, 10 M votes in all), one
 ``rollup_hourly`` row per espace and day, and ``rollup_followup_daily`` rows for a third of the espaces (those
-asking the follow-up question), then the département, national, monthly, yearly and national hourly rollups summed from
-those (as the migrations that added them do; ingest keeps them in step). The generated databases are cached under
-``/tmp/borne-bench-kpi/`` (an SQLite file, and a PostgreSQL cluster of their own unless
+asking the follow-up question), then the département, national, monthly, yearly and national hourly rollups
+summed from those (as the migrations that added them do; ingest keeps them in step). The generated databases are
+cached under ``/tmp/borne-bench-kpi/`` (an SQLite file, and a PostgreSQL cluster of their own unless
 ``BORNE_TEST_POSTGRES_URL`` names a server), so that only the first run pays for the generation; a cache made
 before a rollup was added gets it from its migration.
 

@@ -219,10 +219,10 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
         return pd.DataFrame(columns=columns)
     per_espace = summarise(counts, ["espace_id"])
     per_espace = per_espace[per_espace["votes"] >= min_votes]
+    # The selection's espaces (those with votes among them: the merge keeps these), not thousands of ids bound.
     names = pd.DataFrame(
-        [tuple(r) for r in session.execute(
-            select(Espace.id, Espace.name, Espace.departement, Espace.region)
-            .where(Espace.id.in_(per_espace["espace_id"].tolist()))
+        [tuple(r) for r in session.connection().execute(
+            select(Espace.id, Espace.name, Espace.departement, Espace.region).where(*selection.espace_filters())
         )],
         columns=["espace_id", "name", "departement", "region"],
     )
