@@ -254,9 +254,11 @@ def participation(session: Session, selection: Selection,
     granularity = Granularity(granularity)
     if granularity in (Granularity.DAY, Granularity.WEEK):
         raise ValueError("acts are counted per month: participation needs month, quarter or year")
-    votes = _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
-    votes["month"] = [d.replace(day=1) for d in votes["day"]]
+    votes = _votes_by_departement(session, selection)
+    # An object column even with no vote (a list's default would be float64, which the merge below refuses).
+    votes["month"] = pd.Series([d.replace(day=1) for d in votes["day"]], index=votes.index, dtype=object)
     votes = votes.groupby(["departement", "month"], as_index=False)["votes"].sum()
+    votes = votes[votes["votes"] != 0].reset_index(drop=True)  # a month whose days taken away were all its votes
     acts = _acts(session, selection)
     merged = votes.merge(acts, on=["departement", "month"], how="outer")
     merged["period"] = [period_start(m, granularity) for m in merged["month"]]
@@ -264,6 +266,27 @@ def participation(session: Session, selection: Selection,
     out["votes"] = out["votes"].fillna(0).astype("int64")
     out["participation"] = out["votes"] / out["actes"].where(out["actes"] > 0)
     return out.sort_values("period").reset_index(drop=True)
+
+
+def _votes_by_departement(session: Session, selection: Selection) -> pd.DataFrame:
+    """Votes per département and local day (``departement``, ``day``, ``votes``), or, where whole months of
+    ``rollup_monthly`` answer, per département and month (``day`` the month's first day) plus or minus days,
+    as :func:`~collector.kpi.periods.plan` adds them up to the period (votes of days taken away negative).
+    """
+    spans = periods.plan(selection.start, selection.end, units=("month", "day"))
+    if all(span.unit == "day" for span in spans):
+        return _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
+    parts = []
+    for span in spans:
+        source = DailyRollup if span.unit == "day" else PERIOD_ROLLUPS[DailyRollup][span.unit]
+        bucket = getattr(source, span.unit)
+        parts.append(select(Espace.departement, bucket.label("day"),
+                            (cast(func.sum(source.votes), BigInteger) * span.sign).label("votes"))
+                     .join(Espace, Espace.id == source.espace_id)
+                     .where(*selection.span_filters(bucket, span.start, span.end, source.misuse))
+                     .group_by(Espace.departement, bucket))
+    rows = session.connection().execute(union_all(*parts)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["departement", "day", "votes"])
 
 
 def _acts(session: Session, selection: Selection) -> pd.DataFrame:

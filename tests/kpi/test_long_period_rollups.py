@@ -107,12 +107,16 @@ def test_kpis_through_the_new_rollups_equal_the_daily_and_hourly_ones(generated:
                                                kind=kind)
                     ranked = indicators.ranking(session, selection, by="votes")
                     heat = indicators.heatmap(session, selection)
+                    shares = indicators.participation(session, selection, "month")
                     with monkeypatch.context() as m:  # the rollups as they were before: daily and hourly only
                         m.setattr(indicators, "PERIOD_ROLLUPS", {})
                         m.setattr(indicators, "AREA_ROLLUPS", {k: v for k, v in AREA_ROLLUPS.items()
                                                                if k.__tablename__ != "rollup_hourly"})
                         pd.testing.assert_frame_equal(ranked, indicators.ranking(session, selection, by="votes"))
                         pd.testing.assert_frame_equal(heat, indicators.heatmap(session, selection))
+                        m.setattr(indicators.periods, "plan", lambda start, end, units=(): [
+                            periods.Span("day", start, end, 1)])
+                        pd.testing.assert_frame_equal(shares, indicators.participation(session, selection, "month"))
                     # And both equal the raw votes counted.
                     chosen = votes[(votes["day"] >= (start or date.min)) & (votes["day"] < (end or date.max))
                                    & (misuse | ~votes["misuse"])]
@@ -123,6 +127,7 @@ def test_kpis_through_the_new_rollups_equal_the_daily_and_hourly_ones(generated:
                     expected = chosen.groupby("espace").size()
                     assert dict(zip(ranked["espace_id"], ranked["votes"], strict=True)) == expected.to_dict()
                     assert int(heat["votes"].sum()) == len(chosen)
+                    assert int(shares["votes"].sum()) == len(chosen)
 
 
 def test_a_plan_adds_up_to_its_period_exactly() -> None:
@@ -143,3 +148,10 @@ def test_a_plan_adds_up_to_its_period_exactly() -> None:
     assert periods.plan(None, None) == [periods.Span("year", None, None, 1)]
     assert periods.plan(date(2025, 11, 25), date(2025, 12, 2)) == [
         periods.Span("day", date(2025, 11, 25), date(2025, 12, 2), 1)]
+
+
+def test_participation_over_a_period_without_votes_is_empty(generated: Generated) -> None:
+    with session_factory(generated.engine)() as session:
+        for start, end in ((date(2023, 1, 1), date(2023, 1, 9)), (date(2023, 1, 1), date(2023, 3, 9))):
+            frame = indicators.participation(session, Selection.make(session, "national", None, start=start, end=end))
+            assert frame.empty
