@@ -112,7 +112,30 @@ def _period_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys
     grouped = [rows.c[n] for n in names]
     total = cast(func.sum(rows.c.votes), BigInteger)
     # Days taken away can leave a group with no vote: the rollups never hold such a group, so neither does this.
-    return select(*grouped, total).group_by(*grouped).having(total > 0)
+    return select(*grouped, total.label("votes")).group_by(*grouped).having(total > 0).order_by(*grouped)
+
+
+def _grouped_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any:
+    """The query of :func:`_grouped`: its columns named after ``extra`` and ``keys``, then ``votes``.
+
+    Rows come in the order of their groups, whichever rollup answers: pandas then adds up the floats computed from
+    them (the index) in the same order, so that every rollup gives the same figures to the last bit.
+    """
+    routed = _area_query(selection, table, extra)
+    if routed is not None:
+        area, columns = routed
+        columns = [*columns, *(getattr(area, k) for k in keys)]
+        return (select(*columns, cast(func.sum(area.votes), BigInteger).label("votes"))
+                .where(*selection.area_filters(area))
+                .group_by(*columns).order_by(*columns))
+    query = _period_query(selection, table, extra, keys)
+    if query is not None:
+        return query
+    columns = [*extra, *(getattr(table, k) for k in keys)]
+    return (select(*columns, cast(func.sum(table.votes), BigInteger).label("votes"))
+            .join(Espace, Espace.id == table.espace_id)
+            .where(*selection.rollup_filters(table))
+            .group_by(*columns).order_by(*columns))
 
 
 def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],
@@ -122,23 +145,7 @@ def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[An
     Run on the session's connection (SQLAlchemy Core rows): the ORM's row handling would double the time of a
     national ranking's 12,000 rows, for plain tuples all the same.
     """
-    routed = _area_query(selection, table, extra)
-    query: Any
-    if routed is not None:
-        area, columns = routed
-        columns = [*columns, *(getattr(area, k) for k in keys)]
-        query = (select(*columns, cast(func.sum(area.votes), BigInteger))
-                 .where(*selection.area_filters(area))
-                 .group_by(*columns))
-    else:
-        query = _period_query(selection, table, extra, keys)
-    if query is None:
-        columns = [*extra, *(getattr(table, k) for k in keys)]
-        query = (select(*columns, cast(func.sum(table.votes), BigInteger))
-                 .join(Espace, Espace.id == table.espace_id)
-                 .where(*selection.rollup_filters(table))
-                 .group_by(*columns))
-    return list(session.connection().execute(query).all())
+    return list(session.connection().execute(_grouped_query(selection, table, extra, keys)).all())
 
 
 def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> pd.DataFrame:
@@ -234,7 +241,11 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
 
 
 def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
-    """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup."""
+    """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup.
+
+    The days are summed into weekdays in pandas, not in SQL: the index is a sum of floats, which must add up in the
+    same order whichever rollup answers.
+    """
     counts = with_answer_columns(_counts(session, selection, HourlyRollup, HourlyRollup.day, HourlyRollup.hour))
     columns = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
     if counts.empty:
