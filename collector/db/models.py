@@ -307,6 +307,40 @@ class NationalFollowupRollup(_FollowupCounts, Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
+# -- Long-period rollups (the national ranking and heatmap at 10 M votes) ----------------------------------
+# ``rollup_daily`` summed per month and per year (the ranking of every espace over a year reads one or a few rows
+# an espace and answer instead of 365), and ``rollup_hourly`` summed over every espace (the national heatmap reads
+# one row an hour instead of one an espace and hour). Kept at ingest, in the same transaction, like the area
+# rollups.
+
+
+class MonthlyRollup(_AnswerCounts, Base):
+    """``rollup_daily`` summed per espace and local month (``month`` is the month's first day)."""
+
+    __tablename__ = "rollup_monthly"
+
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class YearlyRollup(_AnswerCounts, Base):
+    """``rollup_daily`` summed per espace and local year (``year`` is the year's first day)."""
+
+    __tablename__ = "rollup_yearly"
+
+    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
+    year: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class NationalHourlyRollup(_AnswerCounts, Base):
+    """``rollup_hourly`` summed over every espace."""
+
+    __tablename__ = "rollup_national_hourly"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
 # -- Programme staff signing in through OpenID Connect (collector/staff/) ---------------------------------
 # People, not machines: who may sign in and with which role (the access list admins keep), their server-side
 # sessions, the sign-ins under way, and the audit log of every change to the list.

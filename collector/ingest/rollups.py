@@ -7,8 +7,12 @@ migrations); this module says what they are to the vote path and to their reader
   database types (read from the tables themselves, not typed again);
 - :data:`AREA_ROLLUPS`, which per-espace rollup each département and national rollup sums (the KPIs read those
   for a département, a région or the nation);
+- :data:`PERIOD_ROLLUPS`, which per-espace monthly and yearly rollups sum each daily one (the KPIs read those
+  for whole months and years when they group by espace, not by day: the ranking, see
+  :mod:`collector.kpi.periods`);
 - :data:`BACKFILL`, how the area rollups are filled from the per-espace ones (the migration that created them
-  ran it);
+  ran it), and :func:`long_period_backfill`, how the monthly, yearly and national hourly rollups are
+  (likewise);
 - :func:`bump`, adding a group's new votes to every rollup in one statement per table.
 
 Guarantee: the rollups are bumped in the store's transaction, by exactly the votes that transaction inserted, so
@@ -32,8 +36,11 @@ from collector.db.models import (
     DepartementFollowupRollup,
     FollowupRollup,
     HourlyRollup,
+    MonthlyRollup,
     NationalDailyRollup,
     NationalFollowupRollup,
+    NationalHourlyRollup,
+    YearlyRollup,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -58,17 +65,24 @@ def _key_types(model: Any) -> dict[str, str]:
 
 
 #: The rollups kept at ingest: daily counts (KPIs), hourly (the heatmap), follow-up answers (resolution rate),
-#: then the same daily and follow-up counts per département and national (area KPIs read those). The national
-#: rows, which every group bumps, come last: their locks are held for the shortest time.
-ROLLUP_MODELS: tuple[Any, ...] = (DailyRollup, HourlyRollup, FollowupRollup, DepartementDailyRollup,
-                                  DepartementFollowupRollup, NationalDailyRollup, NationalFollowupRollup)
+#: monthly and yearly counts (the ranking), then the same daily and follow-up counts per département and
+#: national, and the hourly counts national (area KPIs read those). The national rows, which every group bumps,
+#: come last: their locks are held for the shortest time.
+ROLLUP_MODELS: tuple[Any, ...] = (DailyRollup, HourlyRollup, FollowupRollup, MonthlyRollup, YearlyRollup,
+                                  DepartementDailyRollup, DepartementFollowupRollup, NationalDailyRollup,
+                                  NationalFollowupRollup, NationalHourlyRollup)
 ROLLUPS: tuple[tuple[str, dict[str, str]], ...] = tuple((m.__tablename__, _key_types(m)) for m in ROLLUP_MODELS)
 
-#: Per-espace rollup -> the same counts per département, and national.
-AREA_ROLLUPS: dict[Any, tuple[Any, Any]] = {
+#: Per-espace rollup -> the same counts per département (None: not kept), and national.
+AREA_ROLLUPS: dict[Any, tuple[Any | None, Any]] = {
     DailyRollup: (DepartementDailyRollup, NationalDailyRollup),
     FollowupRollup: (DepartementFollowupRollup, NationalFollowupRollup),
+    HourlyRollup: (None, NationalHourlyRollup),
 }
+
+#: Per-espace daily rollup -> the same counts per espace and month, and year (their column named after the unit,
+#: holding the local month's or year's first day).
+PERIOD_ROLLUPS: dict[Any, dict[str, Any]] = {DailyRollup: {"month": MonthlyRollup, "year": YearlyRollup}}
 
 #: The area rollups filled from the per-espace ones, each espace's counts going to its département.
 BACKFILL = (
@@ -87,6 +101,22 @@ BACKFILL = (
     "SELECT day, scale, answer, misuse, followup, sum(votes) FROM rollup_departement_followup_daily "
     "GROUP BY day, scale, answer, misuse, followup",
 )
+
+
+def long_period_backfill(postgres: bool) -> tuple[str, ...]:
+    """The monthly, yearly and national hourly rollups filled from the per-espace daily and hourly ones."""
+    def start_of(unit: str) -> str:
+        return f"CAST(date_trunc('{unit}', day) AS date)" if postgres else f"date(day, 'start of {unit}')"
+
+    return (
+        *(f"INSERT INTO rollup_{table} (espace_id, {unit}, scale, answer, misuse, votes) "  # noqa: S608 - constants
+          f"SELECT espace_id, {start_of(unit)}, scale, answer, misuse, sum(votes) FROM rollup_daily "
+          f"GROUP BY espace_id, {start_of(unit)}, scale, answer, misuse"
+          for table, unit in (("monthly", "month"), ("yearly", "year"))),
+        "INSERT INTO rollup_national_hourly (day, hour, scale, answer, misuse, votes) "
+        "SELECT day, hour, scale, answer, misuse, sum(votes) FROM rollup_hourly "
+        "GROUP BY day, hour, scale, answer, misuse",
+    )
 
 
 class CountedVote(Protocol):
@@ -139,6 +169,11 @@ def counts(rows: Iterable[CountedVote]) -> tuple[Counter[tuple[Any, ...]], ...]:
         hourly[(r.espace_id, r.day, r.hour, r.scale, r.answer, r.misuse)] += 1
         if r.followup is not None:
             followups[(r.espace_id, r.day, r.scale, r.answer, r.misuse, r.followup)] += 1
+    monthly: Counter[tuple[Any, ...]] = Counter()
+    yearly: Counter[tuple[Any, ...]] = Counter()
+    for (espace, day, *key), n in daily.items():
+        monthly[(espace, day.replace(day=1), *key)] += n
+        yearly[(espace, day.replace(month=1, day=1), *key)] += n
     departements: Counter[tuple[Any, ...]] = Counter()
     departement_followups: Counter[tuple[Any, ...]] = Counter()
     for (espace, *key), n in daily.items():
@@ -151,7 +186,11 @@ def counts(rows: Iterable[CountedVote]) -> tuple[Counter[tuple[Any, ...]], ...]:
         national[tuple(key)] += n
     for (_, *key), n in departement_followups.items():
         national_followups[tuple(key)] += n
-    return daily, hourly, followups, departements, departement_followups, national, national_followups
+    national_hourly: Counter[tuple[Any, ...]] = Counter()
+    for (_, *key), n in hourly.items():
+        national_hourly[tuple(key)] += n
+    return (daily, hourly, followups, monthly, yearly, departements, departement_followups, national,
+            national_followups, national_hourly)
 
 
 def bump(conn: Connection, rows: Iterable[CountedVote], statements: dict[str, str], *, postgres: bool) -> None:

@@ -3,8 +3,10 @@
 Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
 or, for a département, a région or the nation without a filter on espaces, the same counts kept per
 département and national (``rollup_departement_daily``, ``rollup_national_daily`` and their follow-up
-twins), then finishes in pandas: periods, rates, Wilson intervals, index. Results are DataFrames,
-which the API turns into JSON, CSV or Parquet.
+twins, ``rollup_national_hourly``), or, for counts per espace over a long period (the ranking), ``rollup_yearly``
+and ``rollup_monthly`` plus or minus days of ``rollup_daily`` (:mod:`collector.kpi.periods`); then finishes in
+pandas: periods, rates, Wilson intervals, index. Whichever rollup answers, the result is the same. Results are
+DataFrames, which the API turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, cast, func, select, union_all
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
@@ -27,7 +29,8 @@ from collector.db.models import (
     FollowupRollup,
     HourlyRollup,
 )
-from collector.ingest.rollups import AREA_ROLLUPS
+from collector.ingest.rollups import AREA_ROLLUPS, PERIOD_ROLLUPS
+from collector.kpi import periods
 from collector.kpi.selection import Selection
 from collector.kpi.stats import (
     Granularity,
@@ -65,37 +68,84 @@ def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tup
     """The area rollup answering a query on ``table`` grouped by ``extra``, with its columns; None if none can.
 
     It can when the selection is a département, a région or the nation with no filter on espaces, and the
-    query groups by day and département at most (not by espace, nor by hour).
+    query groups by columns the area rollup has (day, hour) and by département at most (not by espace).
     """
     areas = AREA_ROLLUPS.get(table)
     if areas is None or not selection.by_area:
         return None
-    if any(c is not table.day and c is not Espace.departement for c in extra):
-        return None
     national = selection.level is Level.NATIONAL and not any(c is Espace.departement for c in extra)
     area = areas[1] if national else areas[0]
-    return area, [getattr(area, c.key) for c in extra]
+    if area is None:
+        return None
+    columns = []
+    for c in extra:
+        if c is not Espace.departement and (getattr(c, "class_", None) is not table or c.key == "espace_id"
+                                            or c.key not in area.__table__.columns):
+            return None
+        columns.append(getattr(area, c.key))
+    return area, columns
 
 
-def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],
-             keys: list[str]) -> list[Any]:
-    """Sums of ``votes`` grouped by ``extra`` and then ``keys`` (columns of ``table``), from the smallest rollup."""
+def _period_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any | None:
+    """Sums of ``votes`` grouped by ``extra`` and ``keys``: whole years and months from the yearly and monthly
+    rollups, plus or minus days of ``table``, as :func:`~collector.kpi.periods.plan` adds them up to the period;
+    None if they cannot answer (the query groups by day) or if the days alone are cheaper.
+    """
+    rollups = PERIOD_ROLLUPS.get(table)
+    if rollups is None or any(c is table.day for c in extra):
+        return None
+    spans = periods.plan(selection.start, selection.end)
+    if all(span.unit == "day" for span in spans):
+        return None
+    names = [c.key for c in extra] + keys
+
+    def part(span: periods.Span) -> Any:
+        source = table if span.unit == "day" else rollups[span.unit]
+        columns = [getattr(source, c.key) if getattr(c, "class_", None) is table else c for c in extra]
+        columns += [getattr(source, k) for k in keys]
+        votes = source.votes if span.sign > 0 else -source.votes
+        where = selection.span_filters(getattr(source, span.unit), span.start, span.end, source.misuse)
+        return (select(*(c.label(n) for c, n in zip(columns, names, strict=True)), votes.label("votes"))
+                .join(Espace, Espace.id == source.espace_id).where(*where))
+
+    rows = union_all(*(part(span) for span in spans)).subquery()
+    grouped = [rows.c[n] for n in names]
+    total = cast(func.sum(rows.c.votes), BigInteger)
+    # Days taken away can leave a group with no vote: the rollups never hold such a group, so neither does this.
+    return select(*grouped, total.label("votes")).group_by(*grouped).having(total > 0).order_by(*grouped)
+
+
+def _grouped_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any:
+    """The query of :func:`_grouped`: its columns named after ``extra`` and ``keys``, then ``votes``.
+
+    Rows come in the order of their groups, whichever rollup answers: pandas then adds up the floats computed from
+    them (the index) in the same order, so that every rollup gives the same figures to the last bit.
+    """
     routed = _area_query(selection, table, extra)
     if routed is not None:
         area, columns = routed
         columns = [*columns, *(getattr(area, k) for k in keys)]
-        return list(session.execute(
-            select(*columns, cast(func.sum(area.votes), BigInteger))
-            .where(*selection.area_filters(area))
-            .group_by(*columns)
-        ).all())
+        return (select(*columns, cast(func.sum(area.votes), BigInteger).label("votes"))
+                .where(*selection.area_filters(area))
+                .group_by(*columns).order_by(*columns))
+    query = _period_query(selection, table, extra, keys)
+    if query is not None:
+        return query
     columns = [*extra, *(getattr(table, k) for k in keys)]
-    return list(session.execute(
-        select(*columns, cast(func.sum(table.votes), BigInteger))
-        .join(Espace, Espace.id == table.espace_id)
-        .where(*selection.rollup_filters(table))
-        .group_by(*columns)
-    ).all())
+    return (select(*columns, cast(func.sum(table.votes), BigInteger).label("votes"))
+            .join(Espace, Espace.id == table.espace_id)
+            .where(*selection.rollup_filters(table))
+            .group_by(*columns).order_by(*columns))
+
+
+def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],
+             keys: list[str]) -> list[Any]:
+    """Sums of ``votes`` grouped by ``extra`` and then ``keys`` (columns of ``table``), from the smallest rollup.
+
+    Run on the session's connection (SQLAlchemy Core rows): the ORM's row handling would double the time of a
+    national ranking's 12,000 rows, for plain tuples all the same.
+    """
+    return list(session.connection().execute(_grouped_query(selection, table, extra, keys)).all())
 
 
 def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> pd.DataFrame:
@@ -176,10 +226,10 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
         return pd.DataFrame(columns=columns)
     per_espace = summarise(counts, ["espace_id"])
     per_espace = per_espace[per_espace["votes"] >= min_votes]
+    # The selection's espaces (those with votes among them: the merge keeps these), not thousands of ids bound.
     names = pd.DataFrame(
-        [tuple(r) for r in session.execute(
-            select(Espace.id, Espace.name, Espace.departement, Espace.region)
-            .where(Espace.id.in_(per_espace["espace_id"].tolist()))
+        [tuple(r) for r in session.connection().execute(
+            select(Espace.id, Espace.name, Espace.departement, Espace.region).where(*selection.espace_filters())
         )],
         columns=["espace_id", "name", "departement", "region"],
     )
@@ -191,7 +241,11 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
 
 
 def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
-    """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup."""
+    """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup.
+
+    The days are summed into weekdays in pandas, not in SQL: the index is a sum of floats, which must add up in the
+    same order whichever rollup answers.
+    """
     counts = with_answer_columns(_counts(session, selection, HourlyRollup, HourlyRollup.day, HourlyRollup.hour))
     columns = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
     if counts.empty:
@@ -211,9 +265,11 @@ def participation(session: Session, selection: Selection,
     granularity = Granularity(granularity)
     if granularity in (Granularity.DAY, Granularity.WEEK):
         raise ValueError("acts are counted per month: participation needs month, quarter or year")
-    votes = _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
-    votes["month"] = [d.replace(day=1) for d in votes["day"]]
+    votes = _votes_by_departement(session, selection)
+    # An object column even with no vote (a list's default would be float64, which the merge below refuses).
+    votes["month"] = pd.Series([d.replace(day=1) for d in votes["day"]], index=votes.index, dtype=object)
     votes = votes.groupby(["departement", "month"], as_index=False)["votes"].sum()
+    votes = votes[votes["votes"] != 0].reset_index(drop=True)  # a month whose days taken away were all its votes
     acts = _acts(session, selection)
     merged = votes.merge(acts, on=["departement", "month"], how="outer")
     merged["period"] = [period_start(m, granularity) for m in merged["month"]]
@@ -221,6 +277,27 @@ def participation(session: Session, selection: Selection,
     out["votes"] = out["votes"].fillna(0).astype("int64")
     out["participation"] = out["votes"] / out["actes"].where(out["actes"] > 0)
     return out.sort_values("period").reset_index(drop=True)
+
+
+def _votes_by_departement(session: Session, selection: Selection) -> pd.DataFrame:
+    """Votes per département and local day (``departement``, ``day``, ``votes``), or, where whole months of
+    ``rollup_monthly`` answer, per département and month (``day`` the month's first day) plus or minus days,
+    as :func:`~collector.kpi.periods.plan` adds them up to the period (votes of days taken away negative).
+    """
+    spans = periods.plan(selection.start, selection.end, units=("month", "day"))
+    if all(span.unit == "day" for span in spans):
+        return _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
+    parts = []
+    for span in spans:
+        source = DailyRollup if span.unit == "day" else PERIOD_ROLLUPS[DailyRollup][span.unit]
+        bucket = getattr(source, span.unit)
+        parts.append(select(Espace.departement, bucket.label("day"),
+                            (cast(func.sum(source.votes), BigInteger) * span.sign).label("votes"))
+                     .join(Espace, Espace.id == source.espace_id)
+                     .where(*selection.span_filters(bucket, span.start, span.end, source.misuse))
+                     .group_by(Espace.departement, bucket))
+    rows = session.connection().execute(union_all(*parts)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["departement", "day", "votes"])
 
 
 def _acts(session: Session, selection: Selection) -> pd.DataFrame:

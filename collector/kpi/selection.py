@@ -104,6 +104,18 @@ class Selection:
                 select(Espace.departement).where(Espace.region == self.code).distinct()))
         return where + self._period_filters(table)
 
+    def span_filters(self, column: Any, start: date | None, end: date | None,
+                     misuse: Any) -> list[ColumnElement[bool]]:
+        """Conditions on a rollup for ``start <= column < end`` (a span of :func:`collector.kpi.periods.plan`)."""
+        where = list(self.espace_filters())
+        if start is not None:
+            where.append(column >= start)
+        if end is not None:
+            where.append(column < end)
+        if not self.include_misuse:
+            where.append(misuse.is_(False))
+        return where
+
     def rollup_filters(self, table: Any) -> list[ColumnElement[bool]]:
         """Conditions on a rollup table (``day``, ``misuse`` columns) for the period and misuse."""
         return list(self.espace_filters()) + self._period_filters(table)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
-from collector.db.models import DailyRollup, Vote
+from collector.db.models import DailyRollup, MonthlyRollup, NationalDailyRollup, NationalHourlyRollup, Vote
 from devtools import processes
 from devtools.brokers import Mosquitto
 from devtools.builders import migrated_engine, register, wire_batch
@@ -65,6 +65,13 @@ def _totals(engine: Engine) -> tuple[int, int, int]:
         distinct = session.scalar(select(func.count(func.distinct(Vote.id)))) or 0
         rolled = session.scalar(select(func.coalesce(func.sum(DailyRollup.votes), 0))) or 0
     return int(votes), int(distinct), int(rolled)
+
+
+def _rollup_totals(engine: Engine) -> list[int]:
+    """The votes in each rollup bumped per vote (at the end of a run: read in one transaction, nothing coming)."""
+    with session_factory(engine)() as session:
+        return [int(session.scalar(select(func.coalesce(func.sum(m.votes), 0))) or 0)
+                for m in (DailyRollup, MonthlyRollup, NationalDailyRollup, NationalHourlyRollup)]
 
 
 class Publisher:
@@ -117,6 +124,7 @@ def test_two_collectors_one_killed_mid_run_exact_totals(mosquitto: Mosquitto, po
         assert wait_until(lambda: _totals(engine)[0] == 8000, 90), f"totals {_totals(engine)}"
         time.sleep(1.0)  # nothing more may arrive: redeliveries must not count twice
         assert _totals(engine) == (8000, 8000, 8000)
+        assert _rollup_totals(engine) == [8000] * 4
     finally:
         if publisher is not None:
             publisher.close()

@@ -1,0 +1,174 @@
+"""The monthly, yearly and national hourly rollups: equal to the raw votes counted, and KPIs read through them
+equal to KPIs read from the daily and hourly rollups alone, over random periods (month and year edges, open ends,
+overseas time zones), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from collector.auth import Level
+from collector.db.engine import session_factory
+from collector.db.models import HourlyRollup
+from collector.ingest.rollups import AREA_ROLLUPS, long_period_backfill
+from collector.kpi import indicators, periods
+from collector.kpi.selection import Selection
+from collector.kpi.stats import summarise, with_answer_columns
+from devtools.builders import migrated_engine
+from tests.kpi.fleet import Generated, build
+
+
+@pytest.fixture
+def generated(database_url: str) -> Iterator[Generated]:
+    engine = migrated_engine(database_url)
+    try:
+        yield build(engine, n=1200, seed=11)
+    finally:
+        engine.dispose()
+
+
+MISUSE = "CASE WHEN misuse THEN 1 ELSE 0 END"  # the same text on both databases
+
+
+def _rows(engine: Engine, sql: str) -> Counter[tuple[str, ...]]:
+    with engine.connect() as conn:
+        return Counter({tuple(str(v) for v in r[:-1]): int(r[-1]) for r in conn.execute(text(sql))})
+
+
+def _raw(votes: pd.DataFrame, keys: list[str]) -> Counter[tuple[str, ...]]:
+    grouped = votes.groupby(keys).size()
+    return Counter({tuple(str(v) for v in (k if isinstance(k, tuple) else (k,))): int(n)
+                    for k, n in grouped.items()})
+
+
+def test_rollups_count_the_raw_votes(generated: Generated) -> None:
+    votes = generated.votes.copy()
+    votes["month"] = [d.replace(day=1) for d in votes["day"]]
+    votes["year"] = [d.replace(month=1, day=1) for d in votes["day"]]
+    votes["misuse"] = [int(m) for m in votes["misuse"]]
+    monthly = _rows(generated.engine,
+                    f"SELECT espace_id, month, scale, answer, {MISUSE}, votes FROM rollup_monthly")  # noqa: S608
+    assert monthly == _raw(votes, ["espace", "month", "scale", "answer", "misuse"])
+    yearly = _rows(generated.engine,
+                   f"SELECT espace_id, year, scale, answer, {MISUSE}, votes FROM rollup_yearly")  # noqa: S608
+    assert yearly == _raw(votes, ["espace", "year", "scale", "answer", "misuse"])
+    assert "2024-01-01" in {k[1] for k in yearly}
+    # Months are local: Guadeloupe's (UTC-4) votes are counted in the month of their local day, as above.
+    assert {k[1] for k in monthly if k[0] == "fs-971"} >= {"2024-01-01", "2024-05-01"}
+    hourly = _rows(generated.engine,
+                   f"SELECT day, hour, scale, answer, {MISUSE}, votes FROM rollup_national_hourly")  # noqa: S608
+    assert hourly == _raw(votes, ["day", "hour", "scale", "answer", "misuse"])
+    assert sum(hourly.values()) == len(votes)
+
+
+def test_backfill_matches_ingest(generated: Generated) -> None:
+    engine = generated.engine
+    tables = {"rollup_monthly": "espace_id, month, scale, answer, misuse, votes",
+              "rollup_yearly": "espace_id, year, scale, answer, misuse, votes",
+              "rollup_national_hourly": "day, hour, scale, answer, misuse, votes"}
+    kept = {t: _rows(engine, f"SELECT {c} FROM {t}") for t, c in tables.items()}  # noqa: S608
+    with engine.begin() as conn:  # as if the votes had been stored before the migration
+        for table in tables:
+            conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+        for statement in long_period_backfill(engine.dialect.name == "postgresql"):
+            conn.execute(text(statement))
+    assert {t: _rows(engine, f"SELECT {c} FROM {t}") for t, c in tables.items()} == kept  # noqa: S608
+
+
+def _periods(rng: random.Random, n: int) -> list[tuple[date | None, date | None]]:
+    """Random periods over the votes' five months and around them: month firsts and lasts, open ends, short."""
+    edges = [date(2024, m, 1) + timedelta(days=d) for m in range(1, 7) for d in (-1, 0, 1)] + [date(2025, 1, 1)]
+    periods: list[tuple[date | None, date | None]] = [(None, None), (None, date(2024, 3, 17)),
+                                                      (date(2024, 2, 9), None), (date(2024, 2, 1), date(2024, 4, 1))]
+    while len(periods) < n:
+        start = rng.choice(edges) if rng.random() < 0.5 else date(2023, 12, 20) + timedelta(days=rng.randrange(170))
+        end = start + timedelta(days=rng.choice([1, 6, 29, 31, 45, 64, 100, 140, 365, 400]))
+        periods.append((start, end))
+    return periods
+
+
+def _heatmap_day_by_day(session: Session, selection: Selection) -> pd.DataFrame:
+    """The heatmap as it was computed before weekdays were summed in SQL: one row a day and hour into pandas."""
+    counts = with_answer_columns(indicators._counts(session, selection, HourlyRollup, HourlyRollup.day,
+                                                    HourlyRollup.hour))
+    columns = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
+    if counts.empty:
+        return pd.DataFrame(columns=columns)
+    counts["weekday"] = [d.weekday() for d in counts["day"]]
+    counts["hour"] = counts["hour"].astype("int64")
+    return summarise(counts, ["weekday", "hour"])[columns]
+
+
+SELECTIONS = [(Level.NATIONAL, None, None), (Level.REGION, "53", None), (Level.DEPARTEMENT, "971", None),
+              (Level.DEPARTEMENT, "22", None), (Level.NATIONAL, None, "Principal")]
+
+
+def test_kpis_through_the_new_rollups_equal_the_daily_and_hourly_ones(generated: Generated,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(3)
+    votes = generated.votes
+    with session_factory(generated.engine)() as session:
+        for start, end in _periods(rng, 30):
+            for level, code, kind in SELECTIONS:
+                for misuse in (False, True):
+                    selection = Selection.make(session, level, code, start=start, end=end, include_misuse=misuse,
+                                               kind=kind)
+                    ranked = indicators.ranking(session, selection, by="votes")
+                    heat = indicators.heatmap(session, selection)
+                    shares = indicators.participation(session, selection, "month")
+                    with monkeypatch.context() as m:  # the rollups as they were before: daily and hourly only
+                        m.setattr(indicators, "PERIOD_ROLLUPS", {})
+                        m.setattr(indicators, "AREA_ROLLUPS", {k: v for k, v in AREA_ROLLUPS.items()
+                                                               if k.__tablename__ != "rollup_hourly"})
+                        pd.testing.assert_frame_equal(ranked, indicators.ranking(session, selection, by="votes"),
+                                                      check_exact=True)
+                        pd.testing.assert_frame_equal(heat, _heatmap_day_by_day(session, selection), check_exact=True)
+                        m.setattr(indicators.periods, "plan", lambda start, end, units=(): [
+                            periods.Span("day", start, end, 1)])
+                        pd.testing.assert_frame_equal(shares, indicators.participation(session, selection, "month"),
+                                                      check_exact=True)
+                    # And both equal the raw votes counted.
+                    chosen = votes[(votes["day"] >= (start or date.min)) & (votes["day"] < (end or date.max))
+                                   & (misuse | ~votes["misuse"])]
+                    if level is Level.REGION:
+                        chosen = chosen[chosen["region"] == code]
+                    elif level is Level.DEPARTEMENT:
+                        chosen = chosen[chosen["departement"] == code]
+                    expected = chosen.groupby("espace").size()
+                    assert dict(zip(ranked["espace_id"], ranked["votes"], strict=True)) == expected.to_dict()
+                    assert int(heat["votes"].sum()) == len(chosen)
+                    assert int(shares["votes"].sum()) == len(chosen)
+
+
+def test_a_plan_adds_up_to_its_period_exactly() -> None:
+    """Every day of the period counted once, every other day not at all (signed spans expanded to days)."""
+    rng = random.Random(5)
+    for _ in range(2000):
+        start = date(2020, 1, 1) + timedelta(days=rng.randrange(2000))
+        end = start + timedelta(days=rng.randrange(1, 900))
+        counted: Counter[date] = Counter()
+        for span in periods.plan(start, end):
+            assert span.start is not None and span.end is not None
+            day = span.start
+            while day < span.end:
+                counted[day] += span.sign
+                day += timedelta(days=1)
+        assert +counted == Counter({start + timedelta(days=i): 1 for i in range((end - start).days)})
+        assert not -counted, (start, end)  # nothing taken away more than added
+    assert periods.plan(None, None) == [periods.Span("year", None, None, 1)]
+    assert periods.plan(date(2025, 11, 25), date(2025, 12, 2)) == [
+        periods.Span("day", date(2025, 11, 25), date(2025, 12, 2), 1)]
+
+
+def test_participation_over_a_period_without_votes_is_empty(generated: Generated) -> None:
+    with session_factory(generated.engine)() as session:
+        for start, end in ((date(2023, 1, 1), date(2023, 1, 9)), (date(2023, 1, 1), date(2023, 3, 9))):
+            frame = indicators.participation(session, Selection.make(session, "national", None, start=start, end=end))
+            assert frame.empty
