@@ -68,7 +68,7 @@ def serve(
         from collector.broker.mosquitto import BrokerMissing, PortTaken
         from collector.db.migrate import SchemaOutdated
         from collector.ingest.workers import WorkersUnsupported
-        from collector.service import Collector
+        from collector.service import Collector, settle_gc
     embedded = broker is BrokerChoice.embedded
     settings = settings_from(
         mqtt_host=mqtt_host, mqtt_port=mqtt_port, api_host=api_host, api_port=api_port,
@@ -82,6 +82,7 @@ def serve(
     except (PortTaken, BrokerMissing, AccountsError, SchemaOutdated, WorkersUnsupported) as exc:
         collector.close()
         raise CliError(str(exc)) from None
+    settle_gc()  # start-up's objects out of the full collections: the dashboard's p95 (docs/performance.md)
     typer.echo(f"collector: API on {collector.api_url}, broker {settings.mqtt_host}:{settings.mqtt_port}"
                f"{' (embedded)' if embedded else ''}")
     try:
