@@ -341,6 +341,32 @@ class NationalHourlyRollup(_AnswerCounts, Base):
     hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
 
 
+# -- Département rollups of hours and months (a région's heatmap, the participation of an area) --------------
+# ``rollup_hourly`` summed per département (a région's heatmap reads one row a département, day, hour and answer
+# instead of one an espace), and ``rollup_departement_daily`` per month (the participation of a département, a
+# région or the nation reads one row a département, month and answer instead of one an espace). Kept at ingest,
+# in the same transaction, like the other area rollups.
+
+
+class DepartementHourlyRollup(_AnswerCounts, Base):
+    """``rollup_hourly`` summed per département (of the vote's espace)."""
+
+    __tablename__ = "rollup_departement_hourly"
+
+    departement: Mapped[str] = mapped_column(String(3), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class DepartementMonthlyRollup(_AnswerCounts, Base):
+    """``rollup_departement_daily`` summed per local month (``month`` is the month's first day)."""
+
+    __tablename__ = "rollup_departement_monthly"
+
+    departement: Mapped[str] = mapped_column(String(3), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
 # -- Programme staff signing in through OpenID Connect (collector/staff/) ---------------------------------
 # People, not machines: who may sign in and with which role (the access list admins keep), their server-side
 # sessions, the sign-ins under way, and the audit log of every change to the list.

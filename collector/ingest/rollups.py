@@ -7,12 +7,12 @@ migrations); this module says what they are to the vote path and to their reader
   database types (read from the tables themselves, not typed again);
 - :data:`AREA_ROLLUPS`, which per-espace rollup each département and national rollup sums (the KPIs read those
   for a département, a région or the nation);
-- :data:`PERIOD_ROLLUPS`, which per-espace monthly and yearly rollups sum each daily one (the KPIs read those
-  for whole months and years when they group by espace, not by day: the ranking, see
+- :data:`PERIOD_ROLLUPS`, which monthly and yearly rollups sum each daily one (the KPIs read those for whole
+  months and years when they do not group by day: the ranking, the participation, see
   :mod:`collector.kpi.periods`);
 - :data:`BACKFILL`, how the area rollups are filled from the per-espace ones (the migration that created them
-  ran it), and :func:`long_period_backfill`, how the monthly, yearly and national hourly rollups are
-  (likewise);
+  ran it), :func:`long_period_backfill`, how the monthly, yearly and national hourly rollups are, and
+  :func:`departement_hours_months_backfill`, the département hourly and monthly ones (likewise);
 - :func:`bump`, adding a group's new votes to every rollup in one statement per table.
 
 Guarantee: the rollups are bumped in the store's transaction, by exactly the votes that transaction inserted, so
@@ -34,6 +34,8 @@ from collector.db.models import (
     DailyRollup,
     DepartementDailyRollup,
     DepartementFollowupRollup,
+    DepartementHourlyRollup,
+    DepartementMonthlyRollup,
     FollowupRollup,
     HourlyRollup,
     MonthlyRollup,
@@ -65,24 +67,26 @@ def _key_types(model: Any) -> dict[str, str]:
 
 
 #: The rollups kept at ingest: daily counts (KPIs), hourly (the heatmap), follow-up answers (resolution rate),
-#: monthly and yearly counts (the ranking), then the same daily and follow-up counts per département and
-#: national, and the hourly counts national (area KPIs read those). The national rows, which every group bumps,
-#: come last: their locks are held for the shortest time.
+#: monthly and yearly counts (the ranking), then the same daily, follow-up, hourly and monthly counts per
+#: département, and daily, follow-up and hourly counts national (area KPIs read those). The national rows, which
+#: every group bumps, come last: their locks are held for the shortest time.
 ROLLUP_MODELS: tuple[Any, ...] = (DailyRollup, HourlyRollup, FollowupRollup, MonthlyRollup, YearlyRollup,
-                                  DepartementDailyRollup, DepartementFollowupRollup, NationalDailyRollup,
-                                  NationalFollowupRollup, NationalHourlyRollup)
+                                  DepartementDailyRollup, DepartementFollowupRollup, DepartementHourlyRollup,
+                                  DepartementMonthlyRollup, NationalDailyRollup, NationalFollowupRollup,
+                                  NationalHourlyRollup)
 ROLLUPS: tuple[tuple[str, dict[str, str]], ...] = tuple((m.__tablename__, _key_types(m)) for m in ROLLUP_MODELS)
 
 #: Per-espace rollup -> the same counts per département (None: not kept), and national.
 AREA_ROLLUPS: dict[Any, tuple[Any | None, Any]] = {
     DailyRollup: (DepartementDailyRollup, NationalDailyRollup),
     FollowupRollup: (DepartementFollowupRollup, NationalFollowupRollup),
-    HourlyRollup: (None, NationalHourlyRollup),
+    HourlyRollup: (DepartementHourlyRollup, NationalHourlyRollup),
 }
 
-#: Per-espace daily rollup -> the same counts per espace and month, and year (their column named after the unit,
-#: holding the local month's or year's first day).
-PERIOD_ROLLUPS: dict[Any, dict[str, Any]] = {DailyRollup: {"month": MonthlyRollup, "year": YearlyRollup}}
+#: Daily rollup -> the same counts per month, and year (their column named after the unit, holding the local
+#: month's or year's first day): per espace, and per département (months only).
+PERIOD_ROLLUPS: dict[Any, dict[str, Any]] = {DailyRollup: {"month": MonthlyRollup, "year": YearlyRollup},
+                                             DepartementDailyRollup: {"month": DepartementMonthlyRollup}}
 
 #: The area rollups filled from the per-espace ones, each espace's counts going to its département.
 BACKFILL = (
@@ -116,6 +120,21 @@ def long_period_backfill(postgres: bool) -> tuple[str, ...]:
         "INSERT INTO rollup_national_hourly (day, hour, scale, answer, misuse, votes) "
         "SELECT day, hour, scale, answer, misuse, sum(votes) FROM rollup_hourly "
         "GROUP BY day, hour, scale, answer, misuse",
+    )
+
+
+def departement_hours_months_backfill(postgres: bool) -> tuple[str, ...]:
+    """The département hourly and monthly rollups filled from the per-espace hourly one and the département
+    daily one."""
+    month = "CAST(date_trunc('month', day) AS date)" if postgres else "date(day, 'start of month')"
+    return (
+        "INSERT INTO rollup_departement_hourly (departement, day, hour, scale, answer, misuse, votes) "
+        "SELECT e.departement, r.day, r.hour, r.scale, r.answer, r.misuse, sum(r.votes) "
+        "FROM rollup_hourly r JOIN espaces e ON e.id = r.espace_id "
+        "GROUP BY e.departement, r.day, r.hour, r.scale, r.answer, r.misuse",
+        "INSERT INTO rollup_departement_monthly (departement, month, scale, answer, misuse, votes) "  # noqa: S608
+        f"SELECT departement, {month}, scale, answer, misuse, sum(votes) FROM rollup_departement_daily "
+        f"GROUP BY departement, {month}, scale, answer, misuse",
     )
 
 
@@ -176,10 +195,16 @@ def counts(rows: Iterable[CountedVote]) -> tuple[Counter[tuple[Any, ...]], ...]:
         yearly[(espace, day.replace(month=1, day=1), *key)] += n
     departements: Counter[tuple[Any, ...]] = Counter()
     departement_followups: Counter[tuple[Any, ...]] = Counter()
+    departement_hourly: Counter[tuple[Any, ...]] = Counter()
+    departement_monthly: Counter[tuple[Any, ...]] = Counter()
     for (espace, *key), n in daily.items():
         departements[(departement_of[espace], *key)] += n
     for (espace, *key), n in followups.items():
         departement_followups[(departement_of[espace], *key)] += n
+    for (espace, *key), n in hourly.items():
+        departement_hourly[(departement_of[espace], *key)] += n
+    for (departement, day, *key), n in departements.items():
+        departement_monthly[(departement, day.replace(day=1), *key)] += n
     national: Counter[tuple[Any, ...]] = Counter()
     national_followups: Counter[tuple[Any, ...]] = Counter()
     for (_, *key), n in departements.items():
@@ -189,8 +214,8 @@ def counts(rows: Iterable[CountedVote]) -> tuple[Counter[tuple[Any, ...]], ...]:
     national_hourly: Counter[tuple[Any, ...]] = Counter()
     for (_, *key), n in hourly.items():
         national_hourly[tuple(key)] += n
-    return (daily, hourly, followups, monthly, yearly, departements, departement_followups, national,
-            national_followups, national_hourly)
+    return (daily, hourly, followups, monthly, yearly, departements, departement_followups, departement_hourly,
+            departement_monthly, national, national_followups, national_hourly)
 
 
 def bump(conn: Connection, rows: Iterable[CountedVote], statements: dict[str, str], *, postgres: bool) -> None:

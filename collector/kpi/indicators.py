@@ -3,10 +3,11 @@
 Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
 or, for a département, a région or the nation without a filter on espaces, the same counts kept per
 département and national (``rollup_departement_daily``, ``rollup_national_daily`` and their follow-up
-twins, ``rollup_national_hourly``), or, for counts per espace over a long period (the ranking), ``rollup_yearly``
-and ``rollup_monthly`` plus or minus days of ``rollup_daily`` (:mod:`collector.kpi.periods`); then finishes in
-pandas: periods, rates, Wilson intervals, index. Whichever rollup answers, the result is the same. Results are
-DataFrames, which the API turns into JSON, CSV or Parquet.
+twins, ``rollup_departement_hourly``, ``rollup_national_hourly``), or, for counts over a long period (the
+ranking, the participation), ``rollup_yearly`` and ``rollup_monthly`` (``rollup_departement_monthly`` for an
+area) plus or minus days of the daily rollups (:mod:`collector.kpi.periods`); then finishes in pandas: periods,
+rates, Wilson intervals, index. Whichever rollup answers, the result is the same. Results are DataFrames, which
+the API turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -281,21 +282,29 @@ def participation(session: Session, selection: Selection,
 
 def _votes_by_departement(session: Session, selection: Selection) -> pd.DataFrame:
     """Votes per département and local day (``departement``, ``day``, ``votes``), or, where whole months of
-    ``rollup_monthly`` answer, per département and month (``day`` the month's first day) plus or minus days,
-    as :func:`~collector.kpi.periods.plan` adds them up to the period (votes of days taken away negative).
+    ``rollup_monthly`` (``rollup_departement_monthly`` for an area without a filter on espaces) answer, per
+    département and month (``day`` the month's first day) plus or minus days, as
+    :func:`~collector.kpi.periods.plan` adds them up to the period (votes of days taken away negative).
     """
     spans = periods.plan(selection.start, selection.end, units=("month", "day"))
     if all(span.unit == "day" for span in spans):
         return _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
+    # A département, a région or the nation without a filter on espaces: the département rollups, no join.
+    daily = AREA_ROLLUPS[DailyRollup][0] if selection.by_area else DailyRollup
     parts = []
     for span in spans:
-        source = DailyRollup if span.unit == "day" else PERIOD_ROLLUPS[DailyRollup][span.unit]
+        source = daily if span.unit == "day" else PERIOD_ROLLUPS[daily][span.unit]
         bucket = getattr(source, span.unit)
-        parts.append(select(Espace.departement, bucket.label("day"),
-                            (cast(func.sum(source.votes), BigInteger) * span.sign).label("votes"))
-                     .join(Espace, Espace.id == source.espace_id)
-                     .where(*selection.span_filters(bucket, span.start, span.end, source.misuse))
-                     .group_by(Espace.departement, bucket))
+        votes = (cast(func.sum(source.votes), BigInteger) * span.sign).label("votes")
+        if selection.by_area:
+            parts.append(select(source.departement, bucket.label("day"), votes)
+                         .where(*selection.area_span_filters(source, bucket, span.start, span.end))
+                         .group_by(source.departement, bucket))
+        else:
+            parts.append(select(Espace.departement, bucket.label("day"), votes)
+                         .join(Espace, Espace.id == source.espace_id)
+                         .where(*selection.span_filters(bucket, span.start, span.end, source.misuse))
+                         .group_by(Espace.departement, bucket))
     rows = session.connection().execute(union_all(*parts)).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=["departement", "day", "votes"])
 

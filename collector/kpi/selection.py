@@ -95,6 +95,22 @@ class Selection:
 
     def area_filters(self, table: Any) -> list[ColumnElement[bool]]:
         """Conditions on a département rollup (``departement``, ``day``, ``misuse``), or a national one."""
+        return self._departement_filters(table) + self._period_filters(table)
+
+    def area_span_filters(self, table: Any, column: Any, start: date | None,
+                          end: date | None) -> list[ColumnElement[bool]]:
+        """Conditions on a département rollup for ``start <= column < end`` (a span of
+        :func:`collector.kpi.periods.plan`)."""
+        where = self._departement_filters(table)
+        if start is not None:
+            where.append(column >= start)
+        if end is not None:
+            where.append(column < end)
+        if not self.include_misuse:
+            where.append(table.misuse.is_(False))
+        return where
+
+    def _departement_filters(self, table: Any) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
         if self.level is Level.DEPARTEMENT:
             where.append(table.departement == self.code)
@@ -102,7 +118,7 @@ class Selection:
             # The départements of the région's espaces: the same espaces as ``espace_filters`` selects.
             where.append(table.departement.in_(
                 select(Espace.departement).where(Espace.region == self.code).distinct()))
-        return where + self._period_filters(table)
+        return where
 
     def span_filters(self, column: Any, start: date | None, end: date | None,
                      misuse: Any) -> list[ColumnElement[bool]]:

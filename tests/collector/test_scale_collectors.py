@@ -20,7 +20,15 @@ from sqlalchemy import Engine, func, select
 
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
-from collector.db.models import DailyRollup, MonthlyRollup, NationalDailyRollup, NationalHourlyRollup, Vote
+from collector.db.models import (
+    DailyRollup,
+    DepartementHourlyRollup,
+    DepartementMonthlyRollup,
+    MonthlyRollup,
+    NationalDailyRollup,
+    NationalHourlyRollup,
+    Vote,
+)
 from devtools import processes
 from devtools.brokers import Mosquitto
 from devtools.builders import migrated_engine, register, wire_batch
@@ -71,7 +79,8 @@ def _rollup_totals(engine: Engine) -> list[int]:
     """The votes in each rollup bumped per vote (at the end of a run: read in one transaction, nothing coming)."""
     with session_factory(engine)() as session:
         return [int(session.scalar(select(func.coalesce(func.sum(m.votes), 0))) or 0)
-                for m in (DailyRollup, MonthlyRollup, NationalDailyRollup, NationalHourlyRollup)]
+                for m in (DailyRollup, MonthlyRollup, DepartementHourlyRollup, DepartementMonthlyRollup,
+                          NationalDailyRollup, NationalHourlyRollup)]
 
 
 class Publisher:

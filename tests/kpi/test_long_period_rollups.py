@@ -1,5 +1,5 @@
-"""The monthly, yearly and national hourly rollups: equal to the raw votes counted, and KPIs read through them
-equal to KPIs read from the daily and hourly rollups alone, over random periods (month and year edges, open ends,
+"""The monthly, yearly, national hourly, département hourly and département monthly rollups: equal to the raw
+votes counted, and KPIs read through them equal to KPIs read from the daily and hourly rollups alone, over random periods (month and year edges, open ends,
 overseas time zones), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from collector.auth import Level
 from collector.db.engine import session_factory
 from collector.db.models import HourlyRollup
-from collector.ingest.rollups import AREA_ROLLUPS, long_period_backfill
+from collector.ingest.rollups import AREA_ROLLUPS, departement_hours_months_backfill, long_period_backfill
 from collector.kpi import indicators, periods
 from collector.kpi.selection import Selection
 from collector.kpi.stats import summarise, with_answer_columns
@@ -66,18 +66,28 @@ def test_rollups_count_the_raw_votes(generated: Generated) -> None:
                    f"SELECT day, hour, scale, answer, {MISUSE}, votes FROM rollup_national_hourly")  # noqa: S608
     assert hourly == _raw(votes, ["day", "hour", "scale", "answer", "misuse"])
     assert sum(hourly.values()) == len(votes)
+    departement_hourly = _rows(generated.engine, f"SELECT departement, day, hour, scale, answer, {MISUSE}, votes "
+                               "FROM rollup_departement_hourly")  # noqa: S608
+    assert departement_hourly == _raw(votes, ["departement", "day", "hour", "scale", "answer", "misuse"])
+    departement_monthly = _rows(generated.engine, f"SELECT departement, month, scale, answer, {MISUSE}, votes "
+                                "FROM rollup_departement_monthly")  # noqa: S608
+    assert departement_monthly == _raw(votes, ["departement", "month", "scale", "answer", "misuse"])
+    assert {k[1] for k in departement_monthly if k[0] == "971"} >= {"2024-01-01", "2024-05-01"}
 
 
 def test_backfill_matches_ingest(generated: Generated) -> None:
     engine = generated.engine
     tables = {"rollup_monthly": "espace_id, month, scale, answer, misuse, votes",
               "rollup_yearly": "espace_id, year, scale, answer, misuse, votes",
-              "rollup_national_hourly": "day, hour, scale, answer, misuse, votes"}
+              "rollup_national_hourly": "day, hour, scale, answer, misuse, votes",
+              "rollup_departement_hourly": "departement, day, hour, scale, answer, misuse, votes",
+              "rollup_departement_monthly": "departement, month, scale, answer, misuse, votes"}
     kept = {t: _rows(engine, f"SELECT {c} FROM {t}") for t, c in tables.items()}  # noqa: S608
-    with engine.begin() as conn:  # as if the votes had been stored before the migration
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:  # as if the votes had been stored before the migrations
         for table in tables:
             conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
-        for statement in long_period_backfill(engine.dialect.name == "postgresql"):
+        for statement in (*long_period_backfill(postgres), *departement_hours_months_backfill(postgres)):
             conn.execute(text(statement))
     assert {t: _rows(engine, f"SELECT {c} FROM {t}") for t, c in tables.items()} == kept  # noqa: S608
 
@@ -132,6 +142,7 @@ def test_kpis_through_the_new_rollups_equal_the_daily_and_hourly_ones(generated:
                         pd.testing.assert_frame_equal(heat, _heatmap_day_by_day(session, selection), check_exact=True)
                         m.setattr(indicators.periods, "plan", lambda start, end, units=(): [
                             periods.Span("day", start, end, 1)])
+                        m.setattr(indicators, "AREA_ROLLUPS", {})  # and per espace: rollup_daily alone
                         pd.testing.assert_frame_equal(shares, indicators.participation(session, selection, "month"),
                                                       check_exact=True)
                     # And both equal the raw votes counted.
