@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
@@ -111,6 +111,10 @@ class Selection:
         """Conditions on a département rollup for ``start <= column < end`` (a span of
         :func:`collector.kpi.periods.plan`)."""
         where = self._departement_filters(table)
+        if self.level is Level.NATIONAL:
+            # Every espace's département (every row's, then): the primary key (département, day, ...) is walked
+            # département by département for a few days, instead of scanned whole (PostgreSQL: 42 -> 8 ms a day).
+            where.append(table.departement.in_(select(Espace.departement).distinct()))
         if start is not None:
             where.append(column >= start)
         if end is not None:
