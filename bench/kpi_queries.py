@@ -3,11 +3,11 @@
 KPIs read the rollups only, so the rollups are generated directly (what ingest would have left): one
 ``rollup_daily`` row per espace and day (3,000 x 1,095 = 3.3 M rows, 3 or 4 votes each, 10 M votes in all), one
 ``rollup_hourly`` row per espace and day, and ``rollup_followup_daily`` rows for a third of the espaces (those
-asking the follow-up question), then the département, national, weekly, monthly, yearly, national hourly,
-département hourly and département monthly rollups summed from those (as the migrations that added them do;
-ingest keeps them in step). The generated databases are cached under ``/tmp/borne-bench-kpi/`` (an SQLite file,
-and a PostgreSQL cluster of their own unless ``BORNE_TEST_POSTGRES_URL`` names a server), so that only the first
-run pays for the generation; a cache made before a rollup was added gets it from its migration.
+asking the follow-up question), then the département, national, monthly, yearly and national hourly rollups,
+and the département hourly and monthly ones summed from those (as the migrations that added them do; ingest keeps
+them in step). The generated databases are cached under ``/tmp/borne-bench-kpi/`` (an SQLite file, and a
+PostgreSQL cluster of their own unless ``BORNE_TEST_POSTGRES_URL`` names a server), so that only the first run
+pays for the generation; a cache made before a rollup was added gets it from its migration.
 
 Measured: every query behind a dashboard page, through :mod:`collector.kpi.indicators` (SQL grouping + pandas),
 over the last year (which starts and ends on the 31st: the ranking reads a year and two days an espace):
@@ -47,7 +47,7 @@ from collector.auth import Level
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
 from collector.ingest.rollups import BACKFILL as AREA_ROLLUPS_BACKFILL
-from collector.ingest.rollups import long_period_backfill, weekly_and_departement_backfill
+from collector.ingest.rollups import departement_hours_months_backfill, long_period_backfill
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.registry.geography import DEPARTEMENT_REGION, REGIONS, region_of
@@ -109,7 +109,7 @@ def _fill_sqlite(path: Path) -> int:
             rows += _flush_sqlite(conn, daily, hourly, follow)
     rows += _flush_sqlite(conn, daily, hourly, follow)
     for statement in (*AREA_ROLLUPS_BACKFILL, *long_period_backfill(postgres=False),
-                      *weekly_and_departement_backfill(postgres=False)):
+                      *departement_hours_months_backfill(postgres=False)):
         conn.execute(statement)
     conn.commit()
     conn.execute("ANALYZE")
@@ -152,7 +152,7 @@ def _fill_postgres(url: str) -> None:
                 if bucket == 0:
                     copy.write_row((espace, day, 4, answer, False, "yes" if answer > 2 else "no", votes))
         for statement in (*AREA_ROLLUPS_BACKFILL, *long_period_backfill(postgres=True),
-                          *weekly_and_departement_backfill(postgres=True)):
+                          *departement_hours_months_backfill(postgres=True)):
             cur.execute(statement)
         conn.commit()
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -311,7 +311,6 @@ def _count(engine: Engine) -> tuple[int, ...]:
                 conn.scalar(text("SELECT count(*) FROM rollup_monthly")) or 0,
                 conn.scalar(text("SELECT count(*) FROM rollup_yearly")) or 0,
                 conn.scalar(text("SELECT count(*) FROM rollup_national_hourly")) or 0,
-                conn.scalar(text("SELECT count(*) FROM rollup_weekly")) or 0,
                 conn.scalar(text("SELECT count(*) FROM rollup_departement_hourly")) or 0,
                 conn.scalar(text("SELECT count(*) FROM rollup_departement_monthly")) or 0)
 
@@ -327,16 +326,15 @@ def main(quick: bool = False) -> None:
             engine = make_engine(url)
             upgrade(engine)  # a no-op unless a migration came after the cache was made
             with engine.begin() as conn:  # statistics for the tables a migration may just have filled
-                for table in ("rollup_monthly", "rollup_yearly", "rollup_national_hourly", "rollup_weekly",
-                              "rollup_departement_hourly", "rollup_departement_monthly"):
+                for table in ("rollup_monthly", "rollup_yearly", "rollup_national_hourly", "rollup_departement_hourly",
+                              "rollup_departement_monthly"):
                     conn.execute(text(f"ANALYZE {table}"))
-            (daily, votes, hourly, follow, departement, national, monthly, yearly, national_hourly, weekly,
-             departement_hourly, departement_monthly) = _count(engine)
+            (daily, votes, hourly, follow, departement, national, monthly, yearly, national_hourly, departement_hourly,
+             departement_monthly) = _count(engine)
             print(f"  {db}: rollup_daily {daily:,} rows ({votes:,} votes), rollup_hourly {hourly:,}, "
                   f"rollup_followup_daily {follow:,}, rollup_departement_daily {departement:,}, "
                   f"rollup_national_daily {national:,}, rollup_monthly {monthly:,}, rollup_yearly {yearly:,}, "
-                  f"rollup_national_hourly {national_hourly:,}, rollup_weekly {weekly:,}, "
-                  f"rollup_departement_hourly {departement_hourly:,}, "
+                  f"rollup_national_hourly {national_hourly:,}, rollup_departement_hourly {departement_hourly:,}, "
                   f"rollup_departement_monthly {departement_monthly:,}", flush=True)
             if db == "postgresql":
                 with engine.connect() as conn:

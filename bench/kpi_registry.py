@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.db.engine import make_engine, session_factory
 from collector.db.migrate import upgrade
 from collector.db.models import DailyRollup, Espace
-from collector.ingest.rollups import BACKFILL, long_period_backfill, weekly_and_departement_backfill
+from collector.ingest.rollups import BACKFILL, departement_hours_months_backfill, long_period_backfill
 from collector.kpi import indicators
 from collector.kpi.selection import Selection
 from collector.registry.espaces_import import import_espaces
@@ -76,7 +76,7 @@ def main(quick: bool = False) -> None:
         with engine.begin() as conn:
             conn.execute(insert(DailyRollup), rows)
             for statement in (*BACKFILL, *long_period_backfill(postgres=False),  # what ingest keeps with them
-                              *weekly_and_departement_backfill(postgres=False)):
+                              *departement_hours_months_backfill(postgres=False)):
                 conn.execute(text(statement))
         print(f"rollup_daily: {len(rows)} rows ({len(ids)} espaces, {days} days, one day in three)")
         with sessions() as session:

@@ -314,15 +314,6 @@ class NationalFollowupRollup(_FollowupCounts, Base):
 # rollups.
 
 
-class WeeklyRollup(_AnswerCounts, Base):
-    """``rollup_daily`` summed per espace and local ISO week (``week`` is its Monday)."""
-
-    __tablename__ = "rollup_weekly"
-
-    espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
-    week: Mapped[date] = mapped_column(Date, primary_key=True)
-
-
 class MonthlyRollup(_AnswerCounts, Base):
     """``rollup_daily`` summed per espace and local month (``month`` is the month's first day)."""
 

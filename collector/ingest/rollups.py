@@ -7,13 +7,12 @@ migrations); this module says what they are to the vote path and to their reader
   database types (read from the tables themselves, not typed again);
 - :data:`AREA_ROLLUPS`, which per-espace rollup each département and national rollup sums (the KPIs read those
   for a département, a région or the nation);
-- :data:`PERIOD_ROLLUPS`, which weekly, monthly and yearly rollups sum each daily one (the KPIs read those for whole
-  weeks, months and years when they do not group by day: the ranking, the participation, see
+- :data:`PERIOD_ROLLUPS`, which monthly and yearly rollups sum each daily one (the KPIs read those for whole
+  months and years when they do not group by day: the ranking, the participation, see
   :mod:`collector.kpi.periods`);
 - :data:`BACKFILL`, how the area rollups are filled from the per-espace ones (the migration that created them
   ran it), :func:`long_period_backfill`, how the monthly, yearly and national hourly rollups are, and
-  :func:`weekly_and_departement_backfill`, the weekly, département hourly and département monthly ones
-  (likewise);
+  :func:`departement_hours_months_backfill`, the département hourly and monthly ones (likewise);
 - :func:`bump`, adding a group's new votes to every rollup in one statement per table.
 
 Guarantee: the rollups are bumped in the store's transaction, by exactly the votes that transaction inserted, so
@@ -26,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Protocol
 
 from sqlalchemy import Boolean, Connection, Date, SmallInteger, String
@@ -43,7 +42,6 @@ from collector.db.models import (
     NationalDailyRollup,
     NationalFollowupRollup,
     NationalHourlyRollup,
-    WeeklyRollup,
     YearlyRollup,
 )
 
@@ -69,13 +67,13 @@ def _key_types(model: Any) -> dict[str, str]:
 
 
 #: The rollups kept at ingest: daily counts (KPIs), hourly (the heatmap), follow-up answers (resolution rate),
-#: weekly, monthly and yearly counts (the ranking), then the same daily, follow-up, hourly and monthly counts per
+#: monthly and yearly counts (the ranking), then the same daily, follow-up, hourly and monthly counts per
 #: département, and daily, follow-up and hourly counts national (area KPIs read those). The national rows, which
 #: every group bumps, come last: their locks are held for the shortest time.
-ROLLUP_MODELS: tuple[Any, ...] = (DailyRollup, HourlyRollup, FollowupRollup, WeeklyRollup, MonthlyRollup,
-                                  YearlyRollup, DepartementDailyRollup, DepartementFollowupRollup,
-                                  DepartementHourlyRollup, DepartementMonthlyRollup, NationalDailyRollup,
-                                  NationalFollowupRollup, NationalHourlyRollup)
+ROLLUP_MODELS: tuple[Any, ...] = (DailyRollup, HourlyRollup, FollowupRollup, MonthlyRollup, YearlyRollup,
+                                  DepartementDailyRollup, DepartementFollowupRollup, DepartementHourlyRollup,
+                                  DepartementMonthlyRollup, NationalDailyRollup, NationalFollowupRollup,
+                                  NationalHourlyRollup)
 ROLLUPS: tuple[tuple[str, dict[str, str]], ...] = tuple((m.__tablename__, _key_types(m)) for m in ROLLUP_MODELS)
 
 #: Per-espace rollup -> the same counts per département (None: not kept), and national.
@@ -85,10 +83,9 @@ AREA_ROLLUPS: dict[Any, tuple[Any | None, Any]] = {
     HourlyRollup: (DepartementHourlyRollup, NationalHourlyRollup),
 }
 
-#: Daily rollup -> the same counts per ISO week, month and year (their column named after the unit, holding the
-#: local week's Monday, the month's or the year's first day): per espace, and per département (months only).
-PERIOD_ROLLUPS: dict[Any, dict[str, Any]] = {DailyRollup: {"week": WeeklyRollup, "month": MonthlyRollup,
-                                                           "year": YearlyRollup},
+#: Daily rollup -> the same counts per month, and year (their column named after the unit, holding the local
+#: month's or year's first day): per espace, and per département (months only).
+PERIOD_ROLLUPS: dict[Any, dict[str, Any]] = {DailyRollup: {"month": MonthlyRollup, "year": YearlyRollup},
                                              DepartementDailyRollup: {"month": DepartementMonthlyRollup}}
 
 #: The area rollups filled from the per-espace ones, each espace's counts going to its département.
@@ -126,17 +123,11 @@ def long_period_backfill(postgres: bool) -> tuple[str, ...]:
     )
 
 
-def weekly_and_departement_backfill(postgres: bool) -> tuple[str, ...]:
-    """The weekly rollup filled from the daily one, and the département hourly and monthly rollups from the
-    per-espace hourly one and the département daily one."""
+def departement_hours_months_backfill(postgres: bool) -> tuple[str, ...]:
+    """The département hourly and monthly rollups filled from the per-espace hourly one and the département
+    daily one."""
     month = "CAST(date_trunc('month', day) AS date)" if postgres else "date(day, 'start of month')"
-    # The ISO week's Monday: date_trunc's week is ISO; SQLite's %w counts from Sunday (0).
-    monday = ("CAST(date_trunc('week', day) AS date)" if postgres
-              else "date(day, '-' || ((CAST(strftime('%w', day) AS INTEGER) + 6) % 7) || ' days')")
     return (
-        "INSERT INTO rollup_weekly (espace_id, week, scale, answer, misuse, votes) "  # noqa: S608 - constants
-        f"SELECT espace_id, {monday}, scale, answer, misuse, sum(votes) FROM rollup_daily "
-        f"GROUP BY espace_id, {monday}, scale, answer, misuse",
         "INSERT INTO rollup_departement_hourly (departement, day, hour, scale, answer, misuse, votes) "
         "SELECT e.departement, r.day, r.hour, r.scale, r.answer, r.misuse, sum(r.votes) "
         "FROM rollup_hourly r JOIN espaces e ON e.id = r.espace_id "
@@ -197,11 +188,9 @@ def counts(rows: Iterable[CountedVote]) -> tuple[Counter[tuple[Any, ...]], ...]:
         hourly[(r.espace_id, r.day, r.hour, r.scale, r.answer, r.misuse)] += 1
         if r.followup is not None:
             followups[(r.espace_id, r.day, r.scale, r.answer, r.misuse, r.followup)] += 1
-    weekly: Counter[tuple[Any, ...]] = Counter()
     monthly: Counter[tuple[Any, ...]] = Counter()
     yearly: Counter[tuple[Any, ...]] = Counter()
     for (espace, day, *key), n in daily.items():
-        weekly[(espace, day - timedelta(days=day.weekday()), *key)] += n
         monthly[(espace, day.replace(day=1), *key)] += n
         yearly[(espace, day.replace(month=1, day=1), *key)] += n
     departements: Counter[tuple[Any, ...]] = Counter()
@@ -225,7 +214,7 @@ def counts(rows: Iterable[CountedVote]) -> tuple[Counter[tuple[Any, ...]], ...]:
     national_hourly: Counter[tuple[Any, ...]] = Counter()
     for (_, *key), n in hourly.items():
         national_hourly[tuple(key)] += n
-    return (daily, hourly, followups, weekly, monthly, yearly, departements, departement_followups, departement_hourly,
+    return (daily, hourly, followups, monthly, yearly, departements, departement_followups, departement_hourly,
             departement_monthly, national, national_followups, national_hourly)
 
 

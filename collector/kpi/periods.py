@@ -1,32 +1,28 @@
-"""How a period of local days is read from rollups of years, months, weeks and days, exactly, reading few rows.
+"""How a period of local days is read from rollups of years, months and days, exactly and reading few rows.
 
 A period ``[start, end)`` is a sum of :class:`Span`: whole years of a yearly rollup, whole months of a monthly
-one, whole ISO weeks (Monday to Sunday) of a weekly one and days of a daily one, each added or taken away. At
-each unit the period's start and end are rounded down or up to the unit's first day, whichever reads fewer rows
-(each span also costing a look-up); the days between a rounded bound and the real one are then read at the next
-finer unit, added (inside the period, outside the rounded span) or taken away (inside the
+one and days of a daily one, each added or taken away. At each unit the period's start and end are rounded down or
+up to the unit's first day, whichever reads fewer rows; the days between a rounded bound and the real one are then
+read at the next finer unit, added (inside the period, outside the rounded span) or taken away (inside the
 rounded span, outside the period). Counts are integers: the sum is exactly that of the period's days.
 
 So the last 365 days ending on 2 December read one year, two months and two days an espace, instead of 365 days
-(or 11 months and 31 days), and the dashboard's default, the last 30 days, four weeks and two days.
+(or 11 months and 31 days).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 _LOG = logging.getLogger(__name__)
 
 #: The units, coarsest first, and the rows a bucket of each holds for an espace, about: one per answer given
-#: for a day (a few votes a day), one per possible answer for a week, a month or a year.
-UNITS = ("year", "month", "week", "day")
-_ROWS = {"year": 4.0, "month": 4.0, "week": 4.0, "day": 1.0}
-_DAYS = {"year": 365.0, "month": 30.0, "week": 7.0, "day": 1.0}
-#: What a span costs on top of its rows: one more look-up of each espace's rows (about a row's read), so that a
-#: week of days is read as days, not as a week with a day taken away and one added.
-_SPAN = 1.0
+#: for a day (a few votes a day), one per possible answer for a month or a year.
+UNITS = ("year", "month", "day")
+_ROWS = {"year": 4.0, "month": 4.0, "day": 1.0}
+_DAYS = {"year": 365.0, "month": 30.0, "day": 1.0}
 #: What an open end counts as, in days: many, so that it is read in the coarsest unit.
 _OPEN_DAYS = 1e6
 
@@ -49,18 +45,12 @@ def plan(start: date | None, end: date | None, units: tuple[str, ...] = UNITS) -
 
 
 def _floor(day: date, unit: str) -> date:
-    if unit == "year":
-        return date(day.year, 1, 1)
-    if unit == "month":
-        return day.replace(day=1)
-    return day - timedelta(days=day.weekday()) if unit == "week" else day
+    return date(day.year, 1, 1) if unit == "year" else day.replace(day=1) if unit == "month" else day
 
 
 def _next(day: date, unit: str) -> date:
     if unit == "year":
         return date(day.year + 1, 1, 1)
-    if unit == "week":
-        return day + timedelta(days=7)
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
@@ -74,16 +64,14 @@ def _bounds(day: date | None, unit: str) -> list[date | None]:
 
 def _cost(start: date | None, end: date | None, unit: str) -> float:
     if start is None or end is None:
-        return _SPAN + _ROWS[unit] * _OPEN_DAYS / _DAYS[unit]
+        return _ROWS[unit] * _OPEN_DAYS / _DAYS[unit]
     if unit == "year":
         count = end.year - start.year
     elif unit == "month":
         count = (end.year - start.year) * 12 + end.month - start.month
-    elif unit == "week":
-        count = (end - start).days // 7
     else:
         count = (end - start).days
-    return _SPAN + _ROWS[unit] * count
+    return _ROWS[unit] * count
 
 
 def _best(start: date | None, end: date | None, sign: int, units: tuple[str, ...]) -> tuple[list[Span], float]:

@@ -1,6 +1,6 @@
-"""The weekly, monthly, yearly, national hourly, département hourly and département monthly rollups: equal to the
-raw votes counted, and KPIs read through them equal to KPIs read from the daily and hourly rollups alone, over
-random periods (week, month and year edges, open ends, overseas time zones), on SQLite and PostgreSQL."""
+"""The monthly, yearly, national hourly, département hourly and département monthly rollups: equal to the raw
+votes counted, and KPIs read through them equal to KPIs read from the daily and hourly rollups alone, over random periods (month and year edges, open ends,
+overseas time zones), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from collector.auth import Level
 from collector.db.engine import session_factory
 from collector.db.models import HourlyRollup
-from collector.ingest.rollups import AREA_ROLLUPS, long_period_backfill, weekly_and_departement_backfill
+from collector.ingest.rollups import AREA_ROLLUPS, departement_hours_months_backfill, long_period_backfill
 from collector.kpi import indicators, periods
 from collector.kpi.selection import Selection
 from collector.kpi.stats import summarise, with_answer_columns
@@ -52,7 +52,6 @@ def test_rollups_count_the_raw_votes(generated: Generated) -> None:
     votes = generated.votes.copy()
     votes["month"] = [d.replace(day=1) for d in votes["day"]]
     votes["year"] = [d.replace(month=1, day=1) for d in votes["day"]]
-    votes["week"] = [d - timedelta(days=d.weekday()) for d in votes["day"]]
     votes["misuse"] = [int(m) for m in votes["misuse"]]
     monthly = _rows(generated.engine,
                     f"SELECT espace_id, month, scale, answer, {MISUSE}, votes FROM rollup_monthly")  # noqa: S608
@@ -61,29 +60,24 @@ def test_rollups_count_the_raw_votes(generated: Generated) -> None:
                    f"SELECT espace_id, year, scale, answer, {MISUSE}, votes FROM rollup_yearly")  # noqa: S608
     assert yearly == _raw(votes, ["espace", "year", "scale", "answer", "misuse"])
     assert "2024-01-01" in {k[1] for k in yearly}
-    weekly = _rows(generated.engine,
-                   f"SELECT espace_id, week, scale, answer, {MISUSE}, votes FROM rollup_weekly")  # noqa: S608
-    assert weekly == _raw(votes, ["espace", "week", "scale", "answer", "misuse"])
-    assert "2023-12-25" in {k[1] for k in weekly}  # 1 January 2024 was a Monday; Guadeloupe's 31 December not
     # Months are local: Guadeloupe's (UTC-4) votes are counted in the month of their local day, as above.
     assert {k[1] for k in monthly if k[0] == "fs-971"} >= {"2024-01-01", "2024-05-01"}
     hourly = _rows(generated.engine,
                    f"SELECT day, hour, scale, answer, {MISUSE}, votes FROM rollup_national_hourly")  # noqa: S608
     assert hourly == _raw(votes, ["day", "hour", "scale", "answer", "misuse"])
     assert sum(hourly.values()) == len(votes)
-    sql = f"SELECT departement, day, hour, scale, answer, {MISUSE}, votes FROM rollup_departement_hourly"  # noqa: S608
-    departement_hourly = _rows(generated.engine, sql)
+    departement_hourly = _rows(generated.engine, f"SELECT departement, day, hour, scale, answer, {MISUSE}, votes "
+                               "FROM rollup_departement_hourly")  # noqa: S608
     assert departement_hourly == _raw(votes, ["departement", "day", "hour", "scale", "answer", "misuse"])
-    sql = f"SELECT departement, month, scale, answer, {MISUSE}, votes FROM rollup_departement_monthly"  # noqa: S608
-    departement_monthly = _rows(generated.engine, sql)
+    departement_monthly = _rows(generated.engine, f"SELECT departement, month, scale, answer, {MISUSE}, votes "
+                                "FROM rollup_departement_monthly")  # noqa: S608
     assert departement_monthly == _raw(votes, ["departement", "month", "scale", "answer", "misuse"])
     assert {k[1] for k in departement_monthly if k[0] == "971"} >= {"2024-01-01", "2024-05-01"}
 
 
 def test_backfill_matches_ingest(generated: Generated) -> None:
     engine = generated.engine
-    tables = {"rollup_weekly": "espace_id, week, scale, answer, misuse, votes",
-              "rollup_monthly": "espace_id, month, scale, answer, misuse, votes",
+    tables = {"rollup_monthly": "espace_id, month, scale, answer, misuse, votes",
               "rollup_yearly": "espace_id, year, scale, answer, misuse, votes",
               "rollup_national_hourly": "day, hour, scale, answer, misuse, votes",
               "rollup_departement_hourly": "departement, day, hour, scale, answer, misuse, votes",
@@ -93,7 +87,7 @@ def test_backfill_matches_ingest(generated: Generated) -> None:
     with engine.begin() as conn:  # as if the votes had been stored before the migrations
         for table in tables:
             conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
-        for statement in (*long_period_backfill(postgres), *weekly_and_departement_backfill(postgres)):
+        for statement in (*long_period_backfill(postgres), *departement_hours_months_backfill(postgres)):
             conn.execute(text(statement))
     assert {t: _rows(engine, f"SELECT {c} FROM {t}") for t, c in tables.items()} == kept  # noqa: S608
 
@@ -182,10 +176,6 @@ def test_a_plan_adds_up_to_its_period_exactly() -> None:
     assert periods.plan(None, None) == [periods.Span("year", None, None, 1)]
     assert periods.plan(date(2025, 11, 25), date(2025, 12, 2)) == [
         periods.Span("day", date(2025, 11, 25), date(2025, 12, 2), 1)]
-    assert periods.plan(date(2025, 11, 16), date(2025, 12, 16)) == [  # the dashboard's default: 30 days
-        periods.Span("week", date(2025, 11, 17), date(2025, 12, 15), 1),
-        periods.Span("day", date(2025, 11, 16), date(2025, 11, 17), 1),
-        periods.Span("day", date(2025, 12, 15), date(2025, 12, 16), 1)]
 
 
 def test_participation_over_a_period_without_votes_is_empty(generated: Generated) -> None:

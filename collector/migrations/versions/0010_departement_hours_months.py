@@ -1,7 +1,7 @@
-"""The dashboard's default view and areas: rollup_weekly (per espace), rollup_departement_hourly,
-rollup_departement_monthly
+"""Département rollups of hours and months: rollup_departement_hourly, rollup_departement_monthly
 
-Filled from the daily and hourly rollups already stored, as ingest keeps them from now on.
+Filled from the per-espace hourly rollup and the département daily one already stored, as ingest keeps them from
+now on.
 
 Revision ID: thdephours
 Revises: tglongrollups
@@ -15,7 +15,7 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
-from collector.ingest.rollups import weekly_and_departement_backfill
+from collector.ingest.rollups import departement_hours_months_backfill
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,14 +38,6 @@ def _counted_columns() -> list[sa.Column]:
 
 def upgrade() -> None:
     op.create_table(
-        "rollup_weekly",
-        sa.Column("espace_id", sa.String(length=32), nullable=False),
-        sa.Column("week", sa.Date(), nullable=False),
-        *_counted_columns(),
-        sa.ForeignKeyConstraint(["espace_id"], ["espaces.id"]),
-        sa.PrimaryKeyConstraint("espace_id", "week", "scale", "answer", "misuse"),
-    )
-    op.create_table(
         "rollup_departement_hourly",
         sa.Column("departement", sa.String(length=3), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
@@ -60,11 +52,10 @@ def upgrade() -> None:
         *_counted_columns(),
         sa.PrimaryKeyConstraint("departement", "month", "scale", "answer", "misuse"),
     )
-    for statement in weekly_and_departement_backfill(op.get_bind().dialect.name == "postgresql"):
+    for statement in departement_hours_months_backfill(op.get_bind().dialect.name == "postgresql"):
         op.execute(statement)
 
 
 def downgrade() -> None:
     op.drop_table("rollup_departement_monthly")
     op.drop_table("rollup_departement_hourly")
-    op.drop_table("rollup_weekly")
