@@ -1,6 +1,6 @@
 """The monthly, yearly, national hourly, département hourly and département monthly rollups: equal to the raw
-votes counted, and KPIs read through them equal to KPIs read from the daily and hourly rollups alone, over random periods (month and year edges, open ends,
-overseas time zones), on SQLite and PostgreSQL."""
+votes counted, and KPIs read through them equal to KPIs read from the daily and hourly rollups alone, over random
+periods (month and year edges, open ends, overseas time zones), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -66,11 +66,11 @@ def test_rollups_count_the_raw_votes(generated: Generated) -> None:
                    f"SELECT day, hour, scale, answer, {MISUSE}, votes FROM rollup_national_hourly")  # noqa: S608
     assert hourly == _raw(votes, ["day", "hour", "scale", "answer", "misuse"])
     assert sum(hourly.values()) == len(votes)
-    departement_hourly = _rows(generated.engine, f"SELECT departement, day, hour, scale, answer, {MISUSE}, votes "
-                               "FROM rollup_departement_hourly")  # noqa: S608
+    sql = f"SELECT departement, day, hour, scale, answer, {MISUSE}, votes FROM rollup_departement_hourly"  # noqa: S608
+    departement_hourly = _rows(generated.engine, sql)
     assert departement_hourly == _raw(votes, ["departement", "day", "hour", "scale", "answer", "misuse"])
-    departement_monthly = _rows(generated.engine, f"SELECT departement, month, scale, answer, {MISUSE}, votes "
-                                "FROM rollup_departement_monthly")  # noqa: S608
+    sql = f"SELECT departement, month, scale, answer, {MISUSE}, votes FROM rollup_departement_monthly"  # noqa: S608
+    departement_monthly = _rows(generated.engine, sql)
     assert departement_monthly == _raw(votes, ["departement", "month", "scale", "answer", "misuse"])
     assert {k[1] for k in departement_monthly if k[0] == "971"} >= {"2024-01-01", "2024-05-01"}
 
