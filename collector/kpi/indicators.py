@@ -290,7 +290,7 @@ def _votes_by_departement(session: Session, selection: Selection) -> pd.DataFram
     if all(span.unit == "day" for span in spans):
         return _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
     # A département, a région or the nation without a filter on espaces: the département rollups, no join.
-    daily = AREA_ROLLUPS[DailyRollup][0] if selection.by_area else DailyRollup
+    daily: Any = AREA_ROLLUPS[DailyRollup][0] if selection.by_area else DailyRollup
     parts = []
     for span in spans:
         source = daily if span.unit == "day" else PERIOD_ROLLUPS[daily][span.unit]
