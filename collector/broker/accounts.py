@@ -124,13 +124,15 @@ def kiosk_grants(kiosk_id: str) -> Grants:
         raise ValueError(f"invalid kiosk id {kiosk_id!r}")
     return Grants(
         publish=tuple(kiosk_topic(kiosk_id, kind) for kind in KIOSK_PUBLISHES),
-        subscribe=(kiosk_topic(kiosk_id, TopicKind.RECEIPTS), kiosk_topic(kiosk_id, TopicKind.CONFIG)),
+        subscribe=(kiosk_topic(kiosk_id, TopicKind.RECEIPTS), kiosk_topic(kiosk_id, TopicKind.CONFIG),
+                   kiosk_topic(kiosk_id, TopicKind.RELEASE)),
     )
 
 
 def collector_grants() -> Grants:
     return Grants(
-        publish=(f"{ROOT}/kiosks/+/{TopicKind.RECEIPTS.value}", f"{ROOT}/kiosks/+/{TopicKind.CONFIG.value}"),
+        publish=(f"{ROOT}/kiosks/+/{TopicKind.RECEIPTS.value}", f"{ROOT}/kiosks/+/{TopicKind.CONFIG.value}",
+                 f"{ROOT}/kiosks/+/{TopicKind.RELEASE.value}"),
         # Mosquitto checks a shared subscription's ACL with its ``$share/<group>/`` prefix.
         subscribe=(f"{ROOT}/kiosks/#", f"$share/+/{ROOT}/kiosks/#"),
     )
