@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     kiosk_mqtt_port: int | None = Field(None, ge=1, le=65535, description="Its port for kiosks (8883 with TLS).")
     kiosk_mqtt_tls: bool | None = Field(None, description="Kiosks connect with TLS (default: as mqtt_tls).")
 
+    release_public_key: str | None = Field(
+        None, description="The programme's Ed25519 release key (base64): 'fleet add' refuses a release it did not "
+        "sign. Kiosks check it themselves whatever this says.",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
 

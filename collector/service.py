@@ -76,7 +76,7 @@ class Collector:
             if s.effective_metrics_token is None and not s.api_on_loopback:
                 _LOG.warning("/metrics is refused: the API listens on %s and no metrics token is set "
                              "(BORNE_METRICS_TOKEN)", s.api_host)
-            app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s))
+            app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s), settings=s)
             # Forwarded headers only from the proxies named: uvicorn would believe any local process.
             config = uvicorn.Config(app, host=s.api_host, port=s.api_port, log_level="warning",
                                     lifespan="off", proxy_headers=bool(s.trusted_proxies.strip()),

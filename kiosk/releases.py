@@ -162,11 +162,13 @@ class Releases:
             os.replace(tmp, link)
         _fsync_dir(self.root)
 
-    def switch(self, version: str, rollout: str | None) -> None:
-        """Make ``version`` the one to run, pending confirmation; the kiosk must then restart."""
+    def switch(self, version: str, rollout: object) -> None:
+        """Make ``version`` the one to run, pending confirmation; the kiosk must then restart. Made again after
+        a cut (``pending.json`` already there), it keeps the ``previous`` that the first attempt recorded."""
         if not self.installed(version):
             raise ReleaseInvalid(f"release {version} is not installed")
-        running = self.current()
+        earlier = self.pending()
+        running = earlier.get("previous") if earlier and earlier.get("version") == version else self.current()
         pending = {"version": version, "previous": running, "rollout": rollout, "started": False,
                    "at": time.time()}
         write_atomic(self.pending_path, json.dumps(pending).encode())

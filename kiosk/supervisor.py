@@ -8,7 +8,8 @@ current release's ``site`` first on ``PYTHONPATH`` (none: the factory install) a
 version. It owns the A/B state machine of :mod:`kiosk.releases`:
 
 - at its start, a pending release that was already started once and never confirmed (a power cut, a crash, a
-  kill while it came up) is switched back: the kiosk starts on the release before;
+  kill while it came up) is switched back: the kiosk starts on the release before; a switch cut short is made
+  again;
 - a child that exits while its release is pending is switched back, and the previous release started;
 - a pending release not confirmed within ``update.confirm_s`` is stopped (SIGTERM, then SIGKILL) and switched
   back;
@@ -67,10 +68,19 @@ class Supervisor:
         return env
 
     def recover(self) -> None:
-        """A release left pending by a start that never confirmed: switch back."""
+        """A release left pending by a start that never confirmed: switch back. A switch cut short (the power
+        went between ``pending.json`` and the ``current`` link): made again, whole."""
         pending = self.releases.pending()
-        if pending is not None and pending.get("started"):
+        if pending is None:
+            return
+        if pending.get("started"):
             self.releases.revert("the kiosk stopped (power cut, crash or kill) before it confirmed its health")
+        elif self.releases.current() != pending.get("version"):
+            version = str(pending.get("version"))
+            if self.releases.installed(version):
+                self.releases.switch(version, pending.get("rollout"))
+            else:
+                self.releases.revert("the switch was cut short and the release is not installed")
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
