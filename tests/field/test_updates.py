@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,10 +160,11 @@ def test_a_good_release_rolls_out_to_several_kiosks_and_no_vote_is_lost(site: Fl
     for kiosk_id in ("k-1", "k-2", "k-3"):
         site.start(kiosk_id)
     for kiosk_id in ("k-1", "k-2", "k-3"):
-        assert wait_until(lambda k=kiosk_id: site.telemetry(k).get("outbox_depth") is not None, 30), site.log(kiosk_id)
+        assert wait_until(lambda: all(site.telemetry(k).get("outbox_depth") is not None for k in site.supervisors),
+                          30), site.log(kiosk_id)
     rollout = site.roll_out("0.2.0")
     for kiosk_id in ("k-1", "k-2", "k-3"):
-        assert wait_until(lambda k=kiosk_id: _reports(site, k, release="0.2.0", update_result="installed 0.2.0"),
+        assert wait_until(partial(_reports, site, kiosk_id, release="0.2.0", update_result="installed 0.2.0"),
                           60), (site.telemetry(kiosk_id), site.log(kiosk_id))
         releases = site.releases(kiosk_id)
         assert releases.current() == "0.2.0" and releases.pending() is None
@@ -219,7 +221,9 @@ def test_a_release_signed_by_another_key_is_refused(site: Fleet) -> None:
 @pytest.mark.timeout(60)
 def test_a_file_altered_on_the_collector_is_refused(site: Fleet) -> None:
     site.release("0.2.0")
-    wheel = fleet.release_path(site.collector.settings, "0.2.0") / "borne-0.2.0-py3-none-any.whl"
+    stored = fleet.release_path(site.collector.settings, "0.2.0")
+    assert stored is not None
+    wheel = stored / "borne-0.2.0-py3-none-any.whl"
     data = bytearray(wheel.read_bytes())
     data[len(data) // 2] ^= 0xFF
     wheel.write_bytes(bytes(data))
@@ -235,13 +239,13 @@ def test_a_file_altered_on_the_collector_is_refused(site: Fleet) -> None:
 def test_a_download_cut_short_resumes_where_it_stopped(site: Fleet) -> None:
     site.release("0.2.0")
     agent = _agent(site, "k-1")
-    source = fleet.release_path(site.collector.settings, "0.2.0") / "borne-0.2.0-py3-none-any.whl"
+    stored = fleet.release_path(site.collector.settings, "0.2.0")
+    assert stored is not None
+    source = stored / "borne-0.2.0-py3-none-any.whl"
     part = agent.releases.downloads / "0.2.0" / (source.name + ".part")
     part.parent.mkdir(parents=True)
     half = source.read_bytes()[: source.stat().st_size // 2]
     part.write_bytes(half)
-    served = site.collector.server
-    assert served is not None
     _desired(agent, "0.2.0")
     agent.step()
     assert agent.releases.current() == "0.2.0", agent.report()
