@@ -42,13 +42,14 @@
         B.cell("", { node: badge, value: k.status, cls: "nowrap" }),
         B.cell(B.ago(k.last_seen), { value: k.last_seen, cls: "nowrap" }),
         B.cell(k.outbox_depth === null ? "—" : B.int(k.outbox_depth), { num: true, value: k.outbox_depth }),
-        B.cell(k.version || "—"));
+        B.cell(k.version || "—"), B.cell(k.release || "usine"), B.cell(k.release_desired || "—"),
+        B.cell(k.update_result || "—"));
       return tr;
     }));
     if (!shown.length) {
       const tr = document.createElement("tr");
       const td = B.cell("Aucune borne.");
-      td.colSpan = 7;
+      td.colSpan = 10;
       tr.append(td);
       tbody.append(tr);
     }
