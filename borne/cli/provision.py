@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,8 +68,12 @@ def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, w
     if wifi_ssid and wifi_password is None:
         wifi_password = typer.prompt(f"Wi-Fi password of {wifi_ssid} (empty for an open network)", default="",
                                      show_default=False, hide_input=True)
+    # Software updates: the programme's public release key and the collector's API as kiosks reach it, from the
+    # environment the technician's station sets once (docs/field.md); without both, the kiosk takes no update.
     options = BundleOptions(ui=ui, hostname=hostname, ssh_keys=keys, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
-                            wheel=wheel, requirement=requirement, wheelhouse=wheelhouse)
+                            wheel=wheel, requirement=requirement, wheelhouse=wheelhouse,
+                            release_key=os.environ.get("BORNE_RELEASE_PUBLIC_KEY") or None,
+                            update_url=os.environ.get("BORNE_KIOSK_UPDATE_URL") or None)
     try:
         check_install(options)
     except BundleError as exc:
