@@ -12,7 +12,13 @@ from sqlalchemy import Engine
 
 from collector.alerts import AlertLoop
 from collector.api.app import create_app
-from collector.broker.accounts import BrokerAccounts, accounts_for, kiosk_broker, sync_revoked
+from collector.broker.accounts import (
+    BrokerAccounts,
+    accounts_for,
+    kiosk_broker,
+    sync_kiosk_grants,
+    sync_revoked,
+)
 from collector.broker.mosquitto import EmbeddedBroker, PortTaken, port_free
 from collector.config import Settings
 from collector.db.engine import engine_for, redact_url
@@ -60,6 +66,7 @@ class Collector:
         self.engine = engine_for(s)
         ensure_current(self.engine)
         sync_revoked(accounts, self.engine)
+        sync_kiosk_grants(accounts)  # kiosks provisioned before a topic was added get it
         if s.ingest_workers > 1:
             self.ingest = IngestWorkers(s, self.metrics).start()
         else:
