@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import session_factory
 from collector.db.models import Alert, Espace, HourlyRollup, Kiosk, Rollout, Vote
+from collector.fleet import STALLED_AFTER
 from collector.registry.geography import timezone_of
 from protocol.hours import listed_day
 
@@ -48,7 +49,7 @@ class Rules:
     min_votes: int = 4
     offline_for: timedelta = timedelta(hours=2)
     stale: timedelta = timedelta(minutes=10)
-    rollout_stalled: timedelta = timedelta(hours=2)
+    rollout_stalled: timedelta = STALLED_AFTER
 
 
 @dataclass
@@ -132,13 +133,9 @@ def _stalled_rollouts(session: Session, now: datetime, rules: Rules) -> dict[str
 
     firing: dict[str, str] = {}
     for rollout in session.scalars(select(Rollout).where(Rollout.state == fleet.ACTIVE)):
-        counts = fleet.summary(session, rollout)
-        if counts["failed"]:
-            firing[rollout.id] = (f"release {rollout.version}: {counts['failed']} of {counts['kiosks']} kiosks "
-                                  "failed to update")
-        elif counts["waiting"] and _aware(rollout.updated_at) < now - rules.rollout_stalled:
-            firing[rollout.id] = (f"release {rollout.version}: {counts['waiting']} of {counts['kiosks']} kiosks "
-                                  f"not updated after {rules.rollout_stalled.total_seconds() / 3600:.0f} h")
+        why = fleet.stalled(rollout, fleet.summary(session, rollout), now, rules.rollout_stalled)
+        if why is not None:
+            firing[rollout.id] = why
     return firing
 
 

@@ -24,7 +24,7 @@ import shutil
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -39,6 +39,8 @@ _LOG = logging.getLogger(__name__)
 
 STAGES = ("kiosk", "espace", "departement", "percent", "all")
 ACTIVE, PAUSED, ROLLED_BACK = "active", "paused", "rolled_back"
+#: An active rollout with kiosks neither updated nor failed this long after its last change is stalled.
+STALLED_AFTER = timedelta(hours=2)
 
 
 class FleetError(ValueError):
@@ -213,6 +215,31 @@ def progress(session: Session, rollout: Rollout) -> list[KioskProgress]:
 def summary(session: Session, rollout: Rollout) -> dict[str, int]:
     counts = Counter(p.state for p in progress(session, rollout))
     return {"kiosks": len(rollout.kiosks), **{k: counts.get(k, 0) for k in ("updated", "failed", "waiting")}}
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def stalled(rollout: Rollout, counts: dict[str, int], now: datetime | None = None,
+            after: timedelta = STALLED_AFTER) -> str | None:
+    """Why an active rollout is stalled (``counts`` from :func:`summary`), or None: it has failed kiosks (a
+    failure stops nothing by itself: someone should look, then pause or roll back), or kiosks neither updated
+    nor failed ``after`` its last change. The ``rollout-stalled`` alert's rule, and the dashboard's column."""
+    if rollout.state != ACTIVE:
+        return None
+    now = now or datetime.now(UTC)
+    if counts["failed"]:
+        return f"release {rollout.version}: {counts['failed']} of {counts['kiosks']} kiosks failed to update"
+    if counts["waiting"] and _aware(rollout.updated_at) < now - after:
+        return (f"release {rollout.version}: {counts['waiting']} of {counts['kiosks']} kiosks not updated after "
+                f"{after.total_seconds() / 3600:.0f} h")
+    return None
+
+
+def recent(session: Session, limit: int = 50) -> list[Rollout]:
+    """The latest rollouts, newest first."""
+    return list(session.scalars(select(Rollout).order_by(Rollout.created_at.desc(), Rollout.id).limit(limit)))
 
 
 def pause(session: Session, rollout: Rollout) -> dict[str, DesiredRelease | None]:
