@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from protocol.release import (
     FILE_NAME_RE,
@@ -35,7 +35,8 @@ _LOG = logging.getLogger(__name__)
 
 
 def keygen(private_path: Path) -> str:
-    """Write a new private key (PEM, mode 0600, refusing to overwrite one); returns the public key (base64)."""
+    """Write a new private key (PEM, mode 0600, refusing to overwrite one), and its public key beside it
+    (:func:`public_key_path`, base64, for ``borne provision kiosk new --release-key``); returns the public key."""
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -44,7 +45,43 @@ def keygen(private_path: Path) -> str:
         f.write(pem)
         f.flush()
         os.fsync(f.fileno())
-    return public_key_of(key)
+    public = public_key_of(key)
+    public_key_path(private_path).write_text(public + "\n", encoding="ascii")
+    return public
+
+
+def public_key_path(private_path: Path) -> Path:
+    """Where :func:`keygen` writes the public key of ``private_path``: beside it, ``.pub``."""
+    return private_path.with_suffix(".pub")
+
+
+def read_public_key(path: Path) -> str:
+    """The release public key in ``path`` (what :func:`keygen` writes: one line of base64, or a PEM public
+    key), as base64; :class:`ReleaseInvalid` saying why for anything else, a private key first of all (it must
+    never go onto a card)."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReleaseInvalid(f"{path}: cannot read a public key ({exc})") from None
+    if "PRIVATE KEY" in text:
+        raise ReleaseInvalid(f"{path} is a private key: give the public one ({public_key_path(path).name}); the "
+                             "private key stays on the programme's machine")
+    if text.startswith("-----BEGIN PUBLIC KEY-----"):
+        try:
+            key = serialization.load_pem_public_key(text.encode())
+        except ValueError as exc:
+            raise ReleaseInvalid(f"{path}: not a public key ({exc})") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ReleaseInvalid(f"{path}: not an Ed25519 key")
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return base64.b64encode(raw).decode("ascii")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ReleaseInvalid(f"{path}: not an Ed25519 public key (44 characters of base64, or PEM)")
+    return text
 
 
 def public_key_of(key: Ed25519PrivateKey) -> str:

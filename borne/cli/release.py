@@ -1,7 +1,7 @@
 """``borne release``: the programme's release key, and signed releases (on the programme's machine, never on the
 collector: whoever holds the private key can make every kiosk run its code).
 
-    borne release keygen --key release-key.pem          # once; prints the public key for the bundles
+    borne release keygen --key release-key.pem          # once; the public key in release-key.pub, for the bundles
     borne release sign WHEELHOUSE --version 0.2.0 --key release-key.pem
 """
 
@@ -23,15 +23,17 @@ KeyOpt = typer.Option(..., "--key", help="The programme's Ed25519 private key (P
 
 @app.command("keygen")
 def keygen(key: Path = KeyOpt) -> None:
-    """Make the programme's release key (mode 0600; never overwrites one); prints the public key."""
+    """Make the programme's release key (mode 0600; never overwrites one); writes and prints the public key."""
     with requires("kiosk"):
         from provisioning.release import keygen as make_key
+        from provisioning.release import public_key_path
     try:
         public = make_key(key)
     except FileExistsError:
         raise CliError(f"{key} exists: a release key is never overwritten", 2) from None
     typer.echo(f"private key: {key} (keep it offline, off the collector)")
-    typer.echo(f"public key (update.public_key in every kiosk's bundle): {public}")
+    typer.echo(f"public key (update.public_key in every kiosk's bundle): {public}, in {public_key_path(key)} "
+               "(borne provision kiosk new --release-key)")
 
 
 @app.command("sign")
