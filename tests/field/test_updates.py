@@ -5,6 +5,7 @@ collector's API serving signed releases, the desired release retained; kiosks pr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from collector import fleet
+from collector.api.app import create_app
 from collector.broker.accounts import hash_secret
 from collector.broker.mosquitto import free_port, wait_port
 from collector.broker.releases import publish
@@ -35,6 +37,7 @@ from kiosk.releases import Releases
 from kiosk.service import Kiosk as KioskService
 from kiosk.update import UpdateAgent
 from protocol.models import DesiredRelease
+from tests.utils.https import make_tls, serve_https
 from tests.utils.releases import new_key, signed_release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -340,3 +343,28 @@ def test_a_power_cut_at_each_step_leaves_a_working_kiosk_with_all_its_votes(site
     assert releases.pending() is None
     assert site.stop("k-1") == 0
     assert site.all_votes_arrive("k-1") > 0
+
+
+@pytest.mark.timeout(60)
+def test_releases_come_over_https_only_from_a_collector_the_kiosk_trusts(site: Fleet, tmp_path: Path) -> None:
+    site.release("0.2.0")
+    app = create_app(site.engine)
+    app.state.borne.extra["settings"] = site.collector.settings
+    tls = make_tls(tmp_path / "tls", "127.0.0.1")
+    with serve_https(app, tls) as port:
+        config = load_config(site.config("k-1"))
+
+        def agent(ca_file: Path | None) -> UpdateAgent:
+            update = dataclasses.replace(config.update, url=f"https://127.0.0.1:{port}", ca_file=ca_file)
+            return UpdateAgent(dataclasses.replace(config, update=update), health=lambda: True,
+                               restart=lambda: None, running=None)
+
+        untrusted = agent(None)  # the system's CAs: not this collector's
+        _desired(untrusted, "0.2.0")
+        untrusted.step()
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.status, untrusted.status
+        assert untrusted.releases.current() is None
+        trusted = agent(tls.ca)
+        _desired(trusted, "0.2.0")
+        trusted.step()
+        assert trusted.releases.current() == "0.2.0", trusted.report()
