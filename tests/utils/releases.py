@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import zipfile
 from pathlib import Path
 
@@ -48,3 +51,33 @@ def signed_release(out: Path, version: str, key: Ed25519PrivateKey, *, broken: b
 def new_key() -> tuple[Ed25519PrivateKey, str]:
     key = Ed25519PrivateKey.generate()
     return key, public_key_of(key)
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def reversioned_wheel(wheel: Path, out: Path, version: str) -> Path:
+    """``wheel`` (borne's, as ``borne provision wheelhouse`` builds it from this tree) as release ``version``:
+    the same code, its dist-info and ``kiosk.__version__`` saying ``version``, its RECORD made again."""
+    with zipfile.ZipFile(wheel) as source:
+        old_info = next(n.split("/")[0] for n in source.namelist() if n.endswith(".dist-info/METADATA"))
+        new_info = f"borne-{version}.dist-info"
+        files: dict[str, bytes] = {}
+        for name in source.namelist():
+            data = source.read(name)
+            if name == f"{old_info}/RECORD":
+                continue
+            if name == "kiosk/__init__.py":
+                data = re.sub(rb'__version__ = "[^"]*"', f'__version__ = "{version}"'.encode(), data)
+            if name == f"{old_info}/METADATA":
+                data = re.sub(rb"^Version: .*$", f"Version: {version}".encode(), data, count=1, flags=re.M)
+            files[name.replace(f"{old_info}/", f"{new_info}/", 1)] = data
+    record = "\n".join([*(_record_line(n, d) for n, d in files.items()), f"{new_info}/RECORD,,"]) + "\n"
+    files[f"{new_info}/RECORD"] = record.encode()
+    path = out / f"borne-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in files.items():
+            target.writestr(name, data)
+    return path
