@@ -66,7 +66,7 @@ class Collector:
         self.engine = engine_for(s)
         ensure_current(self.engine)
         sync_revoked(accounts, self.engine)
-        sync_kiosk_grants(accounts)  # kiosks provisioned before a topic was added get it
+        sync_kiosk_grants(accounts, self.engine)  # kiosks provisioned before a topic was added get it
         if s.ingest_workers > 1:
             self.ingest = IngestWorkers(s, self.metrics).start()
         else:

@@ -291,16 +291,18 @@ class DynsecAccounts:
         self.execute([{"command": "deleteRole", "rolename": _role(kiosk_id)}], tolerate=("not found",))
         _LOG.info("mosquitto account of kiosk %s removed", kiosk_id)
 
-    def ensure_kiosk_grants(self, batch: int = 200) -> list[str]:
+    def ensure_kiosk_grants(self, only: set[str] | None = None, batch: int = 200) -> list[str]:
         """Bring every kiosk's role (``kiosk-<id>``) to exactly :func:`kiosk_grants` of its own id: what a
         kiosk provisioned by an earlier version lacks (a topic added since) is added, and whatever else the role
         holds is removed, so that no kiosk is ever granted more than its own topics. Idempotent (a role already
         right is not written to); run by the collector at each start. A kiosk whose role changed is disconnected
-        once, so that it subscribes again with its new rights. The kiosks whose roles were changed."""
+        once, so that it subscribes again with its new rights. ``only``: the kiosks whose roles may be touched
+        (the collector passes those its database knows, so that a role someone else named ``kiosk-...`` is left
+        alone). The kiosks whose roles were changed."""
         names = self.execute([{"command": "listRoles", "verbose": False, "count": -1}])[0]
         kiosk_ids = [str(name).removeprefix("kiosk-") for name in names.get("data", {}).get("roles", [])
                      if str(name).startswith("kiosk-")]
-        kiosk_ids = [k for k in kiosk_ids if kiosk_id_allowed(k)]
+        kiosk_ids = [k for k in kiosk_ids if kiosk_id_allowed(k) and (only is None or k in only)]
         changed: list[str] = []
         for start in range(0, len(kiosk_ids), batch):
             chunk = kiosk_ids[start:start + batch]
@@ -494,14 +496,22 @@ def sync_revoked(accounts: BrokerAccounts, engine: Any) -> None:
             accounts.remove(kiosk_id)
 
 
-def sync_kiosk_grants(accounts: BrokerAccounts) -> list[str]:
-    """Every kiosk's broker grants brought to the current set (:meth:`DynsecAccounts.ensure_kiosk_grants`) when
-    the collector manages the accounts: kiosks provisioned before a topic was added get it at the next start.
-    A broker that refuses or does not answer is logged, not raised."""
+def sync_kiosk_grants(accounts: BrokerAccounts, engine: Any) -> list[str]:
+    """The broker grants of every kiosk the database knows (not revoked) brought to the current set
+    (:meth:`DynsecAccounts.ensure_kiosk_grants`) when the collector manages the accounts: kiosks provisioned
+    before a topic was added get it at the next start. A broker that refuses or does not answer is logged, not
+    raised."""
     if not isinstance(accounts, DynsecAccounts):
         return []
+    from sqlalchemy import select
+
+    from collector.db.engine import session_factory
+    from collector.db.models import Kiosk
+
+    with session_factory(engine)() as session:
+        live = {k for k, in session.execute(select(Kiosk.id).where(Kiosk.revoked_at.is_(None)))}
     try:
-        return accounts.ensure_kiosk_grants()
+        return accounts.ensure_kiosk_grants(live)
     except AccountsError as exc:
         # Not a reason to stop collecting votes: the next start tries again.
         _LOG.error("kiosks' broker grants not brought up to date: %s", exc)

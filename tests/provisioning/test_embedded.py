@@ -162,6 +162,9 @@ def test_kiosks_provisioned_before_a_new_topic_get_it_at_the_collectors_start(sq
             {"command": "addRoleACL", "rolename": "kiosk-k-a", "acltype": "publishClientSend",
              "topic": kiosk_topic("k-b", TopicKind.VOTES), "allow": True},
         ])
+        # A role of the same shape that is no kiosk the database knows: left as it is.
+        accounts.execute([{"command": "createRole", "rolename": "kiosk-monitor", "acls": [
+            {"acltype": "subscribePattern", "topic": "fs/v1/kiosks/+/status", "allow": True}]}])
         # The collector's own accounts are bound to its sessions' client ids: publish as another of its role.
         accounts.execute([{"command": "createClient", "username": "test-publisher", "password": "test-only",
                            "roles": [{"rolename": "borne-collector"}]}])
@@ -180,7 +183,9 @@ def test_kiosks_provisioned_before_a_new_topic_get_it_at_the_collectors_start(sq
             role = collector.accounts.execute([{"command": "getRole", "rolename": "kiosk-k-a"}])[0]
             held = sorted((acl["acltype"], acl["topic"]) for acl in role["data"]["role"]["acls"])
             assert held == sorted((acl["acltype"], acl["topic"]) for acl in _acls(kiosk_grants("k-a")))
-            assert collector.accounts.ensure_kiosk_grants() == [], "a second pass must change nothing"
+            assert collector.accounts.ensure_kiosk_grants({"k-a"}) == [], "a second pass must change nothing"
+            monitor = collector.accounts.execute([{"command": "getRole", "rolename": "kiosk-monitor"}])[0]
+            assert [a["topic"] for a in monitor["data"]["role"]["acls"]] == ["fs/v1/kiosks/+/status"]
 
             def received() -> bool:
                 agent = kiosk.kiosk.updates
@@ -196,7 +201,7 @@ def test_kiosks_provisioned_before_a_new_topic_get_it_at_the_collectors_start(sq
             assert kiosk.kiosk.updates is not None and kiosk.kiosk.uplink is not None
             kiosk.kiosk.updates.desired = None
             connects = kiosk.kiosk.uplink.stats.connects
-            assert collector.accounts.ensure_kiosk_grants() == ["k-a"]
+            assert collector.accounts.ensure_kiosk_grants({"k-a"}) == ["k-a"]
             assert wait_until(received, 30), "the connected kiosk did not receive its desired release"
             assert kiosk.kiosk.uplink.stats.connects == connects + 1
     finally:
