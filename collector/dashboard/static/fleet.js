@@ -16,7 +16,7 @@
 
   function stage(r) {
     if (r.stage === "all") return "tout le parc";
-    if (r.stage === "percent") return B.int(Number(r.target)) + " % du parc";
+    if (r.stage === "percent") return String(r.target).replace(".", ",") + " % du parc";
     const names = { kiosk: "borne", espace: "espace", departement: "département" };
     return (names[r.stage] || r.stage) + " " + (r.target || "");
   }
