@@ -48,7 +48,10 @@ class EmulatedPi:
                 "-initrd", str(self.base / "initrd.img"),
                 "-append", "root=LABEL=rootfs rootfstype=ext4 rootwait rw console=ttyAMA0",
                 "-drive", f"file={self.card},if=none,format=raw,id=card", "-device", "virtio-blk-pci,drive=card",
-                "-netdev", net, "-device", "virtio-net-pci,netdev=net0",
+                "-netdev", net,
+                # No option ROM (PXE): the kernel is given, and Debian's ipxe-qemu, which holds it, is only
+                # recommended by qemu-system-arm (deps.sh installs without recommends).
+                "-device", "virtio-net-pci,netdev=net0,romfile=",
                 "-device", "virtio-gpu-pci", "-display", "none", "-monitor", "none",
                 "-serial", f"file:{self.console}", "-nodefaults", "-no-user-config"]
 
