@@ -1,6 +1,6 @@
 """Alerts: rules evaluated on the recent state of espaces and kiosks, raised and cleared with their times.
 
-Two rules:
+Three rules:
 
 - ``unhappy``: at an espace, at least ``share`` (50 %) of the last ``window`` (15 minutes) of votes are
   unhappy, with at least ``min_votes`` (4) votes; misuse-flagged votes do not count. An answer is *unhappy*
@@ -8,6 +8,9 @@ Two rules:
 - ``kiosk-offline``: a kiosk has been offline (its ``offline`` status, or no sign of life for ``stale``) for
   more than ``offline_for`` (2 hours) counted during its espace's opening hours (``espaces.hours``, in the
   espace's time zone, read by :func:`protocol.hours.parse_listed`). An espace without known hours is not watched.
+- ``rollout-stalled``: an active rollout (:mod:`collector.fleet`) started more than ``rollout_stalled`` (2 hours)
+  ago still has kiosks neither on its release nor failed, or has failed kiosks (a failure stops nothing by
+  itself: someone should look, then pause or roll back).
 
 :func:`evaluate` raises an alert when a rule starts to hold for a subject and clears it when it stops; an
 alert is never raised twice while open. It runs on demand (``borne collector alerts check``, the API) or
@@ -27,7 +30,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.db.engine import session_factory
-from collector.db.models import Alert, Espace, HourlyRollup, Kiosk, Vote
+from collector.db.models import Alert, Espace, HourlyRollup, Kiosk, Rollout, Vote
+from collector.fleet import STALLED_AFTER
 from collector.registry.geography import timezone_of
 from protocol.hours import listed_day
 
@@ -35,6 +39,7 @@ _LOG = logging.getLogger(__name__)
 
 UNHAPPY = "unhappy"
 OFFLINE = "kiosk-offline"
+ROLLOUT_STALLED = "rollout-stalled"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Rules:
     min_votes: int = 4
     offline_for: timedelta = timedelta(hours=2)
     stale: timedelta = timedelta(minutes=10)
+    rollout_stalled: timedelta = STALLED_AFTER
 
 
 @dataclass
@@ -122,6 +128,17 @@ def _offline_kiosks(session: Session, now: datetime, rules: Rules) -> dict[str, 
     return firing
 
 
+def _stalled_rollouts(session: Session, now: datetime, rules: Rules) -> dict[str, str]:
+    from collector import fleet
+
+    firing: dict[str, str] = {}
+    for rollout in session.scalars(select(Rollout).where(Rollout.state == fleet.ACTIVE)):
+        why = fleet.stalled(rollout, fleet.summary(session, rollout), now, rules.rollout_stalled)
+        if why is not None:
+            firing[rollout.id] = why
+    return firing
+
+
 def evaluate(session: Session, now: datetime | None = None, rules: Rules | None = None) -> Evaluation:
     """Apply the rules at ``now``: raise new alerts, clear those whose rule no longer holds (caller commits)."""
     now = now or datetime.now(UTC)
@@ -131,6 +148,8 @@ def evaluate(session: Session, now: datetime | None = None, rules: Rules | None 
         wanted[(UNHAPPY, f"espace:{espace_id}")] = (espace_id, None, detail)
     for kiosk_id, (espace_id, detail) in _offline_kiosks(session, now, rules).items():
         wanted[(OFFLINE, f"kiosk:{kiosk_id}")] = (espace_id, kiosk_id, detail)
+    for rollout_id, detail in _stalled_rollouts(session, now, rules).items():
+        wanted[(ROLLOUT_STALLED, f"rollout:{rollout_id}")] = (None, None, detail)
     result = Evaluation()
     open_alerts = {(a.rule, a.subject): a for a in session.scalars(select(Alert).where(Alert.cleared_at.is_(None)))}
     for key, alert in open_alerts.items():

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         "order of preference after the first (default: mqtt_more_brokers).",
     )
 
+    release_public_key: str | None = Field(
+        None, description="The programme's Ed25519 release key (base64): 'fleet add' refuses a release it did not "
+        "sign. Kiosks check it themselves whatever this says.",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
 

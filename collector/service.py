@@ -13,7 +13,13 @@ from sqlalchemy import Engine
 
 from collector.alerts import AlertLoop
 from collector.api.app import create_app
-from collector.broker.accounts import BrokerAccounts, accounts_for, kiosk_broker, sync_revoked
+from collector.broker.accounts import (
+    BrokerAccounts,
+    accounts_for,
+    kiosk_broker,
+    sync_kiosk_grants,
+    sync_revoked,
+)
 from collector.broker.mosquitto import EmbeddedBroker, PortTaken, port_free
 from collector.config import Settings
 from collector.db.engine import engine_for, redact_url
@@ -85,6 +91,7 @@ class Collector:
         self.engine = engine_for(s)
         ensure_current(self.engine)
         sync_revoked(accounts, self.engine)
+        sync_kiosk_grants(accounts, self.engine)  # kiosks provisioned before a topic was added get it
         if s.ingest_workers > 1:
             self.ingest = IngestWorkers(s, self.metrics).start()
         else:
@@ -101,7 +108,7 @@ class Collector:
             if s.effective_metrics_token is None and not s.api_on_loopback:
                 _LOG.warning("/metrics is refused: the API listens on %s and no metrics token is set "
                              "(BORNE_METRICS_TOKEN)", s.api_host)
-            app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s))
+            app.state.borne.extra.update(accounts=accounts, kiosk_broker=kiosk_broker(s), settings=s)
             # Forwarded headers only from the proxies named: uvicorn would believe any local process.
             config = uvicorn.Config(app, host=s.api_host, port=s.api_port, log_level="warning",
                                     lifespan="off", proxy_headers=bool(s.trusted_proxies.strip()),

@@ -181,6 +181,23 @@ class StorageConfig(Section):
     max_votes: int = setting(2_000_000, "The outbox never holds more than this.", ge=1000)
 
 
+@dataclass(kw_only=True)
+class UpdateConfig(Section):
+    url: str | None = setting(
+        None, "The collector's API as kiosks reach it (https://...), to fetch releases from; none: no updates."
+    )
+    public_key: str | None = setting(
+        None, "The programme's Ed25519 release key (base64): only releases it signed are installed."
+    )
+    root: Path | None = setting(None, "Where releases are installed (A/B); default: data_dir/releases.")
+    ca_file: Path | None = setting(None, "CA certificate to check the collector's HTTPS with; default: the broker's.")
+    confirm_s: float = setting(
+        120.0, "A new release must be connected, send a heartbeat and get a receipt within this, or it is "
+        "switched back.", gt=0, le=3600,
+    )
+    timeout_s: float = setting(30.0, "Network timeout of one request while fetching a release.", gt=0, le=600)
+
+
 ENV_PREFIX = "BORNE_KIOSK_"
 
 
@@ -198,6 +215,7 @@ class KioskConfig(Section):
     touch: TouchConfig = setting(description="The touchscreen kiosk's window and input.", factory=TouchConfig)
     uplink: UplinkConfig = setting(description="Sending votes and heartbeats.", factory=UplinkConfig)
     storage: StorageConfig = setting(description="The outbox on disk.", factory=StorageConfig)
+    update: UpdateConfig = setting(description="Software updates (signed releases).", factory=UpdateConfig)
 
     def check(self) -> None:
         if self.ui == "gpio" and len(self.panel.buttons) != self.voting.scale:
@@ -208,6 +226,10 @@ class KioskConfig(Section):
     @property
     def outbox_path(self) -> Path:
         return self.data_dir / "outbox.sqlite3"
+
+    @property
+    def releases_root(self) -> Path:
+        return self.update.root or self.data_dir / "releases"
 
 
 _KEYS = frozenset(f.name for f in fields(KioskConfig))

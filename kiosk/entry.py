@@ -27,6 +27,8 @@ _LOG = logging.getLogger(__name__)
 
 #: The command's words in ``borne``'s command line.
 BORNE_COMMAND = ("kiosk", "run")
+#: The exit code that asks :mod:`kiosk.supervisor` to start the kiosk again, on the release an update switched to.
+RESTART = 75
 #: Loggers too chatty at INFO (httpx logs every request: a technician's command would print one line per call).
 _NOISY = ("transitions", "alembic", "httpx", "httpcore")
 
@@ -71,8 +73,9 @@ def _missing(extra: str, exc: ModuleNotFoundError) -> ServiceError:
                         exit_code=3)
 
 
-def run_kiosk(config: Path, ui: str | None = None) -> None:
-    """The service: load the configuration, run the GPIO or the touch kiosk until SIGTERM or Ctrl-C."""
+def run_kiosk(config: Path, ui: str | None = None) -> int:
+    """The service: load the configuration, run the GPIO or the touch kiosk until SIGTERM or Ctrl-C; 0, or
+    :data:`kiosk.supervisor.RESTART` when an update switched releases."""
     from kiosk.config import ConfigInvalid, load_config, redacted
 
     try:
@@ -86,22 +89,24 @@ def run_kiosk(config: Path, ui: str | None = None) -> None:
             from kiosk.touch.app import run_touch
         except ModuleNotFoundError as exc:
             raise _missing("touch", exc) from exc
-        run_touch(cfg)
-        return
+        return run_touch(cfg)
     try:
         from kiosk.service import GpioKiosk
     except ModuleNotFoundError as exc:
         raise _missing("kiosk", exc) from exc
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with GpioKiosk(cfg):
+    with GpioKiosk(cfg) as kiosk:
+        kiosk.restart_listeners.append(stop.set)
         _LOG.info("kiosk %s running (GPIO, %d buttons)", cfg.kiosk_id, cfg.voting.scale)
         try:
             while not stop.wait(1.0):
                 pass
         except KeyboardInterrupt:
             pass
-    _LOG.info("kiosk %s stopped", cfg.kiosk_id)
+        restart = kiosk.restart_requested.is_set()
+    _LOG.info("kiosk %s stopped%s", cfg.kiosk_id, " to start its new release" if restart else "")
+    return RESTART if restart else 0
 
 
 def setup_logging(verbose: bool) -> None:
@@ -121,7 +126,7 @@ def serve(argv: Sequence[str], command: Sequence[str] = BORNE_COMMAND) -> int | 
     verbose, config, ui = parsed
     setup_logging(verbose)
     try:
-        run_kiosk(config, ui)
+        code = run_kiosk(config, ui)
     except ServiceError as exc:
         if os.environ.get("DEBUG") == "1":
             raise
@@ -134,4 +139,4 @@ def serve(argv: Sequence[str], command: Sequence[str] = BORNE_COMMAND) -> int | 
             raise
         sys.stderr.write(f"borne: error: {type(exc).__name__}: {exc} (DEBUG=1 for a traceback)\n")
         return 1
-    return 0
+    return code

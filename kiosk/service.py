@@ -29,6 +29,7 @@ from kiosk.health import cpu_temp_c, disk_state
 from kiosk.outbox import Outbox, StorageFull
 from kiosk.recorder import Recorder
 from kiosk.remote_config import RemoteSettings
+from kiosk.update import UpdateAgent
 from kiosk.uplink import Uplink
 from kiosk.watchdog import Watchdog
 from protocol.wire import Vote
@@ -93,13 +94,22 @@ class Kiosk:
         self._estimate = (self.clock.now(), self.clock.monotonic())
         self._next_prune = 0.0
         self.uplink: Uplink | None = None
+        #: Set when an update switched releases: the front end stops the kiosk, which exits for the supervisor.
+        self.restart_requested = threading.Event()
+        self.restart_listeners: list[Callable[[], None]] = []
+        self.updates: UpdateAgent | None = None
+        self._depth_at_start = self.outbox.depth()
         if connect:
+            self.updates = UpdateAgent(config, health=self._update_healthy, restart=self._request_restart,
+                                       changed=self._heartbeat_soon)
             self.uplink = Uplink(self.outbox, config.kiosk_id, config.broker, config.uplink, self.clock,
-                                 on_config=self._on_config, telemetry_extra=self.health, boot_id=self.boot_id,
+                                 on_config=self._on_config, on_release=self.updates.handle,
+                                 telemetry_extra=self.health, boot_id=self.boot_id,
                                  clock_grace_s=config.uplink.clock_grace_s if clock_grace_s is None
                                  else clock_grace_s)
             self.recorder.listeners.append(lambda _vote: self._wake_uplink())
             self.uplink.start()
+            self.updates.start()
         self.check_clock()
         self._maintenance = threading.Thread(target=self._maintain, name=f"maintenance-{config.kiosk_id}",
                                              daemon=True)
@@ -129,6 +139,24 @@ class Kiosk:
         if self.uplink is not None:
             self.uplink.heartbeat_soon()
 
+    # -- updates -------------------------------------------------------------------------------------------
+
+    def _update_healthy(self) -> bool:
+        """This start is healthy: connected, a heartbeat sent, and a receipt taken (or no vote waiting for one)."""
+        uplink = self.uplink
+        if uplink is None or not uplink.connected or uplink.stats.heartbeats < 1:
+            return False
+        return uplink.stats.receipts > 0 or (self._depth_at_start == 0 and self.outbox.depth() == 0)
+
+    def _request_restart(self) -> None:
+        self.restart_requested.set()
+        for listener in list(self.restart_listeners):
+            listener()
+
+    def _heartbeat_soon(self) -> None:
+        if self.uplink is not None:
+            self.uplink.heartbeat_soon()
+
     # -- health --------------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, object]:
@@ -143,6 +171,7 @@ class Kiosk:
             "votes_refused": self.outbox.refused,
             "boot_id": self.boot_id,
             "clock_offset_s": self.clock_offset_s,
+            **(self.updates.report() if self.updates is not None else {}),
         }
 
     def healthy(self) -> bool:
@@ -211,6 +240,8 @@ class Kiosk:
         self._closed.set()
         self.watchdog.stopping()
         self._maintenance.join(5)
+        if self.updates is not None:
+            self.updates.close()
         if self.uplink is not None:
             self.uplink.close()
         self.outbox.close()

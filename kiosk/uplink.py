@@ -71,6 +71,8 @@ class UplinkStats:
     votes_confirmed: int = 0
     receipts_invalid: int = 0
     receipts_ignored: int = 0
+    receipts: int = 0
+    heartbeats: int = 0
     last_error: str | None = None
     connected_since: float | None = field(default=None)
     #: The broker in use ("host:port"), and how many times the kiosk changed brokers.
@@ -90,6 +92,7 @@ class Uplink:
         clock: Clock,
         *,
         on_config: Callable[[bytes], None] | None = None,
+        on_release: Callable[[bytes], None] | None = None,
         telemetry_extra: Callable[[], dict[str, Any]] | None = None,
         boot_id: str | None = None,
         clock_grace_s: float = 0.0,
@@ -100,6 +103,7 @@ class Uplink:
         self.settings = settings
         self.clock = clock
         self.on_config = on_config
+        self.on_release = on_release
         self.telemetry_extra = telemetry_extra
         self.boot_id = boot_id
         self.clock_grace_s = clock_grace_s
@@ -158,7 +162,10 @@ class Uplink:
         self.stats.connected_since = time.monotonic()
         self._down_since = None
         _LOG.info("connected to %s", self.stats.broker)
-        client.subscribe([(self._topics[TopicKind.RECEIPTS], 1), (self._topics[TopicKind.CONFIG], 1)])
+        topics = [(self._topics[TopicKind.RECEIPTS], 1), (self._topics[TopicKind.CONFIG], 1)]
+        if self.on_release is not None:
+            topics.append((self._topics[TopicKind.RELEASE], 1))
+        client.subscribe(topics)
         client.publish(self._topics[TopicKind.STATUS], self._status_payload(Status.ONLINE), qos=1, retain=True)
         self._connected.set()
         self._wake.set()
@@ -215,6 +222,11 @@ class Uplink:
                 self.on_config(bytes(message.payload))
             except Exception:
                 _LOG.exception("configuration handler failed")
+        elif topic.kind is TopicKind.RELEASE and self.on_release is not None:
+            try:
+                self.on_release(bytes(message.payload))
+            except Exception:
+                _LOG.exception("release handler failed")
 
     def _take_receipt(self, payload: bytes) -> None:
         try:
@@ -230,6 +242,7 @@ class Uplink:
             awaiting = published | self.outbox.awaiting_receipt(i for i in named if i not in published)
             ids = [i for i in named if i in awaiting]
             self.stats.votes_confirmed += self.outbox.confirm(ids)
+            self.stats.receipts += 1 if ids else 0
         except OutboxClosed:
             return
         except sqlite3.Error as exc:
@@ -414,7 +427,9 @@ class Uplink:
 
     def _heartbeat(self) -> None:
         telemetry = self.telemetry()
-        self._client.publish(self._topics[TopicKind.TELEMETRY], telemetry.encode(), qos=0)
+        info = self._client.publish(self._topics[TopicKind.TELEMETRY], telemetry.encode(), qos=0)
+        if info.rc == MQTT_ERR_SUCCESS:
+            self.stats.heartbeats += 1
 
     # -- lifetime ------------------------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ TIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 KIOSK_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 QUESTION_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 CONFIG_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}")
+RELEASE_VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
+ROLLOUT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 LANGUAGES = ("fr", "en", "es", "de")
 
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})

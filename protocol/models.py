@@ -153,6 +153,15 @@ class Telemetry(_Model):
     clock_offset_s: float | None = Field(
         default=None, description="The correction applied to this boot's votes when its clock synchronised."
     )
+    release: str | None = Field(default=None, max_length=64, description="The release running; none: factory.")
+    release_desired: str | None = Field(default=None, max_length=64, description="The release asked for.")
+    update_status: str | None = Field(
+        default=None, max_length=100, description="What the update agent does: idle, downloading, confirming..."
+    )
+    update_result: str | None = Field(
+        default=None, max_length=300,
+        description="The last update's outcome: 'installed V', 'rolled_back V: why' or 'refused V: why'.",
+    )
 
 
 ConfigVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")]
@@ -184,6 +193,22 @@ class RemoteConfig(_Model):
         if hours is not None:
             check_table(hours)
         return hours
+
+
+ReleaseVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")]
+
+
+class DesiredRelease(_Model):
+    """The release a kiosk should run, retained on ``fs/v1/kiosks/{kiosk_id}/release``.
+
+    Only a name: what the kiosk installs is the release signed by the programme's key, fetched from the
+    collector's API (``docs/field.md``). ``rollout`` tells rollouts of the same version apart: a kiosk that
+    refused or rolled back a version does not try it again in the same rollout.
+    """
+
+    v: Literal[1] = PROTOCOL_VERSION
+    version: ReleaseVersion
+    rollout: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class CheckOutcome(enum.StrEnum):

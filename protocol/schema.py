@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from protocol.models import Receipt, RemoteConfig, SelfTestReport, StatusMessage, Telemetry, VoteBatch
+from protocol.models import DesiredRelease, Receipt, RemoteConfig, SelfTestReport, StatusMessage, Telemetry, VoteBatch
 
 _LOG = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "telemetry.v1.json": Telemetry,
     "remote-config.v1.json": RemoteConfig,
     "selftest.v1.json": SelfTestReport,
+    "desired-release.v1.json": DesiredRelease,
 }
 
 

@@ -11,6 +11,7 @@ topic                                   direction           QoS   retained
 ``fs/v1/kiosks/{id}/receipts``          collector -> kiosk  1     no
 ``fs/v1/kiosks/{id}/config``            collector -> kiosk  1     yes
 ``fs/v1/kiosks/{id}/selftest``          kiosk -> collector  1     yes
+``fs/v1/kiosks/{id}/release``           collector -> kiosk  1     yes
 ======================================  ==================  ====  ========
 """
 
@@ -37,6 +38,7 @@ class TopicKind(enum.StrEnum):
     RECEIPTS = "receipts"
     CONFIG = "config"
     SELFTEST = "selftest"
+    RELEASE = "release"
 
 
 def valid_kiosk_id(kiosk_id: str) -> bool:

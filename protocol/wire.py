@@ -34,6 +34,8 @@ from protocol.checks import (
     CONFIG_VERSION_RE,
     LANGUAGES,
     QUESTION_RE,
+    RELEASE_VERSION_RE,
+    ROLLOUT_RE,
     Invalid,
     as_bool,
     as_float,
@@ -217,6 +219,10 @@ class Telemetry(_Message):
     votes_refused: int | None = None
     boot_id: str | None = None
     clock_offset_s: float | None = None
+    release: str | None = None
+    release_desired: str | None = None
+    update_status: str | None = None
+    update_result: str | None = None
 
     def __post_init__(self) -> None:
         _aware(self.ts)
@@ -236,6 +242,10 @@ class Telemetry(_Message):
         _optional_text(self.config_version, "config_version", 64)
         _optional_text(self.config_rejected, "config_rejected", 300)
         _optional_text(self.boot_id, "boot_id", 64)
+        _optional_text(self.release, "release", 64)
+        _optional_text(self.release_desired, "release_desired", 64)
+        _optional_text(self.update_status, "update_status", 100)
+        _optional_text(self.update_result, "update_result", 300)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,6 +307,14 @@ class RemoteConfig:
     language: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DesiredRelease:
+    """The release the collector wants this kiosk to run (:class:`protocol.models.DesiredRelease`)."""
+
+    version: str
+    rollout: str
+
+
 T = TypeVar("T")
 _Field = tuple[bool, Callable[[Any], Any]]  # (required, check)
 
@@ -347,6 +365,13 @@ _REMOTE_CONFIG: dict[str, _Field] = {
 }
 
 
+_DESIRED_RELEASE: dict[str, _Field] = {
+    "v": (False, _version_one),
+    "version": (True, lambda value: matching(as_str(value), RELEASE_VERSION_RE)),
+    "rollout": (True, lambda value: matching(as_str(value), ROLLOUT_RE)),
+}
+
+
 def _read(payload: bytes, fields: Mapping[str, _Field]) -> dict[str, Any]:
     """The checks of :func:`protocol.codec.decode`, in its order: size, UTF-8, JSON, then every field."""
     text = payload_text(payload)
@@ -382,3 +407,8 @@ def decode_receipt(payload: bytes) -> Receipt:
 def decode_remote_config(payload: bytes) -> RemoteConfig:
     """A remote configuration off ``fs/v1/kiosks/{id}/config``; raises :class:`ProtocolError`."""
     return RemoteConfig(**_read(payload, _REMOTE_CONFIG))
+
+
+def decode_desired_release(payload: bytes) -> DesiredRelease:
+    """The desired release off ``fs/v1/kiosks/{id}/release``; raises :class:`ProtocolError`."""
+    return DesiredRelease(**_read(payload, _DESIRED_RELEASE))

@@ -70,6 +70,10 @@ class BundleOptions:
     # An offline, hash-pinned install from the card (provisioning/wheelhouse.py); instead of wheel/requirement.
     wheelhouse: Path | None = None
     pin_factory: str | None = None  # GPIOZERO_PIN_FACTORY for the kiosk (provisioning/pi.py); gpiozero's choice
+    # Software updates (kiosk/update.py): the programme's release key (base64) and the collector's API as kiosks
+    # reach it. Without both, the kiosk takes no update.
+    release_key: str | None = None
+    update_url: str | None = None
 
 
 WHEELS = f"{BOOT}/borne-wheels"
@@ -230,6 +234,9 @@ def kiosk_toml(credentials: dict[str, Any], options: BundleOptions, *, broker: d
         lines.append(f"ca_file = {_toml_value(CA_PATH)}")
     # A Pi has no real-time clock: hold a fresh boot's votes for NTP, so that they leave with the right time.
     lines += ["", "[uplink]", "clock_grace_s = 120"]
+    if options.release_key and options.update_url:
+        lines += ["", "[update]", f"url = {_toml_value(options.update_url)}",
+                  f"public_key = {_toml_value(options.release_key)}"]
     if options.ui == "gpio":
         lines += ["", "[panel]", "buttons = [5, 6, 13, 19]", "thanks_led = 26"]
     else:
@@ -240,7 +247,9 @@ def kiosk_toml(credentials: dict[str, Any], options: BundleOptions, *, broker: d
 
 
 def kiosk_unit(options: BundleOptions) -> str:
-    """The kiosk's systemd service: restarted always, watched by systemd's watchdog (sd_notify)."""
+    """The kiosk's systemd service: restarted always, watched by systemd's watchdog (sd_notify). It runs the update
+    supervisor (:mod:`kiosk.supervisor`), which runs the kiosk as its child on the current release: the child
+    notifies systemd (``NotifyAccess=all``), SIGTERM goes to the supervisor only, which passes it on."""
     return f"""[Unit]
 Description=borne satisfaction kiosk
 Documentation=https://github.com/borne/borne/blob/main/docs/provisioning.md
@@ -252,11 +261,12 @@ StartLimitIntervalSec=0
 
 [Service]
 Type=notify
-NotifyAccess=main
+NotifyAccess=all
+KillMode=mixed
 User=borne
 Group=borne
 SupplementaryGroups=gpio video input render
-ExecStart={VENV}/bin/borne kiosk run --config {CONFIG_PATH}
+ExecStart={VENV}/bin/python -m kiosk.supervisor run --config {CONFIG_PATH}
 Restart=always
 RestartSec=5
 WatchdogSec={options.watchdog_s}

@@ -48,12 +48,14 @@ def _register() -> None:
     from borne.cli.kiosk import app as kiosk_app
     from borne.cli.protocol import app as protocol_app
     from borne.cli.provision import app as provision_app
+    from borne.cli.release import app as release_app
     from borne.cli.sim import sim
 
     app.add_typer(kiosk_app, name="kiosk", help="Run a kiosk, or test one on site.")
     app.add_typer(collector_app, name="collector", help="Run the collector and manage its data.")
     app.add_typer(provision_app, name="provision", help="Register and prepare kiosks (technicians).")
     app.add_typer(protocol_app, name="protocol", help="The MQTT protocol: schemas and examples.")
+    app.add_typer(release_app, name="release", help="Sign releases with the programme's key (off the collector).")
     app.command("demo", help="Run a broker, a collector and simulated kiosks on this machine.")(demo)
     app.command("sim", help="A fleet of simulated kiosks (thousands of connections) against a broker.")(sim)
 

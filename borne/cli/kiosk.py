@@ -28,9 +28,11 @@ def run(
     from kiosk.entry import ServiceError, run_kiosk
 
     try:
-        run_kiosk(config, ui)
+        code = run_kiosk(config, ui)
     except ServiceError as exc:
         raise CliError(str(exc), exit_code=exc.exit_code) from None
+    if code:
+        raise typer.Exit(code)  # an update switched releases: the supervisor starts the kiosk again
 
 
 @app.command("selftest")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,9 +54,44 @@ def _call(collector: str, token: str, method: str, *args: Any) -> Any:
             raise CliError(str(exc)) from None
 
 
+def _updates(release_key: Path | None, update_url: str | None,
+             allow_local: bool = False) -> tuple[str | None, str | None]:
+    """The kiosk's ``[update]`` settings: the programme's public release key (``--release-key`` file, else
+    BORNE_RELEASE_PUBLIC_KEY) and the collector's API as kiosks reach it (``--update-url``, else
+    BORNE_KIOSK_UPDATE_URL); both or neither (a kiosk without both takes no update)."""
+    key = os.environ.get("BORNE_RELEASE_PUBLIC_KEY") or None
+    if release_key is not None:
+        with requires("provisioning"):
+            from protocol.release import ReleaseInvalid
+            from provisioning.release import read_public_key
+        try:
+            key = read_public_key(release_key)
+        except ReleaseInvalid as exc:
+            raise CliError(f"--release-key: {exc}", exit_code=2) from None
+    if (key is None) != (update_url is None):
+        given, missing = ("--release-key", "--update-url") if key else ("--update-url", "--release-key")
+        raise CliError(f"{given} without {missing}: a kiosk takes updates only with both (or set "
+                       "BORNE_RELEASE_PUBLIC_KEY and BORNE_KIOSK_UPDATE_URL)", exit_code=2)
+    if update_url is not None:
+        # The kiosk sends its own credentials there (HTTP Basic): never in clear over the network.
+        local = allow_local and update_url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        if not (update_url.startswith("https://") or local):
+            raise CliError(f"--update-url {update_url!r}: https:// is needed (the kiosk sends its credentials "
+                           "there)", exit_code=2)
+    return key, update_url
+
+
+ReleaseKey = Annotated[Path | None, typer.Option(
+    "--release-key", help="The programme's public release key ('borne release keygen' writes it as KEY.pub); "
+                          "default: BORNE_RELEASE_PUBLIC_KEY (the key itself).")]
+UpdateUrl = Annotated[str | None, typer.Option(
+    "--update-url", envvar="BORNE_KIOSK_UPDATE_URL",
+    help="The collector's API as kiosks reach it (https://...), to fetch releases from.")]
+
+
 def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, wifi_ssid: str | None,
                     wifi_password: str | None, wheel: Path | None, requirement: Path | None, *,
-                    wheelhouse: Path | None = None) -> Any:
+                    wheelhouse: Path | None = None, updates: tuple[str | None, str | None] | None = None) -> Any:
     from provisioning.bundle import BundleError, BundleOptions, check_install
 
     keys = []
@@ -67,8 +103,10 @@ def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, w
     if wifi_ssid and wifi_password is None:
         wifi_password = typer.prompt(f"Wi-Fi password of {wifi_ssid} (empty for an open network)", default="",
                                      show_default=False, hide_input=True)
+    release_key, update_url = updates if updates is not None else _updates(None, None)
     options = BundleOptions(ui=ui, hostname=hostname, ssh_keys=keys, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
-                            wheel=wheel, requirement=requirement, wheelhouse=wheelhouse)
+                            wheel=wheel, requirement=requirement, wheelhouse=wheelhouse, release_key=release_key,
+                            update_url=update_url)
     try:
         check_install(options)
     except BundleError as exc:
@@ -133,12 +171,15 @@ def new(
     wheelhouse: WheelhouseDir = None,
     allow_local_collector: AllowLocalCollector = False,
     pin_factory: PinFactory = None,
+    release_key: ReleaseKey = None,
+    update_url: UpdateUrl = None,
 ) -> None:
     """Register a kiosk at an espace and write its SD card bundle (kiosk.toml, user-data, ...)."""
     if ui not in ("gpio", "touch"):
         raise CliError("--ui is gpio or touch", exit_code=2)
     options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, wheel, requirement,  # before registering
-                              wheelhouse=_checked_wheelhouse(wheelhouse, ui))
+                              wheelhouse=_checked_wheelhouse(wheelhouse, ui),
+                              updates=_updates(release_key, update_url, allow_local_collector))
     options.pin_factory = _checked_pin_factory(pin_factory)
     if broker_host is not None and not allow_local_collector:
         _check_broker_host(broker_host)
@@ -161,13 +202,13 @@ def new(
                f"then 'borne provision kiosk verify {credentials['kiosk_id']}'.")
 
 
-def _write(out: Path, credentials: dict[str, Any], options: Any, label: bool) -> None:
-    """The bundle, or only kiosk.toml when ``options`` is None."""
+def _write(out: Path, credentials: dict[str, Any], options: Any, label: bool, *, toml_only: bool = False) -> None:
+    """The bundle, or only kiosk.toml when ``options`` is None or ``toml_only``."""
     from provisioning.bundle import write_bundle, write_kiosk_toml
 
     try:
-        if options is None:
-            write_kiosk_toml(out, credentials)
+        if options is None or toml_only:
+            write_kiosk_toml(out, credentials, options)
         else:
             write_bundle(out, credentials, options)
         if label:
@@ -220,16 +261,23 @@ def rotate(
     broker_port: BrokerPort = None,
     tls: BrokerTls = None,
     ca_file: CaFile = None,
+    release_key: ReleaseKey = None,
+    update_url: UpdateUrl = None,
+    allow_local_collector: AllowLocalCollector = False,
 ) -> None:
     """A new MQTT password for the kiosk; the old one stops working at once. Writes kiosk.toml, and the whole
     bundle (to flash a new card) with --wheel or --requirement."""
+    from provisioning.bundle import BundleOptions
+
     full = wheel is not None or requirement is not None
-    options = _bundle_options(ui, None, None, None, None, wheel, requirement) if full else None
+    updates = _updates(release_key, update_url, allow_local_collector)  # the new kiosk.toml keeps taking updates
+    options = (_bundle_options(ui, None, None, None, None, wheel, requirement, updates=updates) if full
+               else BundleOptions(ui=ui, release_key=updates[0], update_url=updates[1]))
     credentials = _call(collector, token, "rotate", kiosk_id)
     _override_broker(credentials, broker_host, broker_port, tls, ca_file)
     if out is None:
         out = Path(f"borne-{kiosk_id}-rotated")
-    _write(out, credentials, options, label=False)
+    _write(out, credentials, options, label=False, toml_only=not full)
     typer.echo(f"kiosk {kiosk_id}: new password in {out / 'kiosk.toml'}. Copy that kiosk.toml onto the kiosk's "
                "boot partition and reboot it: the kiosk is refused by the broker until then.")
 

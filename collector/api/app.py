@@ -14,6 +14,8 @@ from collector.api.routes import espaces, health
 from collector.api.routes import kiosks as kiosks_routes
 from collector.api.routes import kpi as kpi_routes
 from collector.api.routes import provision as provision_routes
+from collector.api.routes import releases as releases_routes
+from collector.api.routes import rollouts as rollouts_routes
 from collector.api.routes import staff as staff_routes
 from collector.auth import hash_token
 from collector.dashboard import router as dashboard_router
@@ -42,6 +44,8 @@ def create_app(engine: Engine, *, metrics: Metrics | None = None, ingest: Any | 
     app.include_router(alerts_routes.router)
     app.include_router(kiosks_routes.router)
     app.include_router(provision_routes.router)
+    app.include_router(releases_routes.router)
+    app.include_router(rollouts_routes.router)
     app.include_router(staff_routes.router)
     app.include_router(dashboard_staff_routes.router)  # before the dashboard's /{slug} pages
     app.include_router(dashboard_router)

@@ -17,7 +17,9 @@ What a kiosk's account is, so that one kiosk's credentials reach nothing else:
 - it connects with the client id ``kiosk-<id>`` and no other (dynamic security's ``clientid``): it can neither
   knock another kiosk off nor take the collector's session;
 - it may publish exactly its votes, status, telemetry and self-test, and subscribe exactly to its receipts and
-  configuration (:func:`kiosk_grants`); Mosquitto checks a Last Will's topic against the same rights.
+  configuration (:func:`kiosk_grants`); Mosquitto checks a Last Will's topic against the same rights. At each
+  start the collector brings every kiosk's role to exactly those grants (:func:`sync_kiosk_grants`): a kiosk
+  provisioned before a topic was added gets it, and never more than its own topics.
 
 With several brokers (active-active, ``mqtt_more_brokers``), each keeps its own accounts: :class:`OnEveryBroker`
 makes every change on each of them in turn, so that a kiosk failing over logs in with the same credentials. A
@@ -129,13 +131,15 @@ def kiosk_grants(kiosk_id: str) -> Grants:
         raise ValueError(f"invalid kiosk id {kiosk_id!r}")
     return Grants(
         publish=tuple(kiosk_topic(kiosk_id, kind) for kind in KIOSK_PUBLISHES),
-        subscribe=(kiosk_topic(kiosk_id, TopicKind.RECEIPTS), kiosk_topic(kiosk_id, TopicKind.CONFIG)),
+        subscribe=(kiosk_topic(kiosk_id, TopicKind.RECEIPTS), kiosk_topic(kiosk_id, TopicKind.CONFIG),
+                   kiosk_topic(kiosk_id, TopicKind.RELEASE)),
     )
 
 
 def collector_grants() -> Grants:
     return Grants(
-        publish=(f"{ROOT}/kiosks/+/{TopicKind.RECEIPTS.value}", f"{ROOT}/kiosks/+/{TopicKind.CONFIG.value}"),
+        publish=(f"{ROOT}/kiosks/+/{TopicKind.RECEIPTS.value}", f"{ROOT}/kiosks/+/{TopicKind.CONFIG.value}",
+                 f"{ROOT}/kiosks/+/{TopicKind.RELEASE.value}"),
         # Mosquitto checks a shared subscription's ACL with its ``$share/<group>/`` prefix.
         subscribe=(f"{ROOT}/kiosks/#", f"$share/+/{ROOT}/kiosks/#"),
     )
@@ -291,6 +295,55 @@ class DynsecAccounts:
         self._delete(kiosk_id, kiosk_id, strict=False)  # one from before the namespace, if provisioning's
         self.execute([{"command": "deleteRole", "rolename": _role(kiosk_id)}], tolerate=("not found",))
         _LOG.info("mosquitto account of kiosk %s removed", kiosk_id)
+
+    def ensure_kiosk_grants(self, only: set[str] | None = None, batch: int = 200) -> list[str]:
+        """Bring every kiosk's role (``kiosk-<id>``) to exactly :func:`kiosk_grants` of its own id: what a
+        kiosk provisioned by an earlier version lacks (a topic added since) is added, and whatever else the role
+        holds is removed, so that no kiosk is ever granted more than its own topics. Idempotent (a role already
+        right is not written to); run by the collector at each start. A kiosk whose role changed is disconnected
+        once, so that it subscribes again with its new rights. ``only``: the kiosks whose roles may be touched
+        (the collector passes those its database knows, so that a role someone else named ``kiosk-...`` is left
+        alone). The kiosks whose roles were changed."""
+        names = self.execute([{"command": "listRoles", "verbose": False, "count": -1}])[0]
+        kiosk_ids = [str(name).removeprefix("kiosk-") for name in names.get("data", {}).get("roles", [])
+                     if str(name).startswith("kiosk-")]
+        kiosk_ids = [k for k in kiosk_ids if kiosk_id_allowed(k) and (only is None or k in only)]
+        changed: list[str] = []
+        for start in range(0, len(kiosk_ids), batch):
+            chunk = kiosk_ids[start:start + batch]
+            roles = self.execute([{"command": "getRole", "rolename": _role(k)} for k in chunk],
+                                 tolerate=("not found",))
+            commands: list[dict[str, Any]] = []
+            for kiosk_id, response in zip(chunk, roles, strict=True):
+                if response.get("error"):
+                    continue  # deleted meanwhile (a revocation)
+                held = {(a.get("acltype"), a.get("topic"), bool(a.get("allow")))
+                        for a in response.get("data", {}).get("role", {}).get("acls", [])}
+                wanted = {(a["acltype"], a["topic"], True) for a in _acls(kiosk_grants(kiosk_id))}
+                if held == wanted:
+                    continue
+                changed.append(kiosk_id)
+                commands += [{"command": "removeRoleACL", "rolename": _role(kiosk_id), "acltype": acltype,
+                              "topic": topic} for acltype, topic, _ in sorted(held - wanted, key=str)]
+                commands += [{"command": "addRoleACL", "rolename": _role(kiosk_id), "acltype": acltype,
+                              "topic": topic, "allow": True} for acltype, topic, _ in sorted(wanted - held)]
+            if commands:
+                self.execute(commands, tolerate=("not found", "already exists"))
+                self._reconnect([k for k in chunk if k in changed])
+        if changed:
+            _LOG.info("broker grants of %d kiosks brought up to date: %s", len(changed),
+                      ", ".join(changed[:20]) + (" ..." if len(changed) > 20 else ""))
+        return changed
+
+    def _reconnect(self, kiosk_ids: list[str]) -> None:
+        """Close the sessions of these kiosks (disabling a client disconnects it): a subscription the broker
+        refused is asked again at the reconnection, with the grants of now."""
+        usernames = [kiosk_username(k) for k in kiosk_ids]
+        usernames += [k for k in kiosk_ids if self._owned(k, k)]  # accounts from before the namespace
+        self.execute([command for username in usernames
+                      for command in ({"command": "disableClient", "username": username},
+                                      {"command": "enableClient", "username": username})],
+                     tolerate=("not found",))
 
     def kiosk_ids(self) -> list[str]:
         """The kiosks that have an account in the namespace."""
@@ -479,6 +532,28 @@ def sync_revoked(accounts: BrokerAccounts, engine: Any) -> None:
         if kiosk_id not in live:
             _LOG.warning("kiosk %s has a broker account but is revoked or unknown: account removed", kiosk_id)
             accounts.remove(kiosk_id)
+
+
+def sync_kiosk_grants(accounts: BrokerAccounts, engine: Any) -> list[str]:
+    """The broker grants of every kiosk the database knows (not revoked) brought to the current set
+    (:meth:`DynsecAccounts.ensure_kiosk_grants`) when the collector manages the accounts: kiosks provisioned
+    before a topic was added get it at the next start. A broker that refuses or does not answer is logged, not
+    raised."""
+    if not isinstance(accounts, DynsecAccounts):
+        return []
+    from sqlalchemy import select
+
+    from collector.db.engine import session_factory
+    from collector.db.models import Kiosk
+
+    with session_factory(engine)() as session:
+        live = {k for k, in session.execute(select(Kiosk.id).where(Kiosk.revoked_at.is_(None)))}
+    try:
+        return accounts.ensure_kiosk_grants(live)
+    except AccountsError as exc:
+        # Not a reason to stop collecting votes: the next start tries again.
+        _LOG.error("kiosks' broker grants not brought up to date: %s", exc)
+        return []
 
 
 def kiosk_broker(settings: Any) -> dict[str, Any]:

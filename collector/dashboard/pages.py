@@ -94,9 +94,13 @@ def render(page: Page, prefix: str, extra: dict[str, str] | None = None) -> str:
     scripts = [*ECHARTS] if page.charts else []
     scripts += ["app.js", *page.scripts]
     values = {"prefix": prefix, "static": static, **PARTIALS, "exports": _exports(page), **(extra or {})}
-    body = _template(page.template).substitute(values)
+    template = _template(page.template)
+    body = template.substitute(values)
+    # A page that places its download buttons itself ($exports: under its table, above another section).
+    placed = "$exports" in template.template
     return _template("layout.html").substitute(
         values,
+        exports="" if placed else values["exports"],
         title=html.escape(page.title),
         page=page.slug or "overview",
         signed_in="true" if page.signed_in else "false",

@@ -29,7 +29,7 @@ _LOG = logging.getLogger(__name__)
 WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 STEPS = {"day": "jour", "week": "semaine", "month": "mois", "quarter": "trimestre", "year": "année"}
 STATES = {"online": "en ligne", "offline": "hors ligne", "unknown": "jamais vue"}
-RULES = {"unhappy": "usagers mécontents", "offline": "borne hors ligne"}
+RULES = {"unhappy": "usagers mécontents", "offline": "borne hors ligne", "rollout": "déploiement bloqué"}
 BOUNDS = (Column("Intervalle à 95 % : borne basse (%)", Kind.RATE),
           Column("Intervalle à 95 % : borne haute (%)", Kind.RATE))
 
@@ -131,11 +131,12 @@ def kiosks(session: Session, rows: list[Any], zone: str) -> Sheet:
     sheet = Sheet("Parc de bornes", zone, _now_label(), [
         Column("Borne"), Column("Espace"), Column("Département"), Column("État"),
         Column("Dernier contact (heure de Paris)"), Column("Votes en attente", Kind.INT), Column("Version"),
+        Column("Logiciel installé"), Column("Logiciel demandé"), Column("Dernière mise à jour"),
     ])
     for k in sorted(rows, key=lambda k: (k.last_seen is not None, k.last_seen or datetime.min, k.id)):
         sheet.rows.append([k.id, names.get(k.espace_id, k.espace_id), departement_name(k.departement),
                            STATES.get(k.status or "unknown", k.status), _paris(k.last_seen), k.outbox_depth,
-                           k.version])
+                           k.version, k.release or "usine", k.release_desired or "", k.update_result or ""])
     return sheet
 
 

@@ -430,3 +430,26 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(320))
     detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+# -- Fleet software updates ---------------------------------------------------------------------------
+
+
+class Rollout(Base):
+    """A release asked of some kiosks (``borne collector fleet update``), retained on their ``release`` topic.
+
+    ``kiosks`` maps each kiosk targeted to the release it ran when the rollout began (``None``: its factory
+    install), which is what a rollback asks of it again. ``state``: active, paused or rolled_back.
+    """
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(64))
+    kiosks: Mapped[dict[str, object]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(100))

@@ -1,4 +1,5 @@
-"""The audit log: every change to the access list, and every sign-in, with who, when, what and from where.
+"""The audit log: every change to the access list, every sign-in, and every rollout paused, resumed or rolled
+back from the dashboard, with who, when, what and from where.
 
 Entries are only ever added; admins read them on the dashboard (``/dashboard/journal``) and through
 ``GET /api/v1/staff/audit``. An entry never holds a secret: an actor's name or email, an action, its target, the
@@ -20,7 +21,7 @@ _LOG = logging.getLogger(__name__)
 
 #: The actions an entry may record.
 ACTIONS = ("access.add", "access.change", "access.disable", "access.enable", "access.import", "sign-in",
-           "sign-in.refused", "sign-out")
+           "sign-in.refused", "sign-out", "rollout.pause", "rollout.resume", "rollout.rollback")
 
 
 def record(session: Session, actor: str, action: str, target: str | None = None, *,

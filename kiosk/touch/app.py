@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig, TouchConfig
+from kiosk.entry import RESTART
 
 _LOG = logging.getLogger(__name__)
 
@@ -85,8 +86,9 @@ def configure_kivy(
     return name, value
 
 
-def run_touch(config: KioskConfig) -> None:
-    """Run the touch kiosk until its window closes or SIGTERM."""
+def run_touch(config: KioskConfig) -> int:
+    """Run the touch kiosk until its window closes or SIGTERM; :data:`kiosk.entry.RESTART` when an update
+    switched releases, else 0."""
     configure_kivy(config.touch, kivy_home=config.data_dir / "kivy")
     from kivy.clock import Clock
 
@@ -100,6 +102,7 @@ def run_touch(config: KioskConfig) -> None:
             Clock.schedule_once(lambda _dt: app.stop(), 0)
 
         signal.signal(signal.SIGTERM, stop)
+        kiosk.restart_listeners.append(stop)
         _LOG.info("kiosk %s running (touch, %d answers)", config.kiosk_id, config.voting.scale)
         try:
             app.run()
@@ -107,4 +110,6 @@ def run_touch(config: KioskConfig) -> None:
             pass
         finally:
             app.flow.close()
+        restart = kiosk.restart_requested.is_set()
     _LOG.info("kiosk %s stopped", config.kiosk_id)
+    return RESTART if restart else 0

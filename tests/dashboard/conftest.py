@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from collector.config import Settings
+from devtools.brokers import Mosquitto
 from devtools.builders import migrated_engine
 from tests.dashboard.seed import Place, Seeded, seed, serve
 
@@ -32,6 +34,8 @@ USERS = {
 class World:
     url: str
     seeded: Seeded
+    engine: Any = None
+    broker_port: int = 0
 
     def token(self, user: str) -> str:
         return self.seeded.tokens[user]
@@ -49,8 +53,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("dashboard")
     engine = migrated_engine(f"sqlite:///{folder / 'borne.sqlite3'}")
     seeded = seed(engine, PLACES, days=20, offline=("fs-29a",), unhappy_now=("fs-13a",), users=USERS)
-    with serve(engine) as url:
-        yield World(url, seeded)
+    # A broker for what the dashboard publishes (a rollout paused or rolled back: the kiosks' desired release).
+    with Mosquitto(folder / "broker") as broker:
+        settings = Settings(database_url=str(engine.url), data_dir=folder / "collector", mqtt_host="127.0.0.1",
+                            mqtt_port=broker.port)
+        with serve(engine, {"settings": settings}) as url:
+            yield World(url, seeded, engine, broker.port)
     engine.dispose()
 
 

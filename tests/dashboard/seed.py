@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
@@ -24,6 +25,7 @@ from collector.api.app import create_app
 from collector.auth import add_user, issue_token
 from collector.broker.mosquitto import free_port
 from collector.db.engine import session_factory
+from collector.db.models import Rollout
 from collector.ingest.store import Incoming, Store
 from collector.registry.espaces import add_espace, add_kiosk
 from protocol.codec import encode
@@ -77,11 +79,13 @@ def _votes(place: Place, days: int, now: datetime, rng: random.Random) -> list[W
 
 def seed(engine: Engine, places: list[Place], *, days: int = 20, seed_value: int = 6,
          offline: tuple[str, ...] = (), unhappy_now: tuple[str, ...] = (),
-         users: dict[str, tuple[str, str | None]] | None = None) -> Seeded:
+         users: dict[str, tuple[str, str | None]] | None = None, rollouts: bool = True) -> Seeded:
     """Fill ``engine``: one kiosk a place, ``days`` days of votes, status and telemetry, alerts, users.
 
     ``offline``: espaces whose kiosk is offline; ``unhappy_now``: espaces given 6 unhappy votes in the last
-    minutes (so that the ``unhappy`` alert fires); ``users``: name -> (role, scope).
+    minutes (so that the ``unhappy`` alert fires); ``users``: name -> (role, scope); ``rollouts``: three
+    software rollouts (active and stalled, paused, rolled back), the first two kiosks' heartbeats saying
+    where they are in the active one (one updated, one rolled back by itself).
     """
     rng = random.Random(seed_value)
     now = datetime.now(UTC)
@@ -105,25 +109,47 @@ def seed(engine: Engine, places: list[Place], *, days: int = 20, seed_value: int
         messages = [_incoming(kiosk_id, TopicKind.VOTES, encode(batch), now) for batch in batches]
         status = "offline" if espace_id in offline else "online"
         seen = now - timedelta(hours=3) if status == "offline" else now - timedelta(seconds=rng.randint(5, 50))
+        release = {} if not rollouts else {
+            "kiosk-001": {"release": "0.2.0", "update_result": "installed 0.2.0"},
+            "kiosk-002": {"release_desired": "0.2.0",
+                          "update_result": "rolled_back 0.2.0: not confirmed within 120 s"},
+        }.get(kiosk_id, {})
         messages.append(_incoming(kiosk_id, TopicKind.TELEMETRY, encode(Telemetry(
             ts=seen, uptime_s=3600, version="0.1.0", outbox_depth=rng.randint(3, 40) if status == "offline" else 0,
+            **release,
         )), seen))
         messages.append(_incoming(kiosk_id, TopicKind.STATUS, encode(StatusMessage(status=status, ts=seen,
                                                                                   version="0.1.0")), seen))
         outcome = store.ingest(messages)
         assert not outcome.rejected, outcome.rejected
     with sessions() as session, session.begin():
+        if rollouts:
+            _rollouts(session, list(out.kiosks), now)
         evaluate(session, now)
         for name, (role, scope) in (users or {}).items():
             out.tokens[name] = issue_token(session, add_user(session, name, role, scope))
     return out
 
 
+def _rollouts(session: Any, kiosk_ids: list[str], now: datetime) -> None:
+    for days, rollout_id, version, stage, target, state, kiosks in [
+        (9, "r-20261120T090000-a1b2", "0.1.1", "kiosk", kiosk_ids[0], "rolled_back", kiosk_ids[:1]),
+        (5, "r-20261124T090000-c3d4", "0.1.2", "percent", "10", "paused", kiosk_ids[-1:]),
+        (0.2, "r-20261129T090000-e5f6", "0.2.0", "all", None, "active", kiosk_ids),
+    ]:
+        started = now - timedelta(days=days)
+        session.add(Rollout(id=rollout_id, version=version, stage=stage, target=target, state=state,
+                            kiosks=dict.fromkeys(kiosks), created_at=started, updated_at=started,
+                            created_by="partenaire"))
+
+
 @contextmanager
-def serve(engine: Engine) -> Iterator[str]:
+def serve(engine: Engine, extra: dict[str, Any] | None = None) -> Iterator[str]:
     """The collector's API (and dashboard) on a free local port, in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning",
+    app = create_app(engine)
+    app.state.borne.extra.update(extra or {})
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
     thread = threading.Thread(target=server.run, name="dashboard-api", daemon=True)
     thread.start()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.dashboard.conftest import World, squares_geojson
@@ -305,3 +307,74 @@ def test_pages_are_accessible(page: Any, world: World, path: str, no_geojson: No
     assert page.evaluate("document.activeElement.classList.contains('skip')")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "contenu"
+
+
+def _retained_releases(port: int) -> dict[str, bytes]:
+    """The desired releases the broker keeps (retained), kiosk id -> payload."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got: dict[str, bytes] = {}
+    subscribed: list[object] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-retained", protocol=mqtt.MQTTv311)
+    client.on_message = lambda c, u, m: got.__setitem__(m.topic.split("/")[3], bytes(m.payload))
+    client.on_subscribe = lambda c, u, mid, reasons, p: subscribed.append(reasons)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.subscribe("fs/v1/kiosks/+/release", 1)
+        deadline = time.monotonic() + 10
+        while not subscribed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # retained messages follow the SUBACK at once
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got
+
+
+def test_national_staff_see_rollouts_and_pause_resume_or_roll_them_back(page: Any, world: World) -> None:
+    from collector.db.engine import session_factory
+    from collector.staff import audit
+
+    active, paused = "r-20261129T090000-e5f6", "r-20261124T090000-c3d4"
+    sign_in(page, world, "partenaire", "/dashboard/parc")
+    api = {r["id"]: r for r in world.api("partenaire", "/api/v1/rollouts")}
+    rows = {r[0]: r for r in table(page, "#rollouts")}
+    assert [r[0] for r in table(page, "#rollouts")] == ["0.2.0", "0.1.2", "0.1.1"]  # the newest first
+    assert rows["0.2.0"][2:8] == ["active", "1", "1", "3", api[active]["created_at"], "1"]
+    assert api[active]["stalled"] and "failed" in api[active]["stalled"]
+    row = page.inner_text(f'#rollouts tr[data-rollout="{active}"]').lower()
+    assert "tout le parc" in row and "en cours" in row and "1 borne en échec" in row
+
+    page.click(f'#rollouts tr[data-rollout="{active}"] button[data-action="pause"]')
+    page.wait_for_selector(f'#rollouts tr[data-rollout="{active}"] td[data-value="paused"]')
+    assert page.inner_text("#rollouts-result") == "Déploiement suspendu."
+    page.click(f'#rollouts tr[data-rollout="{active}"] button[data-action="resume"]')
+    page.wait_for_selector(f'#rollouts tr[data-rollout="{active}"] td[data-value="active"]')
+    # Resumed: the kiosks neither updated nor failed are asked again, retained.
+    retained = _retained_releases(world.broker_port)
+    assert set(retained) == {"kiosk-003", "kiosk-004", "kiosk-005"}
+    assert all(b'"version":"0.2.0"' in v and active.encode() in v for v in retained.values())
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f'#rollouts tr[data-rollout="{paused}"] button[data-action="rollback"]')
+    page.wait_for_selector(f'#rollouts tr[data-rollout="{paused}"] td[data-value="rolled_back"]')
+    assert page.locator(f'#rollouts tr[data-rollout="{paused}"] button').count() == 0
+    with session_factory(world.engine)() as session:
+        entries = [(e.actor, e.action, e.target) for e in audit.entries(session, limit=10)
+                   if e.action.startswith("rollout.")]
+    assert entries == [("partenaire", "rollout.rollback", paused), ("partenaire", "rollout.resume", active),
+                       ("partenaire", "rollout.pause", active)]
+
+    # A rollout cannot be rolled back twice (409), and a préfecture referent neither sees nor steers them.
+    response = httpx.post(f"{world.url}/api/v1/rollouts/{paused}/rollback", timeout=30,
+                          headers={"Authorization": f"Bearer {world.token('partenaire')}"})
+    assert response.status_code == 409
+    response = httpx.post(f"{world.url}/api/v1/rollouts/{active}/pause", timeout=30,
+                          headers={"Authorization": f"Bearer {world.token('prefecture-22')}"})
+    assert response.status_code == 403
+    page.context.clear_cookies()
+    page.evaluate("sessionStorage.clear()")
+    sign_in(page, world, "prefecture-22", "/dashboard/parc")
+    assert page.locator("#rollouts-section").is_hidden()

@@ -4,8 +4,11 @@ cloud-init reading the bundle from the boot partition, a network that lets nothi
 One card, one boot: the technician's ``borne provision kiosk new --wheelhouse`` (a real collector and a real
 Mosquitto on this machine's loopback), the first boot installs offline from the card and reboots, the kiosk's
 unit starts under systemd and connects, a press on a pin (gpiozero's mock factory, switched on by this test's
-drop-in) is counted by the collector; then ``borne kiosk selftest`` over SSH as the technician runs it, and the
-touch kiosk draws its home screen offscreen. Figures go to ``.cache/pi/figures.json`` (docs/performance.md).
+drop-in) is counted by the collector; then a software update, once: release 0.2.0 of this tree's wheel, signed
+with the programme's key, stored and asked of the kiosk by the collector, fetched over HTTPS with the kiosk's own
+credentials, installed beside the factory install, switched to, confirmed healthy, shown in the heartbeat, and a
+vote counted on it; then ``borne kiosk selftest`` over SSH as the technician runs it, and the touch kiosk draws
+its home screen offscreen. Figures go to ``.cache/pi/figures.json`` (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -24,16 +27,24 @@ from typing import Any
 import pytest
 import yaml
 
+from collector import fleet
 from collector.api.app import create_app
+from collector.broker import releases as desired_releases
 from collector.broker.accounts import DynsecAccounts
+from collector.config import Settings
+from collector.db.engine import session_factory
+from collector.db.models import Kiosk
 from devtools.builders import collector_settings, migrated_engine, start_collector, vote_counts
 from devtools.dynsec import DynsecMosquitto
 from devtools.kiosk_sim import wait_until
 from provisioning.bundle import VENV
+from provisioning.release import keygen, load_private_key, sign
 from provisioning.wheelhouse import build_wheelhouse
 from tests.pi.card import CACHE, ROOT, build_base, make_card, tools_missing
-from tests.pi.emulator import BROKER_IN_GUEST, EmulatedPi
+from tests.pi.emulator import API_IN_GUEST, BROKER_IN_GUEST, EmulatedPi
 from tests.provisioning.conftest import admin_token, espaces, invoke, serve
+from tests.utils.https import make_tls, serve_https
+from tests.utils.releases import reversioned_wheel
 
 pytestmark = [pytest.mark.pi, pytest.mark.timeout(3 * 3600)]
 
@@ -52,6 +63,10 @@ MOCK_PINS_DROPIN = f"""[Service]
 Environment=GPIOZERO_PIN_FACTORY=mock PYTHONPATH={HOOK_DIR}
 """
 BOOT_TIMEOUT_S = 75 * 60  # two boots and an offline install, under TCG on shared cores
+UPDATE_VERSION = "0.2.0"
+UPDATE_CA = "/etc/borne/update-ca.pem"
+# A new release must confirm itself within update.confirm_s (120 s on a Pi); under TCG a start is many times slower.
+UPDATE_CONFIRM_S = 900
 
 
 def _with_mock_pins(user_data: Path) -> None:
@@ -66,6 +81,77 @@ def _with_mock_pins(user_data: Path) -> None:
          "content": (Path(__file__).parent / "press_hook.py").read_text()},
     ]
     user_data.write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000))
+
+
+def _with_update_ca(bundle: Path, ca: Path) -> None:
+    """The test's CA for the collector's HTTPS (a real collector has a certificate the system trusts), and a
+    confirmation window for a start under emulation: ``[update] ca_file`` and ``confirm_s`` in kiosk.toml."""
+    toml = bundle / "kiosk.toml"
+    text = toml.read_text()
+    assert "\n[update]\n" in text, "the bundle takes updates (--release-key, --update-url)"
+    settings = f'\n[update]\nca_file = "{UPDATE_CA}"\nconfirm_s = {UPDATE_CONFIRM_S}\n'
+    toml.write_text(text.replace("\n[update]\n", settings, 1))
+    user_data = bundle / "user-data"
+    text = user_data.read_text()
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    config = yaml.safe_load(text)
+    config["write_files"].append({"path": UPDATE_CA, "permissions": "0644", "content": ca.read_text()})
+    user_data.write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000))
+
+
+def _telemetry(engine: Any) -> dict[str, Any]:
+    with session_factory(engine)() as session:
+        kiosk = session.get(Kiosk, KIOSK)
+        return dict(kiosk.telemetry or {}) if kiosk is not None else {}
+
+
+def _update_once(pi: EmulatedPi, engine: Any, settings: Settings, key: Path, wheelhouse: Path, out: Path,
+                 public: str) -> dict[str, Any]:
+    """Release 0.2.0 (this tree's wheel, re-versioned, signed) stored, asked of the kiosk, installed, confirmed,
+    in the heartbeat; a vote counted on it. The figures."""
+    figures: dict[str, Any] = {}
+    release = out / UPDATE_VERSION
+    release.mkdir(parents=True)
+    reversioned_wheel(next(wheelhouse.glob("borne-*.whl")), release, UPDATE_VERSION)
+    sign(release, UPDATE_VERSION, load_private_key(key))
+    figures["update_release_mb"] = round(sum(p.stat().st_size for p in release.iterdir()) / 1e6, 1)
+    fleet.add_release(settings, release, public)
+    with session_factory(engine)() as session, session.begin():
+        rollout, desired = fleet.plan(session, settings, UPDATE_VERSION, "kiosk", KIOSK, "test")
+        rollout_id = rollout.id
+    started = time.monotonic()
+    desired_releases.publish(settings, desired)
+
+    def confirmed() -> bool:
+        t = _telemetry(engine)
+        return t.get("release") == UPDATE_VERSION and str(t.get("update_result", "")).startswith("installed")
+
+    done = wait_until(lambda: confirmed() or not pi.alive(), UPDATE_CONFIRM_S + 1800, interval=5)
+    journal = pi.ssh("sudo journalctl -u borne-kiosk --no-pager | tail -60", check=False).stdout
+    assert done and confirmed(), f"no confirmed update in the heartbeat: {_telemetry(engine)}\n{journal}"
+    figures["update_publish_to_confirmed_s"] = round(time.monotonic() - started)
+    telemetry = _telemetry(engine)
+    figures["update_heartbeat"] = {k: telemetry.get(k) for k in ("version", "release", "release_desired",
+                                                                 "update_status", "update_result")}
+    assert telemetry.get("version") == UPDATE_VERSION, "the new release's code runs"
+    root = "/var/lib/borne/releases"
+    assert pi.ssh(f"readlink {root}/current").stdout.strip().endswith(UPDATE_VERSION)
+    assert pi.ssh(f"test -e {root}/pending.json", check=False).returncode == 1, "confirmed: nothing pending"
+    assert pi.ssh(f"test -e {root}/releases/{UPDATE_VERSION}/site/kiosk/service.py", check=False).returncode == 0
+    with session_factory(engine)() as session:
+        assert fleet.summary(session, fleet.get(session, rollout_id))["updated"] == 1
+
+    # A visitor's press on the new release is counted too.
+    before = vote_counts(engine).get(ESPACE, 0)
+    started = time.monotonic()
+    pi.ssh("sudo touch /run/borne-press/vote2-19")
+    assert wait_until(lambda: vote_counts(engine).get(ESPACE, 0) == before + 1, 900, interval=2), \
+        pi.ssh("sudo journalctl -u borne-kiosk --no-pager | tail -40", check=False).stdout
+    figures["update_press_to_counted_s"] = round(time.monotonic() - started)
+    child = pi.ssh("pgrep -u borne -f 'python.* -m kiosk .*run' | head -1", check=False).stdout.strip()
+    if child:
+        figures["updated_kiosk_rss_mib"] = round(_rss_kib(pi, child) / 1024, 1)
+    return figures
 
 
 def _kiosk_status(url: str, token: str) -> str | None:
@@ -132,32 +218,38 @@ def test_first_boot_to_a_counted_vote(dynsec_mosquitto: DynsecMosquitto, sqlite_
                          "BORNE_MQTT_ADMIN_PASSWORD": broker.admin_password})
     assert result.exit_code == 0, result.output
     collector_password = result.output.split("BORNE_MQTT_PASSWORD=")[1].split()[0]
-    collector = start_collector(collector_settings(sqlite_url, broker.port, tmp_path / "collector",
-                                                   mqtt_username="borne-collector",
-                                                   mqtt_password=collector_password))
+    settings = collector_settings(sqlite_url, broker.port, tmp_path / "collector", mqtt_username="borne-collector",
+                                  mqtt_password=collector_password)
+    collector = start_collector(settings)
     app = create_app(engine)
     app.state.borne.extra.update(
         accounts=DynsecAccounts("127.0.0.1", broker.port, broker.admin_user, broker.admin_password),
-        kiosk_broker={"host": "127.0.0.1", "port": broker.port, "tls": False})
+        kiosk_broker={"host": "127.0.0.1", "port": broker.port, "tls": False}, settings=settings)
+    # Software updates: the programme's key, and the API over HTTPS where the guest finds the collector.
+    public = keygen(tmp_path / "release-key.pem")
+    tls = make_tls(tmp_path / "tls", API_IN_GUEST[0])
     token = admin_token(engine)
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     bundle = tmp_path / "bundle"
     try:
-        with serve(app) as url:
+        with serve(app) as url, serve_https(app, tls) as https_port:
             host, port = BROKER_IN_GUEST
             new = ["provision", "kiosk", "new", "--espace", ESPACE, "--id", KIOSK, "--out", str(bundle),
                    "--collector", url, "--ui", "gpio", "--broker-host", host, "--broker-port", str(port),
-                   "--wheelhouse", str(tmp_path / "wheelhouse"), "--ssh-key", f"{key}.pub", "--no-label"]
+                   "--wheelhouse", str(tmp_path / "wheelhouse"), "--ssh-key", f"{key}.pub", "--no-label",
+                   "--release-key", str(tmp_path / "release-key.pub"), "--update-url", f"https://{API_IN_GUEST[0]}"]
             refused = invoke([*new, "--broker-host", "127.0.0.1"], env={"BORNE_ADMIN_TOKEN": token})
             assert "own address" in str(refused.exception), "a loopback broker host is refused"
             result = invoke(new, env={"BORNE_ADMIN_TOKEN": token})
             assert result.exit_code == 0, f"{result.output}\n{result.exception}"
             _with_mock_pins(bundle / "user-data")
+            _with_update_ca(bundle, tls.ca)
             card = make_card(base, bundle, tmp_path / "card.img")
 
             console = CACHE / "console.log"
-            with EmulatedPi(base, card, broker_port=broker.port, ssh_key=key, console=console) as pi:
+            with EmulatedPi(base, card, broker_port=broker.port, ssh_key=key, console=console,
+                            api_port=https_port) as pi:
                 online = wait_until(lambda: _kiosk_status(url, token) == "online" or not pi.alive(),
                                     BOOT_TIMEOUT_S, interval=15)
                 assert online and pi.alive(), f"the kiosk never came online; console:\n{pi.console_tail()}"
@@ -195,6 +287,10 @@ def test_first_boot_to_a_counted_vote(dynsec_mosquitto: DynsecMosquitto, sqlite_
                 assert pi.ssh("uname -m").stdout.strip() == "aarch64"
                 pid = pi.ssh("systemctl show -p MainPID --value borne-kiosk").stdout.strip()
                 figures["gpio_kiosk_rss_mib"] = round(_rss_kib(pi, pid) / 1024, 1)
+
+                # A software update, once, on the same boot.
+                figures.update(_update_once(pi, engine, settings, tmp_path / "release-key.pem",
+                                            tmp_path / "wheelhouse", tmp_path / "releases", public))
 
                 # The technician's self-test, over SSH.
                 code, output = _selftest(pi)

@@ -356,3 +356,29 @@ def test_random_mixes_of_awkward_values_are_read_alike() -> None:
         _same_remote_config(json.dumps(data).encode())
         receipt = {k: rng.choice(AWKWARD) for k in rng.sample(["v", "stored", "rejected", "x"], rng.randint(0, 3))}
         _same_receipt(json.dumps(receipt).encode())
+
+
+DESIRED_RELEASES = [
+    '{"v":1,"version":"0.2.0","rollout":"r-20261201-ab12"}',
+    '{"version":"0.2.0+pi","rollout":"r1"}',
+    '{"v":1,"version":"../etc","rollout":"r1"}',
+    '{"v":1,"version":"0.2.0/x","rollout":"r1"}',
+    '{"v":1,"version":"0.2.0"}',
+    '{"v":1,"version":"0.2.0","rollout":"r1","url":"http://elsewhere"}',
+    '{"v":2,"version":"0.2.0","rollout":"r1"}',
+    '{"v":1,"version":"","rollout":"r1"}',
+    '{"v":1,"version":"' + "9" * 65 + '","rollout":"r1"}',
+    '{"v":1,"version":2,"rollout":"r1"}',
+    "[]",
+    "not json",
+]
+
+
+@pytest.mark.parametrize("payload", DESIRED_RELEASES)
+def test_desired_releases_are_read_alike(payload: str) -> None:
+    theirs, mine = _both(models.DesiredRelease, wire.decode_desired_release, payload.encode())
+    if isinstance(theirs, str):
+        assert mine == theirs, (payload, theirs, mine)
+    else:
+        assert isinstance(mine, wire.DesiredRelease), (payload, mine)
+        assert (mine.version, mine.rollout) == (theirs.version, theirs.rollout)

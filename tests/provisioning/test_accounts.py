@@ -21,7 +21,7 @@ def test_a_kiosk_is_granted_exactly_its_own_topics() -> None:
     grants = kiosk_grants("k-1")
     assert grants.publish == ("fs/v1/kiosks/k-1/votes", "fs/v1/kiosks/k-1/status", "fs/v1/kiosks/k-1/telemetry",
                               "fs/v1/kiosks/k-1/selftest")
-    assert grants.subscribe == ("fs/v1/kiosks/k-1/receipts", "fs/v1/kiosks/k-1/config")
+    assert grants.subscribe == ("fs/v1/kiosks/k-1/receipts", "fs/v1/kiosks/k-1/config", "fs/v1/kiosks/k-1/release")
     assert not any("#" in g or "+" in g for g in grants.publish + grants.subscribe)
     with pytest.raises(ValueError, match="invalid kiosk id"):
         kiosk_grants("K/#")

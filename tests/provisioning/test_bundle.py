@@ -83,7 +83,7 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     units = root / "etc/systemd/system"
     units.mkdir(parents=True)
     shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
-    for program in ("opt/borne/bin/borne", "usr/local/sbin/borne-config-import"):
+    for program in ("opt/borne/bin/python", "usr/local/sbin/borne-config-import"):
         path = root / program
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("#!/bin/sh\n")

@@ -10,14 +10,18 @@ import stat
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pydantic
 from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.broker import releases
+from collector.broker.accounts import DynsecAccounts, _acls, kiosk_grants
 from collector.broker.mosquitto import ADMIN_SECRET_FILE, free_port
 from collector.service import Collector
 from devtools.builders import collector_settings, rejects, vote_counts, wire_batch
 from devtools.kiosk_sim import SimulatedKiosk, simulated_config, wait_until
 from kiosk.config import KioskConfig, SecretStr
 from protocol.codec import encode
+from protocol.models import DesiredRelease
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from provisioning.client import CollectorClient
 from tests.provisioning.conftest import admin_token, connect_reason, espaces
@@ -132,5 +136,73 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
         users = {c["username"] for c in json.loads((data_dir / "broker" / "dynamic-security.json").read_text())
                  ["clients"]}
         assert users == {"borne-admin", "borne-collector", "kiosk:k-a"}
+    finally:
+        collector.close()
+
+
+def test_kiosks_provisioned_before_a_new_topic_get_it_at_the_collectors_start(sqlite_url: str,
+                                                                                 tmp_path: Path) -> None:
+    """A kiosk whose role has the grants of an earlier version (no desired release) and one grant too many gets,
+    when the collector starts again, exactly its current grants: it then receives its desired release."""
+    port = free_port()
+    settings = collector_settings(sqlite_url, port, tmp_path / "collector", embedded_broker=True,
+                                  mqtt_accounts="embedded", api_port=free_port())
+    desired = DesiredRelease(version="0.2.0", rollout="r-1")
+    collector = Collector(settings).start(api=True)
+    try:
+        assert collector.engine is not None and isinstance(collector.accounts, DynsecAccounts)
+        accounts, engine = collector.accounts, collector.engine
+        espaces(engine, {LANNION: "France services de Lannion"})
+        with CollectorClient(collector.api_url, admin_token(engine)) as api:
+            a = api.register(LANNION, "k-a")
+        # The role as it was made before the release topic, plus a grant no kiosk should have.
+        accounts.execute([
+            {"command": "removeRoleACL", "rolename": "kiosk-k-a", "acltype": "subscribePattern",
+             "topic": kiosk_topic("k-a", TopicKind.RELEASE)},
+            {"command": "addRoleACL", "rolename": "kiosk-k-a", "acltype": "publishClientSend",
+             "topic": kiosk_topic("k-b", TopicKind.VOTES), "allow": True},
+        ])
+        # A role of the same shape that is no kiosk the database knows: left as it is.
+        accounts.execute([{"command": "createRole", "rolename": "kiosk-monitor", "acls": [
+            {"acltype": "subscribePattern", "topic": "fs/v1/kiosks/+/status", "allow": True}]}])
+        # The collector's own accounts are bound to its sessions' client ids: publish as another of its role.
+        accounts.execute([{"command": "createClient", "username": "test-publisher", "password": "test-only",
+                           "roles": [{"rolename": "borne-collector"}]}])
+        publisher = settings.model_copy(update={"mqtt_username": "test-publisher",
+                                                "mqtt_password": pydantic.SecretStr("test-only")})
+        releases.publish(publisher, {"k-a": desired})
+        with SimulatedKiosk(_config("k-a", a, port, tmp_path / "kiosks")) as kiosk:
+            kiosk.press(4)
+            # The receipt comes after the retained release would have (one SUBSCRIBE for both topics).
+            assert wait_until(lambda: kiosk.kiosk.outbox.depth() == 0, 20), "no receipt reached the kiosk"
+            assert kiosk.kiosk.updates is not None and kiosk.kiosk.updates.desired is None
+            collector.close()
+
+            collector = Collector(settings).start(api=False)
+            assert isinstance(collector.accounts, DynsecAccounts)
+            role = collector.accounts.execute([{"command": "getRole", "rolename": "kiosk-k-a"}])[0]
+            held = sorted((acl["acltype"], acl["topic"]) for acl in role["data"]["role"]["acls"])
+            assert held == sorted((acl["acltype"], acl["topic"]) for acl in _acls(kiosk_grants("k-a")))
+            assert collector.accounts.ensure_kiosk_grants({"k-a"}) == [], "a second pass must change nothing"
+            monitor = collector.accounts.execute([{"command": "getRole", "rolename": "kiosk-monitor"}])[0]
+            assert [a["topic"] for a in monitor["data"]["role"]["acls"]] == ["fs/v1/kiosks/+/status"]
+
+            def received() -> bool:
+                agent = kiosk.kiosk.updates
+                return agent is not None and agent.desired is not None and \
+                    (agent.desired.version, agent.desired.rollout) == (desired.version, desired.rollout)
+
+            assert wait_until(received, 30), "no desired release reached the kiosk after the collector's start"
+
+            # A broker that stays up (a national one): the kiosk, connected, is made to subscribe again.
+            collector.accounts.execute([{"command": "removeRoleACL", "rolename": "kiosk-k-a",
+                                         "acltype": "subscribePattern",
+                                         "topic": kiosk_topic("k-a", TopicKind.RELEASE)}])
+            assert kiosk.kiosk.updates is not None and kiosk.kiosk.uplink is not None
+            kiosk.kiosk.updates.desired = None
+            connects = kiosk.kiosk.uplink.stats.connects
+            assert collector.accounts.ensure_kiosk_grants({"k-a"}) == ["k-a"]
+            assert wait_until(received, 30), "the connected kiosk did not receive its desired release"
+            assert kiosk.kiosk.uplink.stats.connects == connects + 1
     finally:
         collector.close()

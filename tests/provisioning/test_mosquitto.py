@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from borne.cli.errors import CliError
 from collector.api.app import create_app
 from collector.broker.accounts import DynsecAccounts
 from devtools.builders import collector_settings, migrated_engine, rejects, start_collector, vote_counts, wire_batch
@@ -24,6 +25,7 @@ from devtools.kiosk_sim import SimulatedKiosk, wait_until
 from kiosk.config import load_config
 from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
+from provisioning.release import keygen, public_key_of
 from tests.provisioning.conftest import admin_token, connect_reason, espaces, fake_wheel, invoke, serve
 
 LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
@@ -85,15 +87,21 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
     app.state.borne.extra.update(accounts=accounts,
                                  kiosk_broker={"host": "127.0.0.1", "port": broker.port, "tls": False})
     token = admin_token(engine)
+    # The programme's release key: k-a's bundle takes updates (the public key's file, the collector's URL).
+    public = keygen(tmp_path / "release-key.pem")
+    updates = ["--release-key", str(tmp_path / "release-key.pub"), "--update-url", "https://collecteur.example.fr"]
     try:
         with serve(app) as url:
             for kiosk_id, espace in (("k-a", LANNION), ("k-b", PAIMPOL)):
                 result = _cli(["new", "--espace", espace, "--id", kiosk_id, "--out", str(tmp_path / kiosk_id),
-                               "--wheel", str(fake_wheel(tmp_path / "dist")), "--allow-local-collector"], url, token)
+                               "--wheel", str(fake_wheel(tmp_path / "dist")), "--allow-local-collector",
+                               *(updates if kiosk_id == "k-a" else [])], url, token)
                 assert result.exit_code == 0, result.output
                 assert (tmp_path / kiosk_id / "label.png").exists()
             a = _kiosk_config(tmp_path / "k-a", tmp_path / "outbox-a")
             b = _kiosk_config(tmp_path / "k-b", tmp_path / "outbox-b")
+            assert (a.update.public_key, a.update.url) == (public, "https://collecteur.example.fr")
+            assert (b.update.public_key, b.update.url) == (None, None)
             assert a.broker.password is not None and b.broker.password is not None
             password_a, password_b = a.broker.password.get_secret_value(), b.broker.password.get_secret_value()
 
@@ -117,7 +125,7 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
                 assert wait_until(lambda: kiosk.kiosk.outbox.depth() == 0, 20), "no receipt reached the kiosk"
 
                 # rotate: the old password stops working, the running session is closed.
-                result = _cli(["rotate", "k-a", "--out", str(tmp_path / "k-a-rotated")], url, token)
+                result = _cli(["rotate", "k-a", "--out", str(tmp_path / "k-a-rotated"), *updates], url, token)
                 assert result.exit_code == 0, result.output
                 uplink = kiosk.kiosk.uplink
                 assert uplink is not None
@@ -127,6 +135,7 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
             assert rotated.broker.password is not None
             new_password = rotated.broker.password.get_secret_value()
             assert new_password != password_a
+            assert (rotated.update.public_key, rotated.update.url) == (public, "https://collecteur.example.fr")
             assert connect_reason(broker.port, "kiosk:k-a", new_password, client_id="kiosk-k-a") == "Success"
             with SimulatedKiosk(rotated) as kiosk:
                 kiosk.press(2)
@@ -191,3 +200,43 @@ def test_only_admins_provision(role: str, sqlite_url: str) -> None:
                                headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 403
         assert client.get("/api/v1/provision/kiosks").status_code == 401
+
+
+@pytest.mark.parametrize(("extra", "env", "refused"), [
+    (["--release-key", "{private}", "--update-url", "https://c.example.fr"], {}, "is a private key"),
+    (["--release-key", "{garbage}", "--update-url", "https://c.example.fr"], {}, "not an Ed25519 public key"),
+    (["--release-key", "{missing}", "--update-url", "https://c.example.fr"], {}, "cannot read"),
+    (["--release-key", "{public}"], {}, "--release-key without --update-url"),
+    (["--update-url", "https://c.example.fr"], {}, "--update-url without --release-key"),
+    ([], {"BORNE_KIOSK_UPDATE_URL": "https://c.example.fr"}, "--update-url without --release-key"),
+    (["--release-key", "{public}", "--update-url", "http://c.example.fr"], {}, "https:// is needed"),
+])
+def test_update_settings_are_checked_before_registering(tmp_path: Path, extra: list[str], env: dict[str, str],
+                                                        refused: str) -> None:
+    keygen(tmp_path / "release-key.pem")
+    (tmp_path / "garbage.pub").write_text("not a key\n")
+    files = {"private": tmp_path / "release-key.pem", "public": tmp_path / "release-key.pub",
+             "garbage": tmp_path / "garbage.pub", "missing": tmp_path / "none.pub"}
+    args = ["provision", "kiosk", "new", "--espace", LANNION, "--out", str(tmp_path / "b"), "--collector",
+            "http://127.0.0.1:9", "--wheel", str(fake_wheel(tmp_path / "dist")), "--allow-local-collector",
+            *(a.format(**files) for a in extra)]
+    result = invoke(args, env={"BORNE_ADMIN_TOKEN": "t", **env})
+    assert isinstance(result.exception, CliError) and result.exception.exit_code == 2, result.output
+    assert refused in str(result.exception)
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_public_key_may_also_come_as_pem_or_from_the_environment(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from borne.cli.provision import _updates
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "key.pem").write_bytes(pem)
+    expected = public_key_of(key)
+    assert _updates(tmp_path / "key.pem", "https://c.example.fr") == (expected, "https://c.example.fr")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BORNE_RELEASE_PUBLIC_KEY", expected)
+        assert _updates(None, "http://127.0.0.1:8000", allow_local=True) == (expected, "http://127.0.0.1:8000")

@@ -27,7 +27,8 @@ from tests.provisioning.test_bundle import _credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 # borne[kiosk]'s dependencies, as empty wheels of the same names: the resolution is what is tested.
-STUBS = {"pydantic": "2.9.0", "typer": "0.12.5", "gpiozero": "2.0.1", "paho_mqtt": "2.1.0", "pip": "24.2"}
+STUBS = {"pydantic": "2.9.0", "typer": "0.12.5", "gpiozero": "2.0.1", "paho_mqtt": "2.1.0", "cryptography": "42.0.0",
+         "pip": "24.2"}
 
 
 def _stub_wheel(folder: Path, name: str, version: str) -> Path:

@@ -15,6 +15,7 @@ from borne.cli.collector.activity import activity_app
 from borne.cli.collector.alerts import alerts_app
 from borne.cli.collector.db import db_app
 from borne.cli.collector.espaces import espaces_app
+from borne.cli.collector.fleet import fleet_app
 from borne.cli.collector.kiosks import kiosks_app, kiosks_config_app
 from borne.cli.collector.kpi import kpi_app
 from borne.cli.collector.rejects import rejects_app
@@ -26,6 +27,7 @@ _LOG = logging.getLogger(__name__)
 
 __all__ = [
     "BrokerChoice", "DataDirOpt", "DatabaseOpt", "activity_app", "alerts_app", "app", "db_app", "espaces_app",
+    "fleet_app",
     "kiosks_app", "kiosks_config_app", "kpi_app", "open_db", "rejects_app", "requires", "say_database", "serve",
     "settings_from", "users_app",
 ]
@@ -39,6 +41,7 @@ app.add_typer(activity_app, name="activity")
 app.add_typer(users_app, name="users")
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(fleet_app, name="fleet")
 app.add_typer(report_app, name="report")
 
 

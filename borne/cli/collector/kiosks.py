@@ -34,7 +34,8 @@ def kiosks_add(
 
 @kiosks_app.command("list")
 def kiosks_list(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) -> None:
-    """Every kiosk with its espace, status and last sign of life."""
+    """Every kiosk with its espace, status, last sign of life, outbox depth, and its releases: running (factory:
+    as installed), asked for, and how its last update ended."""
     from sqlalchemy import select
 
     from collector.db.models import Kiosk
@@ -42,7 +43,10 @@ def kiosks_list(database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt) ->
     sessions = open_db(database_url, data_dir)
     with sessions() as session:
         for k in session.scalars(select(Kiosk).order_by(Kiosk.id)):
-            typer.echo(f"{k.id}\t{k.espace_id}\t{k.status}\t{k.last_seen or '-'}\t{k.outbox_depth or 0}")
+            t = k.telemetry or {}
+            typer.echo(f"{k.id}\t{k.espace_id}\t{k.status}\t{k.last_seen or '-'}\t{k.outbox_depth or 0}"
+                       f"\trelease {t.get('release') or 'factory'}\tasked {t.get('release_desired') or '-'}"
+                       f"\t{t.get('update_result') or '-'}")
 
 # -- kiosks config: remote configuration, retained on each kiosk's config topic ---------------------
 

@@ -38,6 +38,9 @@ class KioskPublic(BaseModel):
     outbox_depth: int | None
     version: str | None
     revoked: bool
+    release: str | None = None  # the release running (software updates); None: the factory install
+    release_desired: str | None = None  # the release a rollout asks of it
+    update_result: str | None = None  # 'installed V', 'rolled_back V: why', 'refused V: why'
 
 
 @router.get("", response_model=list[KioskPublic])
@@ -68,7 +71,13 @@ def list_kiosks(
         KioskPublic(
             id=k.id, espace_id=k.espace_id, departement=departement, status=k.status, online=k.status == "online",
             status_at=k.status_at, last_seen=k.last_seen, outbox_depth=k.outbox_depth, version=k.version,
-            revoked=k.revoked_at is not None,
+            revoked=k.revoked_at is not None, **_update_fields(k.telemetry),
         )
         for k, departement in session.execute(query)
     ]
+
+
+def _update_fields(telemetry: dict[str, object] | None) -> dict[str, str | None]:
+    t = telemetry or {}
+    return {name: str(t[name])[:300] if t.get(name) is not None else None
+            for name in ("release", "release_desired", "update_result")}

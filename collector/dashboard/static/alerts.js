@@ -3,7 +3,7 @@
 
 (function () {
   const B = window.Borne;
-  const RULES = { unhappy: "usagers mécontents", offline: "borne hors ligne" };
+  const RULES = { unhappy: "usagers mécontents", offline: "borne hors ligne", rollout: "déploiement bloqué" };
 
   /** The collector's detail, in French when it has a known form. */
   function detail(text) {
