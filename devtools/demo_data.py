@@ -80,7 +80,7 @@ def fill_history(engine: Engine, kiosk_ids: list[str], days: int, *, metrics: Me
             return 0
         espaces = {k: (e, d) for k, e, d in session.execute(
             select(Kiosk.id, Kiosk.espace_id, Espace.departement).join(Espace, Espace.id == Kiosk.espace_id)
-            .where(Kiosk.id.in_(kiosk_ids))).tuples()}
+            .where(Kiosk.id.in_(kiosk_ids)))}
     store = Store(engine, metrics)
     now = datetime.now(UTC)
     stored = 0
