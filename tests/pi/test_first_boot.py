@@ -106,10 +106,9 @@ def _telemetry(engine: Any) -> dict[str, Any]:
 
 
 def _update_once(pi: EmulatedPi, engine: Any, settings: Settings, key: Path, wheelhouse: Path, out: Path,
-                 public: str) -> dict[str, Any]:
+                 public: str, figures: dict[str, Any]) -> None:
     """Release 0.2.0 (this tree's wheel, re-versioned, signed) stored, asked of the kiosk, installed, confirmed,
-    in the heartbeat; a vote counted on it. The figures."""
-    figures: dict[str, Any] = {}
+    in the heartbeat; a vote counted on it. Its figures into ``figures`` as they come."""
     release = out / UPDATE_VERSION
     release.mkdir(parents=True)
     reversioned_wheel(next(wheelhouse.glob("borne-*.whl")), release, UPDATE_VERSION)
@@ -135,9 +134,10 @@ def _update_once(pi: EmulatedPi, engine: Any, settings: Settings, key: Path, whe
                                                                  "update_status", "update_result")}
     assert telemetry.get("version") == UPDATE_VERSION, "the new release's code runs"
     root = "/var/lib/borne/releases"
-    assert pi.ssh(f"readlink {root}/current").stdout.strip().endswith(UPDATE_VERSION)
-    assert pi.ssh(f"test -e {root}/pending.json", check=False).returncode == 1, "confirmed: nothing pending"
-    assert pi.ssh(f"test -e {root}/releases/{UPDATE_VERSION}/site/kiosk/service.py", check=False).returncode == 0
+    assert pi.ssh(f"sudo readlink {root}/current").stdout.strip().endswith(UPDATE_VERSION)
+    assert pi.ssh(f"sudo test -e {root}/pending.json", check=False).returncode == 1, "confirmed: nothing pending"
+    assert pi.ssh(f"sudo test -e {root}/releases/{UPDATE_VERSION}/site/kiosk/service.py",
+                  check=False).returncode == 0
     with session_factory(engine)() as session:
         assert fleet.summary(session, fleet.get(session, rollout_id))["updated"] == 1
 
@@ -151,7 +151,6 @@ def _update_once(pi: EmulatedPi, engine: Any, settings: Settings, key: Path, whe
     child = pi.ssh("pgrep -u borne -f 'python.* -m kiosk .*run' | head -1", check=False).stdout.strip()
     if child:
         figures["updated_kiosk_rss_mib"] = round(_rss_kib(pi, child) / 1024, 1)
-    return figures
 
 
 def _kiosk_status(url: str, token: str) -> str | None:
@@ -289,8 +288,8 @@ def test_first_boot_to_a_counted_vote(dynsec_mosquitto: DynsecMosquitto, sqlite_
                 figures["gpio_kiosk_rss_mib"] = round(_rss_kib(pi, pid) / 1024, 1)
 
                 # A software update, once, on the same boot.
-                figures.update(_update_once(pi, engine, settings, tmp_path / "release-key.pem",
-                                            tmp_path / "wheelhouse", tmp_path / "releases", public))
+                _update_once(pi, engine, settings, tmp_path / "release-key.pem", tmp_path / "wheelhouse",
+                             tmp_path / "releases", public, figures)
 
                 # The technician's self-test, over SSH.
                 code, output = _selftest(pi)
