@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from collector.config import Settings
 from collector.db.models import Espace, Kiosk, Rollout
 from protocol.models import DesiredRelease
-from protocol.release import RELEASE_FILE, ReleaseInvalid, parse_manifest, valid_version, verify
+from protocol.release import RELEASE_FILE, ReleaseInvalid, file_sha256, parse_manifest, valid_version, verify
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,13 +62,6 @@ def release_path(settings: Settings, version: str) -> Path | None:
     return path if (path / RELEASE_FILE).is_file() else None
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def add_release(settings: Settings, source: Path, public_key: str | None = None) -> str:
     """Copy the signed release in ``source`` into the store; returns its version. Every file is checked against
@@ -88,7 +81,7 @@ def add_release(settings: Settings, source: Path, public_key: str | None = None)
         raise FleetError(f"{source}: {exc}") from None
     for file in manifest.files:
         path = source / file.name
-        if not path.is_file() or path.stat().st_size != file.size or _digest(path) != file.sha256:
+        if not path.is_file() or path.stat().st_size != file.size or file_sha256(path) != file.sha256:
             raise FleetError(f"{source}: {file.name} is missing or not the file the release signed")
     final = releases_dir(settings) / manifest.version
     if final.exists():

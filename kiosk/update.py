@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import logging
 import os
 import ssl
@@ -41,7 +40,15 @@ from urllib.parse import quote
 from kiosk.config import KioskConfig
 from kiosk.releases import Releases
 from protocol.errors import ProtocolError
-from protocol.release import MAX_RELEASE_FILE_BYTES, RELEASE_FILE, Manifest, ReleaseFile, ReleaseInvalid, verify
+from protocol.release import (
+    MAX_RELEASE_FILE_BYTES,
+    RELEASE_FILE,
+    Manifest,
+    ReleaseFile,
+    ReleaseInvalid,
+    file_sha256,
+    verify,
+)
 from protocol.wire import DesiredRelease, decode_desired_release
 
 _LOG = logging.getLogger(__name__)
@@ -201,15 +208,15 @@ class UpdateAgent:
     def fetch_file(self, version: str, file: ReleaseFile) -> Path:
         """The file, complete and checked against the signed manifest."""
         done = self._download_dir(version) / file.name
-        if done.exists() and _digest(done) == file.sha256:
+        if done.exists() and file_sha256(done) == file.sha256:
             return done
         for other in {self.running, self.releases.previous()} - {None}:
             reuse = self.releases.wheel(str(other), file.name)
-            if reuse is not None and reuse.stat().st_size == file.size and _digest(reuse) == file.sha256:
+            if reuse is not None and reuse.stat().st_size == file.size and file_sha256(reuse) == file.sha256:
                 return reuse
         part = done.with_name(done.name + ".part")
         self._get(f"releases/{quote(version)}/files/{quote(file.name)}", part, file.size)
-        if part.stat().st_size != file.size or _digest(part) != file.sha256:
+        if part.stat().st_size != file.size or file_sha256(part) != file.sha256:
             part.unlink()
             raise ReleaseInvalid(f"bad hash: {file.name} is not the file the release signed")
         os.replace(part, done)
@@ -263,10 +270,3 @@ class UpdateAgent:
         if self._thread is not None:
             self._thread.join(5)
 
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from protocol.checks import RELEASE_VERSION_RE as RELEASE_VERSION_RE  # one rule for the message and the manifest
@@ -151,3 +153,12 @@ def verify(payload: bytes, public_key: str) -> Manifest:
     except InvalidSignature:
         raise ReleaseInvalid("bad signature: not signed by the programme's release key") from None
     return parse_manifest(envelope["manifest"])
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, in hexadecimal, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,7 +9,6 @@ never overwritten); the public key (base64, 44 characters) goes in every kiosk's
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from protocol.release import (
     ReleaseFile,
     ReleaseInvalid,
     canonical,
+    file_sha256,
     parse_manifest,
     valid_version,
 )
@@ -99,13 +99,6 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def manifest_of(directory: Path, version: str, created: datetime | None = None) -> Manifest:
     """The manifest of every wheel in ``directory``."""
@@ -119,7 +112,7 @@ def manifest_of(directory: Path, version: str, created: datetime | None = None) 
     bad = [p.name for p in wheels if FILE_NAME_RE.fullmatch(p.name) is None]
     if bad:
         raise ReleaseInvalid(f"{directory}: unusable file name {bad[0]!r}")
-    files = tuple(ReleaseFile(p.name, file_digest(p), p.stat().st_size) for p in wheels)
+    files = tuple(ReleaseFile(p.name, file_sha256(p), p.stat().st_size) for p in wheels)
     when = (created or datetime.now(UTC)).isoformat(timespec="seconds")
     manifest = Manifest(version, when, files)
     parse_manifest(manifest.to_dict())  # the kiosk's checks, before anything is signed

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -28,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from protocol.release import file_sha256
 
 _LOG = logging.getLogger(__name__)
 
@@ -111,13 +112,6 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _pip(pip: Sequence[str], *args: str) -> None:
     command = [*pip, *args]
@@ -161,7 +155,7 @@ def build_wheelhouse(out: Path, extra: str, *, source: Path | None = None, borne
     manifest = Manifest(_parse(borne_wheel.name)[1], extra, target.name)
     for path in sorted(out.glob("*.whl")):
         name, version = _parse(path.name)
-        manifest.wheels.append(Wheel(name, version, path.name, _sha256(path), path.stat().st_size))
+        manifest.wheels.append(Wheel(name, version, path.name, file_sha256(path), path.stat().st_size))
     (out / REQUIREMENTS).write_text(requirements(manifest), encoding="utf-8")
     (out / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     _LOG.info("wheelhouse for borne[%s] %s (%s): %d wheels, %.1f MB", extra, manifest.borne_version, target.name,
@@ -205,7 +199,7 @@ def verify(directory: Path) -> Manifest:
         path = directory / wheel.file
         if not path.is_file():
             raise WheelhouseError(f"{directory}: {wheel.file} is missing")
-        if path.stat().st_size != wheel.size or _sha256(path) != wheel.sha256:
+        if path.stat().st_size != wheel.size or file_sha256(path) != wheel.sha256:
             raise WheelhouseError(f"{directory}: {wheel.file} does not match its hash in the manifest")
     if (directory / REQUIREMENTS).read_text(encoding="utf-8") != requirements(manifest):
         raise WheelhouseError(f"{directory}: {REQUIREMENTS} does not match the manifest")
