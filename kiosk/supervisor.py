@@ -17,6 +17,13 @@ version. It owns the A/B state machine of :mod:`kiosk.releases`:
 - any other exit is the supervisor's own exit code, for systemd's ``Restart=``.
 
 SIGTERM and SIGINT are passed on to the child; the supervisor exits with it.
+
+systemd's watchdog (``WatchdogSec=`` in the unit, :mod:`kiosk.watchdog`): the child pings it, the supervisor
+handing it over (``WATCHDOG_PID`` removed from the child's environment, :data:`kiosk.watchdog.SUPERVISED` set;
+``NotifyAccess=all``). While a child it started again (a switch of releases, a switch back) comes up, the
+supervisor pings for it for :data:`START_GRACE_S` at most, since the service is running meanwhile and a Pi takes
+tens of seconds to start Python and Kivy; the first start needs none (systemd arms the watchdog at ``READY=1``).
+The supervisor says ``STOPPING=1`` when it stops, the child never does.
 """
 
 from __future__ import annotations
@@ -32,10 +39,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiosk.entry import RESTART
+from kiosk.watchdog import SUPERVISED, Watchdog
 
 _LOG = logging.getLogger(__name__)
 
 _COMMAND = ("run",)
+
+#: How long the supervisor pings systemd's watchdog for a child it started again, while that child comes up.
+START_GRACE_S = 90.0
 
 
 class Supervisor:
@@ -53,6 +64,8 @@ class Supervisor:
         self.poll_s = poll_s
         self.stopping = threading.Event()
         self.child: subprocess.Popen[bytes] | None = None
+        self.watchdog = Watchdog()
+        self.starts = 0
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "kiosk", *(["-v"] if self.verbose else []), "run", "-c", str(self.config),
@@ -61,6 +74,9 @@ class Supervisor:
     def environment(self, version: str | None) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("BORNE_RELEASE", None)
+        if env.get("WATCHDOG_PID") == str(os.getpid()):
+            env.pop("WATCHDOG_PID")  # the watchdog is the child's to ping (NotifyAccess=all)
+        env[SUPERVISED] = "1"
         if version is not None:
             site = str(self.releases.site(version))
             env["PYTHONPATH"] = os.pathsep.join(p for p in (site, env.get("PYTHONPATH")) if p)
@@ -106,8 +122,17 @@ class Supervisor:
         _LOG.info("starting the kiosk on release %s%s", version or "factory",
                   " (pending confirmation)" if pending else "")
         self.child = child = subprocess.Popen(self.command(), env=self.environment(version))  # noqa: S603
-        deadline = time.monotonic() + self.confirm_s
+        started = time.monotonic()
+        deadline = started + self.confirm_s
+        # A child started again: the service is running, so the watchdog is armed while the child comes up.
+        grace = started + START_GRACE_S if self.starts and self.watchdog.interval is not None else started
+        self.starts += 1
+        pinged = 0.0
         while True:
+            now = time.monotonic()
+            if now < grace and now - pinged >= (self.watchdog.interval or 0.0):
+                self.watchdog.ping()
+                pinged = now
             try:
                 code = child.wait(self.poll_s)
                 break
@@ -132,12 +157,15 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        while True:
-            code = self.run_once()
-            if code is not None:
-                return code
-            if self.stopping.is_set():
-                return 0
+        try:
+            while True:
+                code = self.run_once()
+                if code is not None:
+                    return code
+                if self.stopping.is_set():
+                    return 0
+        finally:
+            self.watchdog.notify("STOPPING=1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,12 @@ the same on a laptop.
 
 The ping is only sent when the kiosk's own liveness check passes (see :meth:`kiosk.service.Kiosk.healthy`):
 a process that is alive but stuck must *not* keep pinging.
+
+Under the update supervisor (:mod:`kiosk.supervisor`, the unit's main process), the kiosk is a child: the
+supervisor hands it the watchdog (it removes ``WATCHDOG_PID``, which names the supervisor, and the unit's
+``NotifyAccess=all`` lets the child's pings count) and sets :data:`SUPERVISED`. A supervised kiosk does not say
+``STOPPING=1`` when it exits: it may be exiting to be started again on another release, and systemd would take
+the whole service for stopping and kill it at ``TimeoutStopSec``. The supervisor says it when it stops.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ import os
 import socket
 
 _LOG = logging.getLogger(__name__)
+
+#: Set to ``1`` in the environment of a kiosk run by :mod:`kiosk.supervisor`.
+SUPERVISED = "BORNE_SUPERVISED"
 
 
 class Watchdog:
@@ -29,6 +38,7 @@ class Watchdog:
         pid = env.get("WATCHDOG_PID")
         if usec and usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
             self.interval = int(usec) / 1e6 / 2
+        self.supervised = env.get(SUPERVISED) == "1"
         self.sent = 0
         self.failures = 0
 
@@ -64,4 +74,5 @@ class Watchdog:
         return self.notify(f"STATUS={text}")
 
     def stopping(self) -> bool:
-        return self.notify("STOPPING=1")
+        """``STOPPING=1``, unless supervised: the supervisor, not its child, says when the service stops."""
+        return False if self.supervised else self.notify("STOPPING=1")

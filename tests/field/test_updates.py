@@ -6,11 +6,15 @@ collector's API serving signed releases, the desired release retained; kiosks pr
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -368,3 +372,74 @@ def test_releases_come_over_https_only_from_a_collector_the_kiosk_trusts(site: F
         _desired(trusted, "0.2.0")
         trusted.step()
         assert trusted.releases.current() == "0.2.0", trusted.report()
+
+
+class NotifySocket:
+    """systemd's side of sd_notify: a datagram socket collecting (time, message) as the unit's processes send them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def times(self, line: str) -> list[float]:
+        return [t for t, m in self.messages if line in m.splitlines()]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.timeout(180)
+def test_under_systemd_the_watchdog_is_fed_through_an_update_and_only_the_supervisor_says_stopping(
+        site: Fleet, tmp_path: Path) -> None:
+    """As systemd runs the unit (Type=notify, NotifyAccess=all, WatchdogSec=): NOTIFY_SOCKET, WATCHDOG_USEC, and
+    WATCHDOG_PID naming the supervisor. Reported on the emulated Pi: the service was stopped for a timeout after an
+    update (the kiosk child never pinged, WATCHDOG_PID not being its own, and said STOPPING=1 when it exited to be
+    started on the new release)."""
+    site.release("0.2.0")
+    notify = NotifySocket(tmp_path / "notify")
+    usec = 3_000_000
+    hook = site.tmp / "hook"
+    hook.mkdir(exist_ok=True)
+    shutil.copy(HOOK, hook / "sitecustomize.py")
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "BORNE_TEST_PRESS_S": "0.3",
+           "PYTHONPATH": os.pathsep.join([str(hook), str(ROOT)]),
+           "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(usec)}
+    log = (site.tmp / "k-1.log").open("ab")
+    # exec: the shell's pid ($$) becomes the supervisor's, as systemd's WATCHDOG_PID names the main process.
+    proc = subprocess.Popen(["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" -m kiosk.supervisor run -c "$1"', sys.executable,
+                             str(site.config("k-1"))], cwd=site.tmp, env=env, stdout=log, stderr=log,
+                            start_new_session=True)
+    site.supervisors["k-1"] = proc
+    try:
+        assert wait_until(lambda: bool(notify.times("READY=1")), 30), site.log("k-1")
+        assert wait_until(lambda: len(notify.times("WATCHDOG=1")) >= 3, 15), (notify.messages, site.log("k-1"))
+        site.roll_out("0.2.0")
+        assert wait_until(lambda: _reports(site, "k-1", release="0.2.0", update_result="installed 0.2.0"), 60), \
+            site.log("k-1")
+        time.sleep(usec / 1e6)
+        assert site.stop("k-1") == 0
+    finally:
+        notify.close()
+    ready = notify.times("READY=1")
+    pings = [t for t in notify.times("WATCHDOG=1") if t >= ready[0]]
+    stopping = notify.times("STOPPING=1")
+    assert len(ready) >= 2, "the kiosk started again on the new release"
+    gaps = [b - a for a, b in itertools.pairwise(pings)]
+    assert max(gaps) < usec / 1e6, f"the watchdog went {max(gaps):.1f}s without a ping (WatchdogSec=3)"
+    assert len(stopping) == 1 and stopping[0] >= pings[-1], "STOPPING=1 only once, from the supervisor stopping"
