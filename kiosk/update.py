@@ -18,6 +18,10 @@ own thread (votes go on being recorded and sent meanwhile; the outbox is never t
    waiting for one), confirms itself. The supervisor switches back from one that does not within
    ``update.confirm_s``, or that exits first.
 
+Only a kiosk run by the supervisor updates itself (:data:`kiosk.watchdog.SUPERVISED` in its environment): a kiosk
+started by hand (``borne kiosk run``, a technician's check) has no one to start it again on the new release, so
+it reports the desired release and leaves it (``update_status`` says so).
+
 Network errors are retried with a growing delay; the heartbeat says where the agent is (``update_status``) and
 how the last update ended (``update_result``).
 """
@@ -39,6 +43,7 @@ from urllib.parse import quote
 
 from kiosk.config import KioskConfig
 from kiosk.releases import Releases
+from kiosk.watchdog import SUPERVISED
 from protocol.errors import ProtocolError
 from protocol.release import (
     MAX_RELEASE_FILE_BYTES,
@@ -66,13 +71,18 @@ def running_release() -> str | None:
     return os.environ.get(RELEASE_ENV) or None
 
 
+def supervised() -> bool:
+    """Whether this kiosk runs under :mod:`kiosk.supervisor`, which starts it again on a new release."""
+    return os.environ.get(SUPERVISED) == "1"
+
+
 class UpdateAgent:
     """One kiosk's updates. ``health()`` says whether this start is healthy (connected, a heartbeat, a receipt);
     ``restart()`` stops the kiosk so that the supervisor starts the new release. :meth:`close` is safe twice."""
 
     def __init__(self, config: KioskConfig, *, health: Callable[[], bool], restart: Callable[[], None],
                  changed: Callable[[], None] | None = None, running: str | None = None,
-                 retry_min_s: float = 5.0, retry_max_s: float = 600.0) -> None:
+                 is_supervised: bool | None = None, retry_min_s: float = 5.0, retry_max_s: float = 600.0) -> None:
         self.config = config
         self.settings = config.update
         self.releases = Releases(config.releases_root).ensure()
@@ -80,6 +90,7 @@ class UpdateAgent:
         self.restart = restart
         self.changed = changed or (lambda: None)
         self.running = running if running is not None else running_release()
+        self.supervised = supervised() if is_supervised is None else is_supervised
         self.desired: DesiredRelease | None = None
         self.status = "idle"
         self.retry_min_s, self.retry_max_s = retry_min_s, retry_max_s
@@ -151,6 +162,9 @@ class UpdateAgent:
                 or not self.settings.public_key or self.releases.failed(desired.version, desired.rollout)):
             if self.status != "idle":
                 self.status = "idle"
+            return 5.0
+        if not self.supervised:
+            self.status = "not supervised: updates only under kiosk.supervisor"
             return 5.0
         try:
             self.update(desired)

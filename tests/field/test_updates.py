@@ -204,11 +204,25 @@ def test_a_release_that_does_not_come_up_is_rolled_back_by_itself(site: Fleet) -
 
 def _agent(site: Fleet, kiosk_id: str) -> UpdateAgent:
     config = load_config(site.config(kiosk_id))
-    return UpdateAgent(config, health=lambda: True, restart=lambda: None, running=None)
+    return UpdateAgent(config, health=lambda: True, restart=lambda: None, running=None, is_supervised=True)
 
 
 def _desired(agent: UpdateAgent, version: str) -> None:
     agent.handle(DesiredRelease(version=version, rollout="r-test").model_dump_json().encode())
+
+
+@pytest.mark.timeout(60)
+def test_a_kiosk_run_by_hand_reports_the_desired_release_and_leaves_it(site: Fleet) -> None:
+    """Reported on the emulated Pi: `borne kiosk run` started by hand after an update took the desired release
+    for one to install (no BORNE_RELEASE), switched, and exited for a supervisor that was not there."""
+    site.release("0.2.0")
+    config = load_config(site.config("k-1"))
+    agent = UpdateAgent(config, health=lambda: True, restart=lambda: None, running=None, is_supervised=False)
+    _desired(agent, "0.2.0")
+    agent.step()
+    assert agent.status.startswith("not supervised"), agent.report()
+    assert agent.releases.current() is None and agent.releases.pending() is None
+    assert not any(agent.releases.downloads.iterdir())
 
 
 @pytest.mark.timeout(60)
@@ -269,7 +283,7 @@ from kiosk.update import UpdateAgent
 from protocol.wire import DesiredRelease
 
 config, step, version, rollout = sys.argv[1:5]
-agent = UpdateAgent(load_config(config), health=lambda: False, restart=lambda: None)
+agent = UpdateAgent(load_config(config), health=lambda: False, restart=lambda: None, is_supervised=True)
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
 desired = DesiredRelease(version, rollout)
 release_json = agent.fetch_release(version)
@@ -361,7 +375,7 @@ def test_releases_come_over_https_only_from_a_collector_the_kiosk_trusts(site: F
         def agent(ca_file: Path | None) -> UpdateAgent:
             update = dataclasses.replace(config.update, url=f"https://127.0.0.1:{port}", ca_file=ca_file)
             return UpdateAgent(dataclasses.replace(config, update=update), health=lambda: True,
-                               restart=lambda: None, running=None)
+                               restart=lambda: None, running=None, is_supervised=True)
 
         untrusted = agent(None)  # the system's CAs: not this collector's
         _desired(untrusted, "0.2.0")
