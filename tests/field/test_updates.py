@@ -10,10 +10,8 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from kiosk.service import Kiosk as KioskService
 from kiosk.update import UpdateAgent
 from protocol.models import DesiredRelease
 from tests.utils.https import make_tls, serve_https
+from tests.utils.notify import NotifySocket
 from tests.utils.releases import new_key, signed_release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -386,36 +385,6 @@ def test_releases_come_over_https_only_from_a_collector_the_kiosk_trusts(site: F
         _desired(trusted, "0.2.0")
         trusted.step()
         assert trusted.releases.current() == "0.2.0", trusted.report()
-
-
-class NotifySocket:
-    """systemd's side of sd_notify: a datagram socket collecting (time, message) as the unit's processes send them."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def times(self, line: str) -> list[float]:
-        return [t for t, m in self.messages if line in m.splitlines()]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 @pytest.mark.timeout(180)

@@ -19,37 +19,7 @@ from kiosk.config import KioskConfig
 from kiosk.health import cpu_temp_c, disk_state, free_disk_bytes
 from kiosk.service import Kiosk
 from kiosk.watchdog import Watchdog
-
-
-class NotifySocket:
-    """What systemd listens on: a datagram socket collecting sd_notify messages."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.1)
-        self.messages: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    def count(self, text: str) -> int:
-        return sum(text in m for m in list(self.messages))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
+from tests.utils.notify import NotifySocket
 
 
 @pytest.fixture
