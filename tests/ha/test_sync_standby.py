@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import ProgrammingError
 
 from collector.db.engine import make_engine, multihost_url
 from collector.db.probe import DatabaseProbe
@@ -53,8 +54,15 @@ def _receipted(outcome: Outcome) -> set[uuid.UUID]:
 def _on_standby(pair: ReplicatedPostgres, ids: set[uuid.UUID]) -> bool:
     """Whether the standby has ``ids`` (flushed there at the commit, visible once applied: a moment later)."""
     standby = create_engine(pair.node_url(pair.standby))
+
+    def applied() -> bool:
+        try:
+            return ids <= _ids(standby)
+        except ProgrammingError:  # the standby has not replayed the migrations yet (flushed is not applied)
+            return False
+
     try:
-        return wait_until(lambda: ids <= _ids(standby), 10)
+        return wait_until(applied, 10)
     finally:
         standby.dispose()
 
