@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     )
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_publisher_username: str | None = Field(
+        None, description="The account that publishes kiosks' retained configuration and desired release (the API's "
+        "rollout buttons, 'fleet', 'kiosks config'); default: mqtt_username, or on the embedded broker its own "
+        "publisher (data_dir/broker-publisher.secret). 'borne provision broker collector-account' makes one.")
+    mqtt_publisher_password: SecretStr | None = None
     mqtt_tls: bool = False
     mqtt_ca_file: Path | None = None
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT 5 (Mosquitto, embedded or not) or 3.1.1.")

@@ -349,7 +349,9 @@ def collector_account(
                        "password, are made there too (BORNE_MQTT_MORE_BROKERS).")] = None,
 ) -> None:
     """Create (or reset) the collector's own Mosquitto account: reads every kiosk topic, writes receipts and
-    configurations. Prints its new password once, for BORNE_MQTT_PASSWORD."""
+    configurations. Prints its new password once, for BORNE_MQTT_PASSWORD. Also makes '<user>-publisher', not
+    bound, which may only write and read kiosks' configuration and desired release: what the API's rollout
+    buttons and 'borne collector fleet' / 'kiosks config' connect with (BORNE_MQTT_PUBLISHER_*)."""
     with requires("collector"):
         from collector.broker.accounts import AccountsError, DynsecAccounts, collector_sessions, new_secret
     if not admin_user or not admin_password:
@@ -364,16 +366,20 @@ def collector_account(
         brokers = [(host, port), *(broker_address(a, port) for a in also or [])]
     except Invalid as exc:
         raise CliError(str(exc), exit_code=2) from None
-    password = new_secret()
+    password, publisher_password = new_secret(), new_secret()
     sessions = collector_sessions(username, client_id, workers)
+    publisher = f"{username}-publisher"
     try:
         for broker_host, broker_port in brokers:
-            DynsecAccounts(broker_host, broker_port, admin_user, admin_password, tls=tls,
-                           ca_file=ca_file).ensure_collectors(sessions, password)
+            accounts = DynsecAccounts(broker_host, broker_port, admin_user, admin_password, tls=tls, ca_file=ca_file)
+            accounts.ensure_collectors(sessions, password)
+            accounts.ensure_publisher(publisher, publisher_password)
     except AccountsError as exc:
         raise CliError(str(exc)) from None
     typer.echo(f"BORNE_MQTT_USERNAME={username}")
     typer.echo(f"BORNE_MQTT_PASSWORD={password}")
+    typer.echo(f"BORNE_MQTT_PUBLISHER_USERNAME={publisher}")
+    typer.echo(f"BORNE_MQTT_PUBLISHER_PASSWORD={publisher_password}")
     if client_id:
         typer.echo(f"BORNE_MQTT_CLIENT_ID={client_id}")
     if workers:

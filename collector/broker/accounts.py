@@ -51,6 +51,7 @@ _HASHER = PasswordHasher()
 SHA256_PREFIX = "sha256$"
 DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
 COLLECTOR_ROLE = "borne-collector"
+PUBLISHER_ROLE = "borne-publisher"
 #: A kiosk's broker user name is this prefix and its id: a namespace no service account is in.
 KIOSK_USER_PREFIX = "kiosk:"
 #: The text name of every account provisioning made: what it may rewrite or delete.
@@ -143,6 +144,14 @@ def collector_grants() -> Grants:
         # Mosquitto checks a shared subscription's ACL with its ``$share/<group>/`` prefix.
         subscribe=(f"{ROOT}/kiosks/#", f"$share/+/{ROOT}/kiosks/#"),
     )
+
+
+def publisher_grants() -> Grants:
+    """The publisher's (:meth:`DynsecAccounts.ensure_publisher`): write kiosks' retained configuration and desired
+    release, and read them back (``borne collector kiosks config`` shows what the broker holds); no vote, no
+    receipt, no status."""
+    topics = (f"{ROOT}/kiosks/+/{TopicKind.CONFIG.value}", f"{ROOT}/kiosks/+/{TopicKind.RELEASE.value}")
+    return Grants(publish=topics, subscribe=topics)
 
 
 def collector_sessions(username: str, client_id: str | None, workers: int = 0) -> dict[str, str | None]:
@@ -375,6 +384,18 @@ class DynsecAccounts:
                **({"clientid": client_id} if client_id else {})} for username, client_id in sessions.items()),
         ])
 
+    def ensure_publisher(self, username: str, password: str) -> None:
+        """Create or reset the publisher account: not bound to a client id (the API's requests and the commands
+        each connect with a random one), allowed only :func:`publisher_grants`."""
+        if username.startswith(KIOSK_USER_PREFIX) or username == self.admin_user:
+            raise AccountsError(f"{username!r} cannot be the publisher's account (a kiosk's or the admin's)")
+        self.execute([{"command": "createRole", "rolename": PUBLISHER_ROLE},
+                      *({"command": "addRoleACL", "rolename": PUBLISHER_ROLE, **acl}
+                        for acl in _acls(publisher_grants()))], tolerate=("already exists",))
+        self.execute([{"command": "deleteClient", "username": username}], tolerate=("not found",))
+        self.execute([{"command": "createClient", "username": username, "password": password,
+                       "textname": "borne publisher", "roles": [{"rolename": PUBLISHER_ROLE}]}])
+
     # -- the API -----------------------------------------------------------------------------------------------
 
     def execute(self, commands: list[dict[str, Any]], *, tolerate: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -478,6 +499,12 @@ def accounts_for(settings: Any, broker: Any = None) -> BrokerAccounts:
         else:
             sessions = {EMBEDDED_COLLECTOR_USER: settings.mqtt_client_id}
         accounts.ensure_collectors(sessions, password)
+        # The API's rollout buttons and the commands on this host publish as the publisher (its password in
+        # data_dir), since the accounts above are bound to the ingest's client ids.
+        publisher, publisher_password = broker.publisher()
+        accounts.ensure_publisher(publisher, publisher_password)
+        settings.mqtt_publisher_username = publisher
+        settings.mqtt_publisher_password = SecretStr(publisher_password)
         return accounts
     return NoAccounts()
 

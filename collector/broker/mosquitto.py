@@ -45,6 +45,10 @@ _LOG = logging.getLogger(__name__)
 #: The dynamic security admin of the embedded broker: makes the collector's and the kiosks' accounts, nothing else.
 ADMIN_USER = "borne-admin"
 ADMIN_SECRET_FILE = "broker-admin.secret"  # noqa: S105 - a file name
+#: Publishes kiosks' retained configuration and desired release (the API and the commands on the collector's host):
+#: the collector's own accounts are bound to the ingest's client ids, and the admin may do far more.
+PUBLISHER_USER = "borne-publisher"
+PUBLISHER_SECRET_FILE = "broker-publisher.secret"  # noqa: S105 - a file name
 DYNSEC_FILE = "dynamic-security.json"
 INSTALL_HINT = "apt-get install mosquitto"
 
@@ -129,6 +133,17 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _private_secret(path: Path) -> str:
+    """The random password kept in ``path``, made (32 bytes, mode 0600) the first time."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    password = secrets.token_urlsafe(32)
+    write_private(path, password + "\n")
+    return password
+
+
 def dynsec_password(password: str) -> dict[str, Any]:
     """A password as Mosquitto 2.0's dynamic security plugin stores it: PBKDF2-SHA512, 101 iterations, as
     ``mosquitto_ctrl dynsec init`` writes it."""
@@ -203,15 +218,14 @@ class EmbeddedBroker:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "*") else "::1" if self.host == "::" else self.host  # noqa: S104
         return ADMIN_USER, self._admin_password, host, self.port
 
+    def publisher(self) -> tuple[str, str]:
+        """``(user, password)`` of the publisher account (:data:`PUBLISHER_USER`), its password kept in
+        ``<data_dir>/broker-publisher.secret`` (0600) for the commands run on this host; the account itself is
+        made by :func:`collector.broker.accounts.accounts_for`."""
+        return PUBLISHER_USER, _private_secret(self.data_dir / PUBLISHER_SECRET_FILE)
+
     def _admin_secret(self) -> str:
-        path = self.data_dir / ADMIN_SECRET_FILE
-        try:
-            return path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            pass
-        password = secrets.token_urlsafe(32)
-        write_private(path, password + "\n")
-        return password
+        return _private_secret(self.data_dir / ADMIN_SECRET_FILE)
 
     def _write_dynsec(self, password: str) -> None:
         """Make (or repair) ``dynamic-security.json``: the accounts the broker kept are left as they are; the admin

@@ -8,8 +8,8 @@ it by publishing again). An empty retained message clears it: the kiosk goes bac
 The version each kiosk has applied, or the one it refused and why, comes back in its telemetry, which the
 store keeps in ``kiosks.telemetry``: :func:`reported` reads it.
 
-This module opens its own short MQTT connection (paho) to publish or to read retained messages: it is used by
-the command line, apart from the ingest's long-lived client.
+Published and read back by :mod:`collector.broker.publisher` (its own short connections and account, on every
+broker): used by the command line, apart from the ingest's long-lived client.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.broker import client as mqtt
-from collector.broker.client import new_client
+from collector.broker.publisher import close, connect, publish_retained
 from collector.config import Settings
 from collector.db.models import Kiosk
 from protocol.codec import decode, encode
@@ -41,10 +41,6 @@ _LOG = logging.getLogger(__name__)
 
 class KioskConfigError(ValueError):
     """A configuration or a target that cannot be used; the message says why."""
-
-
-class PublishFailed(RuntimeError):
-    """The broker did not take the configuration in time."""
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -117,39 +113,14 @@ def reported(session: Session, kiosk_ids: Iterable[str]) -> list[Reported]:
 # -- the broker ----------------------------------------------------------------------------------------------
 
 
-def _client(settings: Settings) -> mqtt.Client:
-    return new_client(f"borne-config-{uuid.uuid4().hex[:12]}", username=settings.mqtt_username,
-                      password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
-                      tls=settings.mqtt_tls, ca_file=settings.mqtt_ca_file, clean_session=True)
-
-
-def _connected(client: mqtt.Client, settings: Settings) -> mqtt.Client:
-    try:
-        client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
-    except OSError as exc:
-        raise PublishFailed(f"broker {settings.mqtt_host}:{settings.mqtt_port} unreachable: {exc}") from None
-    return client
-
-
 def publish(settings: Settings, kiosk_ids: Iterable[str], config: RemoteConfig | None,
             timeout: float = 10.0) -> None:
-    """Publish ``config`` retained to each kiosk (``None``: clear it); returns once the broker has them all."""
-    client = _connected(_client(settings), settings)
+    """Publish ``config`` retained to each kiosk (``None``: clear it); returns once the brokers have them all."""
     payload = encode(config) if config is not None else b""
-    client.loop_start()
-    try:
-        infos = [client.publish(kiosk_topic(k, TopicKind.CONFIG), payload, qos=1, retain=True)
-                 for k in kiosk_ids]
-        deadline = time.monotonic() + timeout
-        for info in infos:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-            if not info.is_published():
-                raise PublishFailed("the broker did not acknowledge the configuration in time")
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    messages = {kiosk_topic(k, TopicKind.CONFIG): payload for k in kiosk_ids}
+    publish_retained(settings, messages, "configuration", timeout)
     _LOG.info("configuration %s published to %d kiosks", config.version if config else "(cleared)",
-              len(infos))
+              len(messages))
 
 
 def retained(settings: Settings, kiosk_ids: Iterable[str], timeout: float = 2.0) -> dict[str, RemoteConfig | str]:
@@ -157,7 +128,6 @@ def retained(settings: Settings, kiosk_ids: Iterable[str], timeout: float = 2.0)
     wanted = {kiosk_topic(k, TopicKind.CONFIG): k for k in kiosk_ids}
     found: dict[str, RemoteConfig | str] = {}
     subscribed = threading.Event()
-    client = _client(settings)
 
     def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         kiosk_id = wanted.get(message.topic)
@@ -168,10 +138,11 @@ def retained(settings: Settings, kiosk_ids: Iterable[str], timeout: float = 2.0)
         except ProtocolError as exc:
             found[kiosk_id] = f"unreadable: {exc.reason}"
 
-    client.on_message = on_message
-    client.on_subscribe = lambda *_args: subscribed.set()
-    _connected(client, settings)
-    client.loop_start()
+    def setup(client: mqtt.Client) -> None:
+        client.on_message = on_message
+        client.on_subscribe = lambda *_args: subscribed.set()
+
+    client = connect(settings, settings.mqtt_host, settings.mqtt_port, timeout=10.0, setup=setup)
     try:
         if wanted:
             client.subscribe([(t, 1) for t in wanted])
@@ -181,6 +152,5 @@ def retained(settings: Settings, kiosk_ids: Iterable[str], timeout: float = 2.0)
             while len(found) < len(wanted) and time.monotonic() < deadline:
                 time.sleep(0.05)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        close(client)
     return found

@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from collector import fleet
 from collector.alerts import ROLLOUT_STALLED, evaluate
+from collector.broker import releases
+from collector.broker.publisher import PublishFailed
 from collector.config import Settings
 from collector.db.engine import session_factory
 from collector.db.models import Alert, Kiosk, Rollout
+from devtools.brokers import Mosquitto
 from devtools.builders import migrated_engine, register
+from protocol.codec import encode
+from protocol.models import DesiredRelease
+from protocol.topics import TopicKind, kiosk_topic
 from tests.provisioning.conftest import invoke
 from tests.utils.releases import new_key, signed_release
 
@@ -151,3 +161,38 @@ def test_the_commands_sign_store_and_show(sqlite_url: str, tmp_path: Path) -> No
     _telemetry(engine, "k-1", release="0.2.0", release_desired="0.2.0", update_result="installed 0.2.0")
     listed = invoke(["collector", "kiosks", "list", *db])
     assert "release 0.2.0\tasked 0.2.0\tinstalled 0.2.0" in listed.output, listed.output
+
+
+def test_a_desired_release_is_retained_on_every_broker(tmp_path: Path) -> None:
+    """Active-active brokers each keep their own retained messages: a kiosk that failed over must find its desired
+    release there too. A broker down fails the publication, naming it, after the others took it."""
+    with Mosquitto(tmp_path / "a") as a, Mosquitto(tmp_path / "b") as b:
+        settings = Settings(data_dir=tmp_path / "collector", mqtt_port=a.port, mqtt_more_brokers=f"127.0.0.1:{b.port}")
+        desired = DesiredRelease(version="0.2.0", rollout="r-1")
+        releases.publish(settings, {"k-1": desired, "k-2": desired})
+        topic = kiosk_topic("k-2", TopicKind.RELEASE)
+        assert _retained(a.port, topic) == _retained(b.port, topic) == encode(desired)
+        b.kill()
+        with pytest.raises(PublishFailed, match=rf"1 of 2 brokers: broker 127.0.0.1:{b.port} unreachable"):
+            releases.publish(settings, {"k-2": None})
+        assert _retained(a.port, topic) is None
+
+
+def _retained(port: int, topic: str) -> bytes | None:
+    """The message ``topic`` holds retained on the broker at ``port`` (None: none)."""
+    got: list[bytes] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{time.monotonic_ns()}",
+                         protocol=mqtt.MQTTv311)
+    client.on_message = lambda c, u, message: got.append(bytes(message.payload))
+    client.on_subscribe = lambda *_args: subscribed.set()
+    client.on_connect = lambda c, *_args: c.subscribe(topic, 1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert subscribed.wait(10)
+        time.sleep(0.3)  # a retained message follows the SUBACK
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0] if got else None

@@ -5,9 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pydantic import SecretStr
+
+from collector.broker import releases, remote_config
+from collector.broker.publisher import PublishFailed, publish_retained
 from collector.config import Settings
 from collector.ingest.workers import worker_client_id, worker_username
 from devtools.dynsec import DynsecMosquitto
+from protocol.models import DesiredRelease, RemoteConfig
+from protocol.topics import TopicKind, kiosk_topic
 from tests.provisioning.conftest import connect_reason, invoke
 
 
@@ -33,6 +40,35 @@ def test_collector_accounts_are_bound_to_their_client_ids(dynsec_mosquitto: Dyns
         # Its password alone takes no other session: not another's client id, not a made-up one.
         assert connect_reason(broker.port, username, password, client_id="kiosk-k-a") != "Success", username
         assert connect_reason(broker.port, username, password, client_id=f"{client_id}-x") != "Success", username
+
+
+def test_the_publisher_account_publishes_rollouts_and_nothing_else(dynsec_mosquitto: DynsecMosquitto,
+                                                                    tmp_path: Path) -> None:
+    """A collector whose account is bound (as national collectors run) publishes rollouts and configurations with
+    the publisher account the command also makes: its own account, bound to the ingest's client id, cannot."""
+    broker = dynsec_mosquitto
+    result = invoke(["provision", "broker", "collector-account", "--port", str(broker.port),
+                     "--client-id", "borne-collector-h1"],
+                    env={"BORNE_MQTT_ADMIN_USERNAME": broker.admin_user,
+                         "BORNE_MQTT_ADMIN_PASSWORD": broker.admin_password})
+    assert result.exit_code == 0, result.output
+    printed = dict(line.split("=", 1) for line in result.output.split() if line.startswith("BORNE_MQTT_"))
+    assert printed["BORNE_MQTT_PUBLISHER_USERNAME"] == "borne-collector-publisher"
+    bound = Settings(data_dir=tmp_path, mqtt_port=broker.port, mqtt_username="borne-collector",
+                     mqtt_password=printed["BORNE_MQTT_PASSWORD"], mqtt_client_id="borne-collector-h1")
+    desired = {"k-a": DesiredRelease(version="0.2.0", rollout="r-1")}
+    with pytest.raises(PublishFailed, match="refused"):
+        releases.publish(bound, desired)  # what the API did before the publisher account: refused, bound
+    publisher = bound.model_copy(update={
+        "mqtt_publisher_username": printed["BORNE_MQTT_PUBLISHER_USERNAME"],
+        "mqtt_publisher_password": SecretStr(printed["BORNE_MQTT_PUBLISHER_PASSWORD"])})
+    releases.publish(publisher, desired)
+    remote_config.publish(publisher, ["k-a"], remote_config.build(scale=4))
+    assert isinstance(remote_config.retained(publisher, ["k-a"])["k-a"], RemoteConfig)
+    # Nothing else: not a vote, not a receipt (MQTT 5 tells a refused publication).
+    for kind in (TopicKind.VOTES, TopicKind.RECEIPTS):
+        with pytest.raises(PublishFailed, match="Not authorized"):
+            publish_retained(publisher, {kiosk_topic("k-a", kind): b"{}"}, "test")
 
 
 def test_workers_need_a_client_id_to_bind_to(dynsec_mosquitto: DynsecMosquitto) -> None:

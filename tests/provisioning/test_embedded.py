@@ -7,15 +7,19 @@ import contextlib
 import dataclasses
 import json
 import stat
+import time
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
-import pydantic
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
 
 from collector.broker import releases
 from collector.broker.accounts import DynsecAccounts, _acls, kiosk_grants
-from collector.broker.mosquitto import ADMIN_SECRET_FILE, free_port
+from collector.broker.mosquitto import ADMIN_SECRET_FILE, PUBLISHER_SECRET_FILE, PUBLISHER_USER, free_port
+from collector.db.engine import session_factory
+from collector.db.models import Rollout
 from collector.service import Collector
 from devtools.builders import collector_settings, rejects, vote_counts, wire_batch
 from devtools.kiosk_sim import SimulatedKiosk, simulated_config, wait_until
@@ -24,7 +28,8 @@ from protocol.codec import encode
 from protocol.models import DesiredRelease
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from provisioning.client import CollectorClient
-from tests.provisioning.conftest import admin_token, connect_reason, espaces
+from tests.provisioning.conftest import admin_token, connect_reason, espaces, invoke
+from tests.utils.releases import new_key, signed_release
 
 LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
 
@@ -135,7 +140,7 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
         assert secret_file.read_text().strip() == admin_password
         users = {c["username"] for c in json.loads((data_dir / "broker" / "dynamic-security.json").read_text())
                  ["clients"]}
-        assert users == {"borne-admin", "borne-collector", "kiosk:k-a"}
+        assert users == {"borne-admin", "borne-collector", "borne-publisher", "kiosk:k-a"}
     finally:
         collector.close()
 
@@ -165,12 +170,7 @@ def test_kiosks_provisioned_before_a_new_topic_get_it_at_the_collectors_start(sq
         # A role of the same shape that is no kiosk the database knows: left as it is.
         accounts.execute([{"command": "createRole", "rolename": "kiosk-monitor", "acls": [
             {"acltype": "subscribePattern", "topic": "fs/v1/kiosks/+/status", "allow": True}]}])
-        # The collector's own accounts are bound to its sessions' client ids: publish as another of its role.
-        accounts.execute([{"command": "createClient", "username": "test-publisher", "password": "test-only",
-                           "roles": [{"rolename": "borne-collector"}]}])
-        publisher = settings.model_copy(update={"mqtt_username": "test-publisher",
-                                                "mqtt_password": pydantic.SecretStr("test-only")})
-        releases.publish(publisher, {"k-a": desired})
+        releases.publish(settings, {"k-a": desired})  # as the embedded broker's publisher
         with SimulatedKiosk(_config("k-a", a, port, tmp_path / "kiosks")) as kiosk:
             kiosk.press(4)
             # The receipt comes after the retained release would have (one SUBSCRIBE for both topics).
@@ -206,3 +206,72 @@ def test_kiosks_provisioned_before_a_new_topic_get_it_at_the_collectors_start(sq
             assert kiosk.kiosk.uplink.stats.connects == connects + 1
     finally:
         collector.close()
+
+
+def test_a_rollout_reaches_kiosks_on_the_embedded_broker(sqlite_url: str, tmp_path: Path) -> None:
+    """The small deployment's default (the embedded broker, its accounts made by the collector): a rollout
+    started from the command line reaches the kiosk, and the dashboard's buttons (the API) change it. Both publish
+    with the embedded broker's publisher account (its password in data_dir, 0600), not the collector's accounts,
+    which are bound to the ingest's client ids."""
+    port = free_port()
+    data_dir = tmp_path / "collector"
+    settings = collector_settings(sqlite_url, port, data_dir, embedded_broker=True, mqtt_accounts="embedded",
+                                  api_port=free_port())
+    key, public = new_key()
+    release = signed_release(tmp_path / "signed", "0.2.0", key)
+    collector = Collector(settings).start(api=True)
+    try:
+        assert collector.engine is not None
+        engine = collector.engine
+        secret_file = data_dir / PUBLISHER_SECRET_FILE
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        publisher_password = secret_file.read_text().strip()
+        assert publisher_password not in (data_dir / "broker" / "mosquitto.log").read_text()
+        espaces(engine, {LANNION: "France services de Lannion"})
+        with CollectorClient(collector.api_url, admin_token(engine)) as api:
+            a = api.register(LANNION, "k-a")
+        # What an operator types on the collector's host (its environment has no MQTT account).
+        cli = ["--database-url", sqlite_url, "--data-dir", str(data_dir)]
+        added = invoke(["collector", "fleet", "add", str(release), *cli], env={"BORNE_RELEASE_PUBLIC_KEY": public})
+        assert added.exit_code == 0, added.output
+        with SimulatedKiosk(_config("k-a", a, port, tmp_path / "kiosks")) as kiosk:
+            assert wait_until(lambda: kiosk.kiosk.uplink is not None and kiosk.kiosk.uplink.connected, 20)
+            updated = invoke(["collector", "fleet", "update", "0.2.0", "--kiosk", "k-a", "--mqtt-port", str(port),
+                              *cli])
+            assert updated.exit_code == 0, updated.output
+
+            def desired() -> str | None:
+                agent = kiosk.kiosk.updates
+                return agent.desired.version if agent is not None and agent.desired is not None else None
+
+            assert wait_until(lambda: desired() == "0.2.0", 20), "the rollout did not reach the kiosk"
+            with session_factory(engine)() as session:
+                rollout = session.scalars(select(Rollout)).one()
+            # The dashboard's « Suspendre »: the API publishes with the same account, the kiosk is no longer asked.
+            response = httpx.post(f"{collector.api_url}/api/v1/rollouts/{rollout.id}/pause", timeout=30,
+                                  headers={"Authorization": f"Bearer {admin_token(engine, 'national')}"})
+            assert response.status_code == 200, response.text
+            assert wait_until(lambda: desired() is None, 20), "the pause did not reach the kiosk"
+        # The publisher may write kiosks' configuration and release, nothing else: not a vote, not a receipt.
+        assert connect_reason(port, PUBLISHER_USER, publisher_password) == "Success"
+        refused = _publisher_client(port, publisher_password)
+        try:
+            info = refused.publish(kiosk_topic("k-a", TopicKind.VOTES), encode(wire_batch("k-a", [1])), qos=1)
+            with contextlib.suppress(RuntimeError):
+                info.wait_for_publish(5)
+            time.sleep(0.5)
+            assert vote_counts(engine) == {}
+        finally:
+            refused.disconnect()
+            refused.loop_stop()
+    finally:
+        collector.close()
+
+
+def _publisher_client(port: int, password: str) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-publisher", protocol=mqtt.MQTTv311)
+    client.username_pw_set(PUBLISHER_USER, password)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert wait_until(client.is_connected, 10)
+    return client

@@ -26,8 +26,8 @@ RolloutArg = typer.Argument(None, help="The rollout's id (default: the latest)."
 
 
 def _publish(settings: Any, desired: dict[str, Any]) -> None:
+    from collector.broker.publisher import PublishFailed
     from collector.broker.releases import publish
-    from collector.broker.remote_config import PublishFailed
 
     try:
         publish(settings, desired)

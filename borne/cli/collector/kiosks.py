@@ -83,7 +83,8 @@ def kiosks_config_set(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Publish a configuration, retained, to one kiosk or to every kiosk of an espace."""
-    from collector.broker.remote_config import KioskConfigError, PublishFailed, build, parse_hours, publish
+    from collector.broker.publisher import PublishFailed
+    from collector.broker.remote_config import KioskConfigError, build, parse_hours, publish
 
     ids = _config_targets(kiosk_id, espace, database_url, data_dir)
     try:
@@ -105,7 +106,8 @@ def kiosks_config_clear(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Remove the remote configuration: the kiosks go back to their local settings."""
-    from collector.broker.remote_config import PublishFailed, publish
+    from collector.broker.publisher import PublishFailed
+    from collector.broker.remote_config import publish
 
     ids = _config_targets(kiosk_id, espace, database_url, data_dir)
     try:
@@ -122,7 +124,8 @@ def kiosks_config_show(
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
     """Per kiosk: the version published (retained), the version applied, and any refusal."""
-    from collector.broker.remote_config import PublishFailed, reported, retained
+    from collector.broker.publisher import PublishFailed
+    from collector.broker.remote_config import reported, retained
 
     ids = _config_targets(kiosk_id, espace, database_url, data_dir)
     try:

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from collector import fleet
 from collector.api.deps import SessionDep, StateDep, require_role
 from collector.auth import Principal, Role
+from collector.broker.publisher import PublishFailed
 from collector.broker.releases import publish
-from collector.broker.remote_config import PublishFailed
 from collector.config import Settings
 from collector.db.models import Rollout
 from collector.staff import audit, web
