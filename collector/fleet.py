@@ -103,6 +103,23 @@ def stored_releases(settings: Settings) -> list[str]:
     return sorted(p.name for p in root.iterdir() if release_path(settings, p.name) is not None)
 
 
+def revoked_by(settings: Settings) -> dict[str, str]:
+    """Releases that a stored release revokes, each with (the first of) those that revoke it. What kiosks would
+    refuse: a rollout of one is refused here too, so that the operator hears it now rather than from each kiosk."""
+    import json
+
+    revoked: dict[str, str] = {}
+    for version in stored_releases(settings):
+        path = releases_dir(settings) / version / RELEASE_FILE
+        try:
+            manifest = parse_manifest(json.loads(path.read_bytes()).get("manifest"))
+        except (OSError, ReleaseInvalid, ValueError, AttributeError):
+            continue
+        for withdrawn in manifest.revokes:
+            revoked.setdefault(withdrawn, version)
+    return revoked
+
+
 # -- rollouts ------------------------------------------------------------------------------------------------
 
 
@@ -152,6 +169,9 @@ def plan(session: Session, settings: Settings, version: str, stage: str, target:
     """A new rollout (added to the session) and what to publish for it."""
     if release_path(settings, version) is None:
         raise FleetError(f"release {version} is not stored: 'borne collector fleet add DIR' first")
+    by = revoked_by(settings).get(version)
+    if by is not None:
+        raise FleetError(f"release {version} is revoked by release {by}: kiosks would refuse it")
     if stage != "all" and not target:
         raise FleetError(f"stage {stage} needs a target")
     kiosk_ids = stage_kiosks(session, stage, target)
@@ -252,13 +272,14 @@ def resume(session: Session, rollout: Rollout) -> dict[str, DesiredRelease | Non
 
 
 def rollback(session: Session, settings: Settings, rollout: Rollout) -> dict[str, DesiredRelease | None]:
-    """Ask each kiosk of the rollout for the release it ran before it (cleared if none, or not stored)."""
+    """Ask each kiosk of the rollout for the release it ran before it (cleared if none, not stored, or revoked)."""
     if rollout.state == ROLLED_BACK:
         raise FleetError(f"rollout {rollout.id} is already rolled back")
     rollout.state, rollout.updated_at = ROLLED_BACK, datetime.now(UTC)
     back_id = f"{rollout.id}-back"[:64]
+    revoked = revoked_by(settings)
     out: dict[str, DesiredRelease | None] = {}
     for kiosk_id, before in rollout.kiosks.items():
-        usable = isinstance(before, str) and release_path(settings, before) is not None
+        usable = isinstance(before, str) and release_path(settings, before) is not None and before not in revoked
         out[kiosk_id] = DesiredRelease(version=str(before), rollout=back_id) if usable else None
     return out

@@ -10,6 +10,7 @@ Under ``update.root`` (apart from ``data_dir``'s outbox, which nothing here touc
     pending.json               a switch not yet confirmed healthy: {version, previous, rollout, started}
     last-update.json           the last update's outcome, reported in the heartbeat
     failed.json                (version, rollout) pairs refused or rolled back: not tried again
+    revoked.json               releases withdrawn by a signed manifest the kiosk verified: never installed
 
 Every change is a new file fsynced then renamed over the old one, or a symlink made under a temporary name then
 renamed over ``current``: at any instant ``current`` names a complete release (or none). ``pending.json`` is
@@ -27,6 +28,7 @@ import os
 import shutil
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,7 @@ class Releases:
         self.pending_path = root / "pending.json"
         self.result_path = root / "last-update.json"
         self.failed_path = root / "failed.json"
+        self.revoked_path = root / "revoked.json"
 
     def ensure(self) -> Releases:
         self.releases.mkdir(parents=True, exist_ok=True)
@@ -116,6 +119,20 @@ class Releases:
     def failed(self, version: str, rollout: str | None) -> bool:
         data = _read_json(self.failed_path) or {}
         return f"{version} {rollout or ''}" in data.get("failed", [])
+
+    def revoked(self) -> dict[str, str]:
+        """Releases withdrawn, each with the release whose signed manifest withdrew it."""
+        data = (_read_json(self.revoked_path) or {}).get("revoked", {})
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def record_revocations(self, by: str, versions: Iterable[str]) -> None:
+        """Keep the revocations of ``by``'s signed manifest (checked by its signature before this is called)."""
+        known = self.revoked()
+        new = {v: by for v in versions if valid_version(v) and v not in known}
+        if new:
+            known.update(new)
+            write_atomic(self.revoked_path, json.dumps({"revoked": known}, sort_keys=True).encode())
+            _LOG.warning("release %s revokes %s: never installed here from now on", by, ", ".join(sorted(new)))
 
     # -- installing ----------------------------------------------------------------------------------------
 
@@ -242,17 +259,38 @@ class Releases:
 
 
 def _unpack(wheel: Path, site: Path) -> None:
-    """A wheel is a zip of a site-packages tree: unpacked, refusing any member that would land outside."""
+    """A wheel is a zip of a site-packages tree: unpacked, refusing any member that would land outside.
+
+    As an installer does with a wheel's ``<name>.data/`` folder: ``purelib/`` and ``platlib/`` go into the
+    tree itself; ``scripts/``, ``data/`` and ``headers/`` are left out (the kiosk runs modules, ``python -m``,
+    never an installed script)."""
     base = site.resolve()
     try:
         with zipfile.ZipFile(wheel) as archive:
             for member in archive.infolist():
-                target = (site / member.filename).resolve()
-                if not target.is_relative_to(base):
+                name = _installed_name(member.filename)
+                if name is None:
+                    continue
+                target = (site / name).resolve()
+                if not target.is_relative_to(base) or target == base:
                     raise ReleaseInvalid(f"{wheel.name}: member {member.filename!r} outside the install")
-                archive.extract(member, site)
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as source, target.open("wb") as out:
+                    shutil.copyfileobj(source, out)
     except zipfile.BadZipFile as exc:
         raise ReleaseInvalid(f"{wheel.name}: not a wheel ({exc})") from None
+
+
+def _installed_name(filename: str) -> str | None:
+    """Where a wheel's member goes under the install (``None``: not installed)."""
+    top, _, rest = filename.partition("/")
+    if not top.endswith(".data"):
+        return filename
+    scheme, _, path = rest.partition("/")
+    return path if scheme in ("purelib", "platlib") and path else None
 
 
 def _sync_tree(root: Path) -> None:

@@ -184,10 +184,13 @@ class UpdateAgent:
     def update(self, desired: DesiredRelease) -> None:
         """Steps 1 to 5 for ``desired``; raises :class:`ReleaseInvalid` (refused) or ``OSError`` (retry)."""
         version = desired.version
+        self._not_revoked(version)
         self.status = f"downloading {version}"
         self.changed()
         release_json = self.fetch_release(version)
         manifest = self.check(release_json, version)
+        # Signed by the programme: its revocations hold from now on, whether or not this release installs.
+        self.releases.record_revocations(version, manifest.revokes)
         wheels = [self.fetch_file(version, f) for f in manifest.files]
         self.status = f"installing {version}"
         self.releases.install(version, release_json, wheels)
@@ -197,6 +200,13 @@ class UpdateAgent:
         self.restart()
 
     # -- the steps -----------------------------------------------------------------------------------------
+
+    def _not_revoked(self, version: str) -> None:
+        """A release the programme withdrew is refused before anything is fetched, whoever asks for it: a
+        collector in the wrong hands cannot take a kiosk back to a release with a known flaw."""
+        by = self.releases.revoked().get(version)
+        if by is not None:
+            raise ReleaseInvalid(f"revoked by {by}")
 
     def check(self, release_json: bytes, version: str) -> Manifest:
         """The signed manifest of ``release_json``; it must be release ``version``."""

@@ -13,6 +13,11 @@ the public key goes in every kiosk's bundle. A kiosk installs only a release who
 then only files whose SHA-256 and size are those the signed manifest lists: whoever holds the collector (which
 serves the files) cannot make a kiosk run code the programme did not sign.
 
+Nor make it go back to an old signed release with a known flaw: a manifest may list ``revokes``, releases
+withdrawn by the programme (``borne release sign --revoke 0.1.0``). A kiosk keeps every revocation of the
+releases it installed and refuses a revoked release ever after (``refused 0.1.0: revoked by 0.2.0``); a
+manifest without the field is signed as before.
+
 Pure Python but for :func:`verify`, which imports ``cryptography`` when called (the kiosk and the collector
 have it; the core command line does not need it).
 """
@@ -41,6 +46,7 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MAX_FILES = 200
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_RELEASE_FILE_BYTES = 256 * 1024
+MAX_REVOKED = 1000
 
 
 class ReleaseInvalid(ValueError):
@@ -63,10 +69,16 @@ class Manifest:
     version: str
     created: str
     files: tuple[ReleaseFile, ...]
+    #: Releases the programme withdrew (a flaw): a kiosk that installed this one never installs them again.
+    revokes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v": 1, "version": self.version, "created": self.created,
-                "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in self.files]}
+        manifest: dict[str, Any] = {
+            "v": 1, "version": self.version, "created": self.created,
+            "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in self.files]}
+        if self.revokes:  # absent when empty: a manifest signed before the field keeps its signature
+            manifest["revokes"] = list(self.revokes)
+        return manifest
 
 
 def canonical(manifest: dict[str, Any]) -> bytes:
@@ -82,7 +94,7 @@ def parse_manifest(data: object) -> Manifest:
     """A manifest from its JSON object; raises :class:`ReleaseInvalid` saying what is wrong."""
     if not isinstance(data, dict):
         raise ReleaseInvalid("manifest: should be an object")
-    unknown = set(data) - {"v", "version", "created", "files"}
+    unknown = set(data) - {"v", "version", "created", "files", "revokes"}
     if unknown:
         raise ReleaseInvalid(f"manifest: unknown field {sorted(unknown)[0]}")
     if data.get("v") != 1:
@@ -110,7 +122,15 @@ def parse_manifest(data: object) -> Manifest:
         out.append(ReleaseFile(name, sha, size))
     if len({f.name for f in out}) != len(out):
         raise ReleaseInvalid("manifest: a file is listed twice")
-    return Manifest(version, created, tuple(out))
+    revokes = data.get("revokes", [])
+    if not isinstance(revokes, list) or len(revokes) > MAX_REVOKED:
+        raise ReleaseInvalid(f"manifest: revokes should list at most {MAX_REVOKED} versions")
+    for i, revoked in enumerate(revokes):
+        if not isinstance(revoked, str) or not valid_version(revoked):
+            raise ReleaseInvalid(f"manifest: revokes.{i}: invalid version {str(revoked)[:70]!r}")
+    if version in revokes:
+        raise ReleaseInvalid(f"manifest: release {version} cannot revoke itself")
+    return Manifest(version, created, tuple(out), tuple(sorted(set(revokes))))
 
 
 def public_key_bytes(text: str) -> bytes:

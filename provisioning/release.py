@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -100,8 +101,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 
-def manifest_of(directory: Path, version: str, created: datetime | None = None) -> Manifest:
-    """The manifest of every wheel in ``directory``."""
+def manifest_of(directory: Path, version: str, created: datetime | None = None,
+                revokes: Sequence[str] = ()) -> Manifest:
+    """The manifest of every wheel in ``directory``; ``revokes``: releases this one withdraws."""
     if not valid_version(version):
         raise ReleaseInvalid(f"invalid version {version!r}: letters, digits, '.', '+', '_', '-'")
     wheels = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix == ".whl")
@@ -114,14 +116,15 @@ def manifest_of(directory: Path, version: str, created: datetime | None = None) 
         raise ReleaseInvalid(f"{directory}: unusable file name {bad[0]!r}")
     files = tuple(ReleaseFile(p.name, file_sha256(p), p.stat().st_size) for p in wheels)
     when = (created or datetime.now(UTC)).isoformat(timespec="seconds")
-    manifest = Manifest(version, when, files)
+    manifest = Manifest(version, when, files, tuple(sorted(set(revokes))))
     parse_manifest(manifest.to_dict())  # the kiosk's checks, before anything is signed
     return manifest
 
 
-def sign(directory: Path, version: str, private_key: Ed25519PrivateKey) -> Path:
-    """Write ``directory/release.json``: the manifest of its wheels, signed; returns its path."""
-    manifest = manifest_of(directory, version).to_dict()
+def sign(directory: Path, version: str, private_key: Ed25519PrivateKey, revokes: Sequence[str] = ()) -> Path:
+    """Write ``directory/release.json``: the manifest of its wheels (and the releases it revokes), signed;
+    returns its path."""
+    manifest = manifest_of(directory, version, revokes=revokes).to_dict()
     signature = base64.b64encode(private_key.sign(canonical(manifest))).decode("ascii")
     path = directory / RELEASE_FILE
     tmp = path.with_name(path.name + ".tmp")

@@ -41,6 +41,9 @@ def sign(
     directory: Path = typer.Argument(..., help="A wheelhouse ('borne provision wheelhouse --out DIR')."),
     version: str = typer.Option(..., "--version", help="The release's version, as kiosks will report it."),
     key: Path = KeyOpt,
+    revoke: list[str] = typer.Option(
+        [], "--revoke", help="A release withdrawn (a flaw): a kiosk that installs this one will never install it "
+                             "again, whoever asks. Repeat it; list the earlier revocations too."),
 ) -> None:
     """Sign the wheels of DIRECTORY as release VERSION: writes DIRECTORY/release.json."""
     with requires("kiosk"):
@@ -49,7 +52,7 @@ def sign(
         from provisioning.release import sign as sign_release
     try:
         private = load_private_key(key)
-        path = sign_release(directory, version, private)
+        path = sign_release(directory, version, private, revokes=revoke)
     except ReleaseInvalid as exc:
         raise CliError(str(exc), 2) from None
     typer.echo(f"release {version} signed: {path} (public key {public_key_of(private)})")

@@ -3,6 +3,7 @@ the commands (``borne release``, ``borne collector fleet``). The kiosks' side is
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -161,6 +162,21 @@ def test_the_commands_sign_store_and_show(sqlite_url: str, tmp_path: Path) -> No
     _telemetry(engine, "k-1", release="0.2.0", release_desired="0.2.0", update_result="installed 0.2.0")
     listed = invoke(["collector", "kiosks", "list", *db])
     assert "release 0.2.0\tasked 0.2.0\tinstalled 0.2.0" in listed.output, listed.output
+
+    # A release that withdraws 0.2.0 (a flaw): signed with --revoke; 0.2.0 can no longer be rolled out.
+    newer = tmp_path / "wheelhouse-0.3.0"
+    newer.mkdir()
+    source_wheel(newer, "0.3.0")
+    itself = invoke(["release", "sign", str(newer), "--version", "0.3.0", "--revoke", "0.3.0", "--key", str(key_path)])
+    assert "cannot revoke itself" in str(itself.exception), itself.output
+    signed = invoke(["release", "sign", str(newer), "--version", "0.3.0", "--revoke", "0.2.0", "--key",
+                     str(key_path)])
+    assert signed.exit_code == 0, signed.output
+    assert json.loads((newer / "release.json").read_text())["manifest"]["revokes"] == ["0.2.0"]
+    added = invoke(["collector", "fleet", "add", str(newer), *db], env={"BORNE_RELEASE_PUBLIC_KEY": public})
+    assert added.exit_code == 0, added.output
+    refused = invoke(["collector", "fleet", "update", "0.2.0", "--kiosk", "k-1", *db])
+    assert "release 0.2.0 is revoked by release 0.3.0" in str(refused.exception), refused.output
 
 
 def test_a_desired_release_is_retained_on_every_broker(tmp_path: Path) -> None:

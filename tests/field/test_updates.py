@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -39,6 +40,7 @@ from kiosk.releases import Releases
 from kiosk.service import Kiosk as KioskService
 from kiosk.update import UpdateAgent
 from protocol.models import DesiredRelease
+from protocol.release import ReleaseInvalid
 from tests.utils.https import make_tls, serve_https
 from tests.utils.notify import NotifySocket
 from tests.utils.releases import new_key, signed_release
@@ -239,6 +241,39 @@ def test_a_release_signed_by_another_key_is_refused(site: Fleet) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_revoked_release_is_refused_whoever_asks(site: Fleet) -> None:
+    """A collector in the wrong hands asks a kiosk to go back to a release the programme withdrew (signed, but
+    with a known flaw): the kiosk that installed the release revoking it refuses, before fetching anything."""
+    site.release("0.2.0")
+    site.release("0.3.0")
+    # 0.4.0 withdraws 0.2.0; its signature is checked before its revocations are kept.
+    source = signed_release(site.tmp / "signed", "0.4.0", site.key, revokes=("0.2.0",))
+    fleet.add_release(site.collector.settings, source)
+    def restarted_on(version: str) -> UpdateAgent:
+        agent = UpdateAgent(load_config(site.config("k-1")), health=lambda: True, restart=lambda: None,
+                            running=version, is_supervised=True)
+        agent.step()
+        assert agent.releases.pending() is None, f"{version} was not confirmed"
+        return agent
+
+    agent = _agent(site, "k-1")
+    _desired(agent, "0.4.0")
+    agent.step()
+    assert agent.releases.current() == "0.4.0" and agent.releases.revoked() == {"0.2.0": "0.4.0"}
+    _desired(agent := restarted_on("0.4.0"), "0.3.0")  # not revoked: installed as usual
+    agent.step()
+    assert agent.releases.current() == "0.3.0"
+    _desired(after := restarted_on("0.3.0"), "0.2.0")
+    after.step()
+    result = after.report()["update_result"]
+    assert result == "refused 0.2.0: revoked by 0.4.0", result
+    assert after.releases.current() == "0.3.0" and not (after.releases.downloads / "0.2.0").exists()
+    # The collector refuses to roll it out at all.
+    with session_factory(site.engine)() as session, pytest.raises(fleet.FleetError, match=r"revoked by release 0\.4"):
+        fleet.plan(session, site.collector.settings, "0.2.0", "all", None)
+
+
+@pytest.mark.timeout(60)
 def test_a_file_altered_on_the_collector_is_refused(site: Fleet) -> None:
     site.release("0.2.0")
     stored = fleet.release_path(site.collector.settings, "0.2.0")
@@ -426,3 +461,25 @@ def test_under_systemd_the_watchdog_is_fed_through_an_update_and_only_the_superv
     gaps = [b - a for a, b in itertools.pairwise(pings)]
     assert max(gaps) < usec / 1e6, f"the watchdog went {max(gaps):.1f}s without a ping (WatchdogSec=3)"
     assert len(stopping) == 1 and stopping[0] >= pings[-1], "STOPPING=1 only once, from the supervisor stopping"
+
+
+def test_a_wheels_data_folder_is_installed_as_an_installer_would(tmp_path: Path) -> None:
+    """``<name>.data/purelib`` and ``platlib`` go into the release's tree (importable); scripts, data and headers
+    are left out; a member that would land outside the install is refused."""
+    wheel = tmp_path / "extra-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("extra/__init__.py", "")
+        archive.writestr("extra-1.0.data/purelib/extra_pure.py", "PURE = 1\n")
+        archive.writestr("extra-1.0.data/platlib/extra_plat/__init__.py", "")
+        archive.writestr("extra-1.0.data/scripts/extra-tool", "#!/bin/sh\n")
+        archive.writestr("extra-1.0.data/data/share/extra.txt", "x")
+    releases = Releases(tmp_path / "root").ensure()
+    site = releases.install("1.0", b"{}", [wheel]) / "site"
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()) == [
+        "extra/__init__.py", "extra_plat/__init__.py", "extra_pure.py"]
+    evil = tmp_path / "evil-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("evil-1.0.data/purelib/../../../escaped.py", "")
+    with pytest.raises(ReleaseInvalid, match="outside the install"):
+        releases.install("1.1", b"{}", [evil])
+    assert not (tmp_path / "root" / "escaped.py").exists()

@@ -39,12 +39,13 @@ def broken_wheel(out: Path, version: str) -> Path:
     return path
 
 
-def signed_release(out: Path, version: str, key: Ed25519PrivateKey, *, broken: bool = False) -> Path:
-    """A directory holding one release, signed with ``key``."""
+def signed_release(out: Path, version: str, key: Ed25519PrivateKey, *, broken: bool = False,
+                   revokes: tuple[str, ...] = ()) -> Path:
+    """A directory holding one release, signed with ``key`` (withdrawing the releases ``revokes``)."""
     directory = out / version
     directory.mkdir(parents=True)
     (broken_wheel if broken else source_wheel)(directory, version)
-    sign(directory, version, key)
+    sign(directory, version, key, revokes=revokes)
     return directory
 
 
