@@ -190,7 +190,10 @@ class UpdateConfig(Section):
         None, "The programme's Ed25519 release key (base64): only releases it signed are installed."
     )
     root: Path | None = setting(None, "Where releases are installed (A/B); default: data_dir/releases.")
-    ca_file: Path | None = setting(None, "CA certificate to check the collector's HTTPS with; default: the broker's.")
+    ca_file: Path | None = setting(
+        None, "CA certificate to check the collector's HTTPS with, and no other; default: the system's CAs and "
+        "broker.ca_file."
+    )
     confirm_s: float = setting(
         120.0, "A new release must be connected, send a heartbeat and get a receipt within this, or it is "
         "switched back.", gt=0, le=3600,

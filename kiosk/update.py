@@ -283,10 +283,19 @@ class UpdateAgent:
             raise FetchFailed(f"{path}: {exc.reason}") from None
 
     def _tls(self) -> ssl.SSLContext | None:
+        """``update.ca_file`` alone when given (a private CA: the kiosk trusts nothing else for updates); else the
+        system's CAs, and the broker's CA when it has one. A collector whose certificate comes from the
+        programme's own CA, the one that signed the broker's, needs no second copy of it; one with a public
+        certificate (the dashboard's, which staff browsers open) keeps working beside a private broker CA, which
+        the broker's CA alone would refuse."""
         if not (self.settings.url or "").startswith("https:"):
             return None
-        ca_file = self.settings.ca_file or self.config.broker.ca_file
-        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if self.settings.ca_file is not None:
+            return ssl.create_default_context(cafile=str(self.settings.ca_file))
+        context = ssl.create_default_context()
+        if self.config.broker.ca_file is not None:
+            context.load_verify_locations(cafile=str(self.config.broker.ca_file))
+        return context
 
     def close(self) -> None:
         self._stop.set()

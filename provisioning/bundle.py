@@ -43,6 +43,9 @@ BOOT = "/boot/firmware"
 DATA_DIR = "/var/lib/borne"
 CONFIG_PATH = f"{DATA_DIR}/kiosk.toml"
 CA_PATH = f"{DATA_DIR}/ca.crt"  # on the data partition: a new CA needs no writable root
+UPDATE_CA_PATH = f"{DATA_DIR}/update-ca.crt"  # the update server's CA (--update-ca), beside the broker's
+# On the boot partition (not secrets: they stay there), copied onto the data partition at every boot.
+CA_FILE, UPDATE_CA_FILE = "borne-ca.crt", "borne-update-ca.crt"
 VENV = "/opt/borne"
 DATA_LABEL = "borne-data"
 
@@ -74,6 +77,9 @@ class BundleOptions:
     # reach it. Without both, the kiosk takes no update.
     release_key: str | None = None
     update_url: str | None = None
+    # The CA (PEM) that signed the update server's certificate, when a private one did: the kiosk then trusts it
+    # alone for updates (``[update] ca_file``). Without it, the system's CAs and the broker's (kiosk/update.py).
+    update_ca_pem: str | None = None
 
 
 WHEELS = f"{BOOT}/borne-wheels"
@@ -237,6 +243,8 @@ def kiosk_toml(credentials: dict[str, Any], options: BundleOptions, *, broker: d
     if options.release_key and options.update_url:
         lines += ["", "[update]", f"url = {_toml_value(options.update_url)}",
                   f"public_key = {_toml_value(options.release_key)}"]
+        if options.update_ca_pem:
+            lines.append(f"ca_file = {_toml_value(UPDATE_CA_PATH)}")
     if options.ui == "gpio":
         lines += ["", "[panel]", "buttons = [5, 6, 13, 19]", "thanks_led = 26"]
     else:
@@ -292,8 +300,11 @@ if [ -f "$src" ]; then
   rm -f "$src"
   logger -t borne "kiosk configuration imported from the boot partition"
 fi
-# The broker's CA certificate (not a secret: it stays on the boot partition too).
-if [ -f {BOOT}/borne-ca.crt ]; then install -m 0644 -o borne -g borne {BOOT}/borne-ca.crt {CA_PATH}; fi
+# The broker's CA certificate, and the update server's (not secrets: they stay on the boot partition too).
+if [ -f {BOOT}/{CA_FILE} ]; then install -m 0644 -o borne -g borne {BOOT}/{CA_FILE} {CA_PATH}; fi
+if [ -f {BOOT}/{UPDATE_CA_FILE} ]; then
+  install -m 0644 -o borne -g borne {BOOT}/{UPDATE_CA_FILE} {UPDATE_CA_PATH}
+fi
 """
 
 
@@ -302,7 +313,8 @@ def import_unit() -> str:
 Description=borne: import a kiosk.toml from the boot partition
 RequiresMountsFor={DATA_DIR} {BOOT}
 ConditionPathExists=|{BOOT}/kiosk.toml
-ConditionPathExists=|{BOOT}/borne-ca.crt
+ConditionPathExists=|{BOOT}/{CA_FILE}
+ConditionPathExists=|{BOOT}/{UPDATE_CA_FILE}
 
 [Service]
 Type=oneshot
@@ -432,12 +444,31 @@ def meta_data(kiosk_id: str, generation: str) -> str:
 SECRET_FILES = ("kiosk.toml", "network-config")
 
 
-def write_kiosk_toml(out: Path, credentials: dict[str, Any], options: BundleOptions | None = None) -> Path:
-    """Only ``kiosk.toml`` (a new password for a kiosk already installed: see ``rotate``), private."""
+def ca_files(credentials: dict[str, Any], options: BundleOptions) -> dict[str, str]:
+    """The CA certificates ``kiosk.toml`` points at, by their name on the boot partition: the broker's (with TLS)
+    and the update server's (``--update-ca``, with updates)."""
+    files = {}
+    broker = credentials.get("broker") or {}
+    if broker.get("tls") and broker.get("ca_pem"):
+        files[CA_FILE] = str(broker["ca_pem"])
+    if options.update_ca_pem and options.release_key and options.update_url:
+        files[UPDATE_CA_FILE] = options.update_ca_pem
+    return files
+
+
+def write_kiosk_toml(out: Path, credentials: dict[str, Any], options: BundleOptions | None = None) -> list[Path]:
+    """``kiosk.toml`` (private) and the CA certificates it points at, nothing else: a new password for a kiosk
+    already installed (see ``rotate``). The certificates go too, so that a ``kiosk.toml`` naming a new CA never
+    reaches a card without it."""
+    options = options or BundleOptions()
     private_dir(out)
     path = out / "kiosk.toml"
-    write_private(path, kiosk_toml(credentials, options or BundleOptions()).encode())
-    return path
+    write_private(path, kiosk_toml(credentials, options).encode())
+    written = [path]
+    for name, text in ca_files(credentials, options).items():
+        (out / name).write_text(text, encoding="utf-8")
+        written.append(out / name)
+    return written
 
 
 def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions | None = None, *,
@@ -446,8 +477,6 @@ def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions 
     options = options or BundleOptions()
     check_install(options)
     private_dir(out)
-    broker = credentials.get("broker") or {}
-    ca_pem = broker.get("ca_pem") if broker.get("tls") else None
     files: dict[str, str] = {
         "kiosk.toml": kiosk_toml(credentials, options),
         "user-data": user_data(credentials, options),
@@ -455,8 +484,7 @@ def write_bundle(out: Path, credentials: dict[str, Any], options: BundleOptions 
         "borne-kiosk.service": kiosk_unit(options),
         "borne-config-import.service": import_unit(),
     }
-    if ca_pem:
-        files["borne-ca.crt"] = ca_pem
+    files.update(ca_files(credentials, options))
     network = network_config(options)
     if network:
         files["network-config"] = network

@@ -81,17 +81,40 @@ def _updates(release_key: Path | None, update_url: str | None,
     return key, update_url
 
 
+def _update_ca(update_ca: Path | None, updates: tuple[str | None, str | None]) -> str | None:
+    """The update server's CA (``--update-ca``, else BORNE_KIOSK_UPDATE_CA): certificates only, for a kiosk that
+    takes updates. Without it the kiosk checks the update server against the system's CAs and, with TLS, the
+    broker's CA (kiosk/update.py): a collector whose certificate comes from the programme's own CA, the one
+    that signed the broker's, needs no second copy; one with a public certificate needs nothing."""
+    if update_ca is None:
+        return None
+    if updates[1] is None:
+        raise CliError("--update-ca without --update-url: the CA is only for the kiosk's updates (or unset "
+                       "BORNE_KIOSK_UPDATE_CA)", exit_code=2)
+    with requires("provisioning"):
+        from provisioning.certificates import CertificateInvalid, read_ca_certificates
+    try:
+        return read_ca_certificates(update_ca)
+    except CertificateInvalid as exc:
+        raise CliError(f"--update-ca: {exc}", exit_code=2) from None
+
+
 ReleaseKey = Annotated[Path | None, typer.Option(
     "--release-key", help="The programme's public release key ('borne release keygen' writes it as KEY.pub); "
                           "default: BORNE_RELEASE_PUBLIC_KEY (the key itself).")]
 UpdateUrl = Annotated[str | None, typer.Option(
     "--update-url", envvar="BORNE_KIOSK_UPDATE_URL",
     help="The collector's API as kiosks reach it (https://...), to fetch releases from.")]
+UpdateCa = Annotated[Path | None, typer.Option(
+    "--update-ca", envvar="BORNE_KIOSK_UPDATE_CA",
+    help="The CA certificate (PEM) of the update server's HTTPS, when a private CA signed it: put in the bundle, "
+         "the kiosk trusts it alone for updates. Default: the system's CAs and the broker's CA (--ca-file).")]
 
 
 def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, wifi_ssid: str | None,
                     wifi_password: str | None, wheel: Path | None, requirement: Path | None, *,
-                    wheelhouse: Path | None = None, updates: tuple[str | None, str | None] | None = None) -> Any:
+                    wheelhouse: Path | None = None, updates: tuple[str | None, str | None] | None = None,
+                    update_ca_pem: str | None = None) -> Any:
     from provisioning.bundle import BundleError, BundleOptions, check_install
 
     keys = []
@@ -106,7 +129,7 @@ def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, w
     release_key, update_url = updates if updates is not None else _updates(None, None)
     options = BundleOptions(ui=ui, hostname=hostname, ssh_keys=keys, wifi_ssid=wifi_ssid, wifi_password=wifi_password,
                             wheel=wheel, requirement=requirement, wheelhouse=wheelhouse, release_key=release_key,
-                            update_url=update_url)
+                            update_url=update_url, update_ca_pem=update_ca_pem)
     try:
         check_install(options)
     except BundleError as exc:
@@ -115,7 +138,7 @@ def _bundle_options(ui: str, hostname: str | None, ssh_key: list[Path] | None, w
 
 
 def _override_broker(credentials: dict[str, Any], host: str | None, port: int | None, tls: bool | None,
-                     ca_file: Path | None) -> None:
+                     ca_file: Path | None, ca_pem: str | None = None) -> None:
     broker = dict(credentials.get("broker") or {})
     if host:
         broker["host"] = host
@@ -124,14 +147,21 @@ def _override_broker(credentials: dict[str, Any], host: str | None, port: int | 
     if tls is not None:
         broker["tls"] = tls
     if ca_file is not None:
-        try:
-            broker["ca_pem"] = ca_file.read_text(encoding="ascii")
-        except OSError as exc:
-            raise CliError(f"{ca_file}: {exc.strerror}", exit_code=2) from None
+        broker["ca_pem"] = ca_pem if ca_pem is not None else _broker_ca(ca_file)
         broker["tls"] = True if tls is None else tls
     if broker.get("tls") and not broker.get("ca_pem"):
         _LOG.warning("TLS without a CA certificate: the kiosk will check the broker against the system's CAs")
     credentials["broker"] = broker
+
+
+def _broker_ca(ca_file: Path) -> str:
+    """The broker's CA (``--ca-file``), checked as the update server's is: certificates only."""
+    with requires("provisioning"):
+        from provisioning.certificates import CertificateInvalid, read_ca_certificates
+    try:
+        return read_ca_certificates(ca_file)
+    except CertificateInvalid as exc:
+        raise CliError(f"--ca-file: {exc}", exit_code=2) from None
 
 
 BrokerHost = Annotated[str | None, typer.Option("--broker-host", help="The broker as kiosks reach it "
@@ -173,18 +203,21 @@ def new(
     pin_factory: PinFactory = None,
     release_key: ReleaseKey = None,
     update_url: UpdateUrl = None,
+    update_ca: UpdateCa = None,
 ) -> None:
     """Register a kiosk at an espace and write its SD card bundle (kiosk.toml, user-data, ...)."""
     if ui not in ("gpio", "touch"):
         raise CliError("--ui is gpio or touch", exit_code=2)
+    updates = _updates(release_key, update_url, allow_local_collector)
     options = _bundle_options(ui, hostname, ssh_key, wifi_ssid, wifi_password, wheel, requirement,  # before registering
-                              wheelhouse=_checked_wheelhouse(wheelhouse, ui),
-                              updates=_updates(release_key, update_url, allow_local_collector))
+                              wheelhouse=_checked_wheelhouse(wheelhouse, ui), updates=updates,
+                              update_ca_pem=_update_ca(update_ca, updates))
     options.pin_factory = _checked_pin_factory(pin_factory)
     if broker_host is not None and not allow_local_collector:
         _check_broker_host(broker_host)
+    broker_ca = _broker_ca(ca_file) if ca_file is not None else None  # before registering too
     credentials = _call(collector, token, "register", espace, kiosk_id)
-    _override_broker(credentials, broker_host, broker_port, tls, ca_file)
+    _override_broker(credentials, broker_host, broker_port, tls, ca_file, broker_ca)
     if not allow_local_collector:
         try:
             _check_broker_host(str((credentials.get("broker") or {}).get("host", "")))
@@ -202,24 +235,27 @@ def new(
                f"then 'borne provision kiosk verify {credentials['kiosk_id']}'.")
 
 
-def _write(out: Path, credentials: dict[str, Any], options: Any, label: bool, *, toml_only: bool = False) -> None:
-    """The bundle, or only kiosk.toml when ``options`` is None or ``toml_only``."""
+def _write(out: Path, credentials: dict[str, Any], options: Any, label: bool, *,
+           toml_only: bool = False) -> list[Path]:
+    """The bundle, or only kiosk.toml (and its CA certificates) when ``options`` is None or ``toml_only``; the
+    files written."""
     from provisioning.bundle import write_bundle, write_kiosk_toml
 
     try:
         if options is None or toml_only:
-            write_kiosk_toml(out, credentials, options)
+            written = write_kiosk_toml(out, credentials, options)
         else:
-            write_bundle(out, credentials, options)
+            written = write_bundle(out, credentials, options)
         if label:
             from provisioning.label import write_label
 
-            write_label(out / "label.png", credentials["kiosk_id"], credentials["espace_id"],
-                        credentials["espace_name"])
+            written.append(write_label(out / "label.png", credentials["kiosk_id"], credentials["espace_id"],
+                                       credentials["espace_name"]))
     except OSError as exc:
         raise CliError(f"cannot write the bundle in {out}: {exc} -- the kiosk is registered: run "
                        f"'borne provision kiosk rotate {credentials['kiosk_id']} --out DIR' for new credentials"
                        ) from None
+    return written
 
 
 @kiosk_app.command("verify")
@@ -263,23 +299,28 @@ def rotate(
     ca_file: CaFile = None,
     release_key: ReleaseKey = None,
     update_url: UpdateUrl = None,
+    update_ca: UpdateCa = None,
     allow_local_collector: AllowLocalCollector = False,
 ) -> None:
-    """A new MQTT password for the kiosk; the old one stops working at once. Writes kiosk.toml, and the whole
-    bundle (to flash a new card) with --wheel or --requirement."""
+    """A new MQTT password for the kiosk; the old one stops working at once. Writes kiosk.toml (and the CA
+    certificates it names), and the whole bundle (to flash a new card) with --wheel or --requirement."""
     from provisioning.bundle import BundleOptions
 
     full = wheel is not None or requirement is not None
     updates = _updates(release_key, update_url, allow_local_collector)  # the new kiosk.toml keeps taking updates
-    options = (_bundle_options(ui, None, None, None, None, wheel, requirement, updates=updates) if full
-               else BundleOptions(ui=ui, release_key=updates[0], update_url=updates[1]))
+    update_ca_pem = _update_ca(update_ca, updates)
+    options = (_bundle_options(ui, None, None, None, None, wheel, requirement, updates=updates,
+                               update_ca_pem=update_ca_pem) if full
+               else BundleOptions(ui=ui, release_key=updates[0], update_url=updates[1], update_ca_pem=update_ca_pem))
+    broker_ca = _broker_ca(ca_file) if ca_file is not None else None  # before the old password stops working
     credentials = _call(collector, token, "rotate", kiosk_id)
-    _override_broker(credentials, broker_host, broker_port, tls, ca_file)
+    _override_broker(credentials, broker_host, broker_port, tls, ca_file, broker_ca)
     if out is None:
         out = Path(f"borne-{kiosk_id}-rotated")
-    _write(out, credentials, options, label=False, toml_only=not full)
-    typer.echo(f"kiosk {kiosk_id}: new password in {out / 'kiosk.toml'}. Copy that kiosk.toml onto the kiosk's "
-               "boot partition and reboot it: the kiosk is refused by the broker until then.")
+    written = _write(out, credentials, options, label=False, toml_only=not full)
+    certificates = "" if full else "".join(f" and {p.name}" for p in written if p.suffix == ".crt")
+    typer.echo(f"kiosk {kiosk_id}: new password in {out / 'kiosk.toml'}. Copy that kiosk.toml{certificates} onto "
+               "the kiosk's boot partition and reboot it: the kiosk is refused by the broker until then.")
 
 
 @kiosk_app.command("move")

@@ -41,7 +41,8 @@ from kiosk.service import Kiosk as KioskService
 from kiosk.update import UpdateAgent
 from protocol.models import DesiredRelease
 from protocol.release import ReleaseInvalid
-from tests.utils.https import make_tls, serve_https
+from provisioning.bundle import CA_FILE, CA_PATH, DATA_DIR, UPDATE_CA_FILE, UPDATE_CA_PATH, BundleOptions, write_bundle
+from tests.utils.https import Tls, make_tls, serve_https
 from tests.utils.notify import NotifySocket
 from tests.utils.releases import new_key, signed_release
 
@@ -420,6 +421,68 @@ def test_releases_come_over_https_only_from_a_collector_the_kiosk_trusts(site: F
         _desired(trusted, "0.2.0")
         trusted.step()
         assert trusted.releases.current() == "0.2.0", trusted.report()
+
+
+def _bundled_agent(site: Fleet, out: Path, url: str, *, update_ca: Path | None = None,
+                   broker_ca: Path | None = None) -> UpdateAgent:
+    """Kiosk k-1 as ``borne provision kiosk new`` makes it (``--update-ca``, ``--ca-file``), on a card: the bundle's
+    certificates copied onto the data partition where kiosk.toml names them, as ``borne-config-import`` does at
+    boot (``out/data`` standing for /var/lib/borne)."""
+    credentials = {"kiosk_id": "k-1", "espace_id": "fs-1", "espace_name": "France services", "mqtt_username":
+                   "kiosk:k-1", "mqtt_password": SECRET,
+                   "broker": {"host": "127.0.0.1", "port": site.mosquitto.port, "tls": broker_ca is not None,
+                              "ca_pem": broker_ca.read_text() if broker_ca else None}}
+    options = BundleOptions(wheel=ROOT / "tests/provisioning/data/borne-0.1.0-py3-none-any.whl",
+                            release_key=site.public_key, update_url=url,
+                            update_ca_pem=update_ca.read_text() if update_ca else None)
+    write_bundle(out, credentials, options)
+    data = out / "data"
+    data.mkdir()
+    for on_boot, on_data in ((CA_FILE, CA_PATH), (UPDATE_CA_FILE, UPDATE_CA_PATH)):
+        if (out / on_boot).exists():
+            shutil.copy(out / on_boot, data / Path(on_data).relative_to(DATA_DIR))
+    config = load_config(out / "kiosk.toml", data_dir=data)
+    if update_ca is not None:
+        assert str(config.update.ca_file) == UPDATE_CA_PATH, "kiosk.toml names the bundle's CA"
+    on_card = {name: data / Path(str(path)).relative_to(DATA_DIR)
+               for name, path in (("update", config.update.ca_file), ("broker", config.broker.ca_file)) if path}
+    config = dataclasses.replace(
+        config, update=dataclasses.replace(config.update, ca_file=on_card.get("update")),
+        broker=dataclasses.replace(config.broker, ca_file=on_card.get("broker")))
+    return UpdateAgent(config, health=lambda: True, restart=lambda: None, running=None, is_supervised=True)
+
+
+@pytest.mark.timeout(90)
+def test_a_kiosk_takes_releases_from_a_collector_whose_private_ca_came_in_its_bundle(
+        site: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector's HTTPS certificate is signed by the programme's own CA (``private``), given to ``kiosk new``
+    as ``--update-ca`` or, when the same CA signed the broker's, as ``--ca-file`` only. ``public`` stands for the
+    CAs every system trusts (``SSL_CERT_FILE``, which OpenSSL reads for the system's store)."""
+    site.release("0.2.0")
+    app = create_app(site.engine)
+    app.state.borne.extra["settings"] = site.collector.settings
+    private = make_tls(tmp_path / "private", "127.0.0.1")
+    public = make_tls(tmp_path / "public", "127.0.0.1")
+    other = make_tls(tmp_path / "other", "127.0.0.1")  # the broker's CA, when it is not the collector's
+    monkeypatch.setenv("SSL_CERT_FILE", str(public.ca))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    def takes(server: Tls, name: str, **cas: Path) -> str:
+        with serve_https(app, server) as port:
+            agent = _bundled_agent(site, tmp_path / name, f"https://127.0.0.1:{port}", **cas)
+            _desired(agent, "0.2.0")
+            agent.step()
+            return "installed" if agent.releases.current() == "0.2.0" else agent.status
+
+    # --update-ca: that CA, and it alone (not the system's, even for a collector they would vouch for).
+    assert takes(private, "update-ca", update_ca=private.ca) == "installed"
+    assert "CERTIFICATE_VERIFY_FAILED" in takes(public, "update-ca-only", update_ca=private.ca)
+    # No --update-ca: the broker's CA from the same PKI is not given twice; a public certificate keeps working
+    # beside a private broker CA (the broker's CA alone refused it); anything else is refused.
+    assert takes(private, "broker-ca", broker_ca=private.ca) == "installed"
+    assert takes(public, "public-beside-broker-ca", broker_ca=other.ca) == "installed"
+    assert "CERTIFICATE_VERIFY_FAILED" in takes(private, "unknown-ca", broker_ca=other.ca)
+    assert "CERTIFICATE_VERIFY_FAILED" in takes(private, "no-ca")
 
 
 @pytest.mark.timeout(180)

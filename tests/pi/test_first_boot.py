@@ -64,7 +64,6 @@ Environment=GPIOZERO_PIN_FACTORY=mock PYTHONPATH={HOOK_DIR}
 """
 BOOT_TIMEOUT_S = 75 * 60  # two boots and an offline install, under TCG on shared cores
 UPDATE_VERSION = "0.2.0"
-UPDATE_CA = "/etc/borne/update-ca.pem"
 # A new release must confirm itself within update.confirm_s (120 s on a Pi); under TCG a start is many times slower.
 UPDATE_CONFIRM_S = 900
 
@@ -83,20 +82,14 @@ def _with_mock_pins(user_data: Path) -> None:
     user_data.write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000))
 
 
-def _with_update_ca(bundle: Path, ca: Path) -> None:
-    """The test's CA for the collector's HTTPS (a real collector has a certificate the system trusts), and a
-    confirmation window for a start under emulation: ``[update] ca_file`` and ``confirm_s`` in kiosk.toml."""
+def _with_confirm_window(bundle: Path) -> None:
+    """A confirmation window for a start under emulation: ``[update] confirm_s`` in kiosk.toml. (The test's CA
+    for the collector's HTTPS comes in the bundle, from ``--update-ca``.)"""
     toml = bundle / "kiosk.toml"
     text = toml.read_text()
     assert "\n[update]\n" in text, "the bundle takes updates (--release-key, --update-url)"
-    settings = f'\n[update]\nca_file = "{UPDATE_CA}"\nconfirm_s = {UPDATE_CONFIRM_S}\n'
-    toml.write_text(text.replace("\n[update]\n", settings, 1))
-    user_data = bundle / "user-data"
-    text = user_data.read_text()
-    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    config = yaml.safe_load(text)
-    config["write_files"].append({"path": UPDATE_CA, "permissions": "0644", "content": ca.read_text()})
-    user_data.write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000))
+    assert (bundle / "borne-update-ca.crt").exists(), "the bundle carries the update server's CA (--update-ca)"
+    toml.write_text(text.replace("\n[update]\n", f"\n[update]\nconfirm_s = {UPDATE_CONFIRM_S}\n", 1))
 
 
 def _telemetry(engine: Any) -> dict[str, Any]:
@@ -237,13 +230,14 @@ def test_first_boot_to_a_counted_vote(dynsec_mosquitto: DynsecMosquitto, sqlite_
             new = ["provision", "kiosk", "new", "--espace", ESPACE, "--id", KIOSK, "--out", str(bundle),
                    "--collector", url, "--ui", "gpio", "--broker-host", host, "--broker-port", str(port),
                    "--wheelhouse", str(tmp_path / "wheelhouse"), "--ssh-key", f"{key}.pub", "--no-label",
-                   "--release-key", str(tmp_path / "release-key.pub"), "--update-url", f"https://{API_IN_GUEST[0]}"]
+                   "--release-key", str(tmp_path / "release-key.pub"), "--update-url", f"https://{API_IN_GUEST[0]}",
+                   "--update-ca", str(tls.ca)]
             refused = invoke([*new, "--broker-host", "127.0.0.1"], env={"BORNE_ADMIN_TOKEN": token})
             assert "own address" in str(refused.exception), "a loopback broker host is refused"
             result = invoke(new, env={"BORNE_ADMIN_TOKEN": token})
             assert result.exit_code == 0, f"{result.output}\n{result.exception}"
             _with_mock_pins(bundle / "user-data")
-            _with_update_ca(bundle, tls.ca)
+            _with_confirm_window(bundle)
             card = make_card(base, bundle, tmp_path / "card.img")
 
             console = CACHE / "console.log"

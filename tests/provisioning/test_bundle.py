@@ -13,8 +13,18 @@ import yaml
 from PIL import Image
 
 from kiosk.config import load_config
-from provisioning.bundle import BundleOptions, kiosk_unit, write_bundle
+from provisioning.bundle import (
+    IMPORT_SCRIPT,
+    UPDATE_CA_PATH,
+    BundleOptions,
+    import_unit,
+    kiosk_unit,
+    write_bundle,
+    write_kiosk_toml,
+)
+from provisioning.certificates import CertificateInvalid, read_ca_certificates
 from provisioning.label import qr_payload, write_label
+from tests.utils.https import make_tls
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 
@@ -70,6 +80,74 @@ def test_kiosk_toml_is_what_the_kiosk_loads(tmp_path: Path) -> None:
     write_bundle(tmp_path / "touch", _credentials(), BundleOptions(ui="touch", wheel=WHEEL))
     touch = load_config(tmp_path / "touch" / "kiosk.toml")
     assert touch.ui == "touch" and touch.touch.input == "mtdev"
+
+
+def test_the_update_servers_ca_goes_next_to_kiosk_toml(tmp_path: Path) -> None:
+    """``--update-ca``: the certificate on the boot partition beside kiosk.toml, copied onto the data partition at
+    every boot as the broker's is, and ``[update] ca_file`` naming it there; with the broker's CA beside it."""
+    update_ca = make_tls(tmp_path / "tls", "127.0.0.1").ca.read_text()
+    options = BundleOptions(wheel=WHEEL, release_key="k" * 43 + "=", update_url="https://collecteur.example.fr",
+                            update_ca_pem=update_ca)
+    write_bundle(tmp_path / "b", _credentials(tls=True, port=8883, ca_pem=CA), options)
+    cfg = load_config(tmp_path / "b" / "kiosk.toml")
+    assert str(cfg.update.ca_file) == UPDATE_CA_PATH == "/var/lib/borne/update-ca.crt"
+    assert str(cfg.broker.ca_file) == "/var/lib/borne/ca.crt"
+    assert (tmp_path / "b" / "borne-update-ca.crt").read_text() == update_ca
+    assert (tmp_path / "b" / "borne-ca.crt").read_text() == CA
+    assert f"/boot/firmware/borne-update-ca.crt {UPDATE_CA_PATH}" in IMPORT_SCRIPT
+    assert "ConditionPathExists=|/boot/firmware/borne-update-ca.crt" in import_unit()
+    # rotate (kiosk.toml only): the certificates kiosk.toml names go with it.
+    written = write_kiosk_toml(tmp_path / "r", _credentials(tls=True, ca_pem=CA), options)
+    assert sorted(p.name for p in written) == ["borne-ca.crt", "borne-update-ca.crt", "kiosk.toml"]
+    # Without updates, no update CA (nothing would read it); without --update-ca, no [update] ca_file.
+    write_bundle(tmp_path / "n", _credentials(), BundleOptions(wheel=WHEEL, update_ca_pem=update_ca))
+    assert not (tmp_path / "n" / "borne-update-ca.crt").exists()
+    write_bundle(tmp_path / "s", _credentials(), BundleOptions(wheel=WHEEL, release_key="k" * 43 + "=",
+                                                               update_url="https://collecteur.example.fr"))
+    assert load_config(tmp_path / "s" / "kiosk.toml").update.ca_file is None
+    assert not (tmp_path / "s" / "borne-update-ca.crt").exists()
+
+
+def _expired_ca(path: Path) -> Path:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old CA")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - timedelta(days=400)).not_valid_after(now - timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_a_ca_file_holds_certificates_and_nothing_else(tmp_path: Path) -> None:
+    tls = make_tls(tmp_path / "a", "127.0.0.1")
+    other = make_tls(tmp_path / "b", "127.0.0.1")
+    both = tmp_path / "both.pem"
+    both.write_text(tls.ca.read_text() + other.ca.read_text())  # a CA and its successor, say
+    assert read_ca_certificates(both) == both.read_text()
+    assert read_ca_certificates(tls.cert) == tls.cert.read_text()  # a server's own certificate: pinned
+    cert_key = tmp_path / "cert-key.pem"
+    cert_key.write_text(tls.cert.read_text() + tls.key.read_text())
+    csr = tmp_path / "csr.pem"
+    csr.write_text("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n")
+    broken = tmp_path / "broken.pem"
+    broken.write_text(CA)
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    refused = {tls.key: "holds a private key", cert_key: "holds a private key",
+               csr: "holds CERTIFICATE REQUEST, not only certificates", broken: "a certificate does not parse",
+               empty: "not a PEM certificate", _expired_ca(tmp_path / "old.pem"): "CN=old CA expired on",
+               tmp_path / "none.pem": "cannot read it"}
+    for path, reason in refused.items():
+        with pytest.raises(CertificateInvalid, match=reason):
+            read_ca_certificates(path)
 
 
 def test_systemd_units_verify(tmp_path: Path) -> None:

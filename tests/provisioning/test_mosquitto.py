@@ -14,6 +14,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from paho.mqtt.enums import CallbackAPIVersion
 
 from borne.cli.errors import CliError
@@ -27,6 +29,7 @@ from protocol.codec import encode
 from protocol.topics import TopicKind, kiosk_client_id, kiosk_topic
 from provisioning.release import keygen, public_key_of
 from tests.provisioning.conftest import admin_token, connect_reason, espaces, fake_wheel, invoke, serve
+from tests.utils.https import make_tls
 
 LANNION, PAIMPOL = "fs-22-001", "fs-22-002"
 
@@ -87,9 +90,12 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
     app.state.borne.extra.update(accounts=accounts,
                                  kiosk_broker={"host": "127.0.0.1", "port": broker.port, "tls": False})
     token = admin_token(engine)
-    # The programme's release key: k-a's bundle takes updates (the public key's file, the collector's URL).
+    # The programme's release key: k-a's bundle takes updates (the public key's file, the collector's URL), from
+    # a collector whose certificate a private CA signed.
     public = keygen(tmp_path / "release-key.pem")
-    updates = ["--release-key", str(tmp_path / "release-key.pub"), "--update-url", "https://collecteur.example.fr"]
+    update_ca = make_tls(tmp_path / "update-tls", "127.0.0.1").ca
+    updates = ["--release-key", str(tmp_path / "release-key.pub"), "--update-url", "https://collecteur.example.fr",
+               "--update-ca", str(update_ca)]
     try:
         with serve(app) as url:
             for kiosk_id, espace in (("k-a", LANNION), ("k-b", PAIMPOL)):
@@ -102,6 +108,10 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
             b = _kiosk_config(tmp_path / "k-b", tmp_path / "outbox-b")
             assert (a.update.public_key, a.update.url) == (public, "https://collecteur.example.fr")
             assert (b.update.public_key, b.update.url) == (None, None)
+            # The update server's CA, next to kiosk.toml, named as the kiosk finds it on its data partition.
+            assert (tmp_path / "k-a" / "borne-update-ca.crt").read_text() == update_ca.read_text()
+            assert str(a.update.ca_file) == "/var/lib/borne/update-ca.crt" and b.update.ca_file is None
+            assert not (tmp_path / "k-b" / "borne-update-ca.crt").exists()
             assert a.broker.password is not None and b.broker.password is not None
             password_a, password_b = a.broker.password.get_secret_value(), b.broker.password.get_secret_value()
 
@@ -125,7 +135,9 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
                 assert wait_until(lambda: kiosk.kiosk.outbox.depth() == 0, 20), "no receipt reached the kiosk"
 
                 # rotate: the old password stops working, the running session is closed.
-                result = _cli(["rotate", "k-a", "--out", str(tmp_path / "k-a-rotated"), *updates], url, token)
+                result = invoke(["provision", "kiosk", "rotate", "k-a", "--out", str(tmp_path / "k-a-rotated"),
+                                 "--collector", url, *updates[:4]],
+                                env={"BORNE_ADMIN_TOKEN": token, "BORNE_KIOSK_UPDATE_CA": str(update_ca)})
                 assert result.exit_code == 0, result.output
                 uplink = kiosk.kiosk.uplink
                 assert uplink is not None
@@ -136,6 +148,10 @@ def test_provisioned_kiosk_on_mosquitto(dynsec_mosquitto: DynsecMosquitto, sqlit
             new_password = rotated.broker.password.get_secret_value()
             assert new_password != password_a
             assert (rotated.update.public_key, rotated.update.url) == (public, "https://collecteur.example.fr")
+            # The CA came from BORNE_KIOSK_UPDATE_CA; it goes with the new kiosk.toml, which names it.
+            assert str(rotated.update.ca_file) == "/var/lib/borne/update-ca.crt"
+            assert (tmp_path / "k-a-rotated" / "borne-update-ca.crt").read_text() == update_ca.read_text()
+            assert "Copy that kiosk.toml and borne-update-ca.crt onto" in " ".join(result.output.split())
             assert connect_reason(broker.port, "kiosk:k-a", new_password, client_id="kiosk-k-a") == "Success"
             with SimulatedKiosk(rotated) as kiosk:
                 kiosk.press(2)
@@ -210,19 +226,39 @@ def test_only_admins_provision(role: str, sqlite_url: str) -> None:
     (["--update-url", "https://c.example.fr"], {}, "--update-url without --release-key"),
     ([], {"BORNE_KIOSK_UPDATE_URL": "https://c.example.fr"}, "--update-url without --release-key"),
     (["--release-key", "{public}", "--update-url", "http://c.example.fr"], {}, "https:// is needed"),
+    # The update server's CA: certificates only, never a key (the card is readable by whoever takes it).
+    (["--release-key", "{public}", "--update-url", "https://c.example.fr", "--update-ca", "{server_key}"], {},
+     "--update-ca: {server_key}: holds a private key"),
+    (["--release-key", "{public}", "--update-url", "https://c.example.fr", "--update-ca", "{cert_and_key}"], {},
+     "holds a private key"),
+    (["--release-key", "{public}", "--update-url", "https://c.example.fr"], {"BORNE_KIOSK_UPDATE_CA": "{server_key}"},
+     "--update-ca: {server_key}: holds a private key"),
+    (["--release-key", "{public}", "--update-url", "https://c.example.fr", "--update-ca", "{garbage}"], {},
+     "not a PEM certificate"),
+    (["--release-key", "{public}", "--update-url", "https://c.example.fr", "--update-ca", "{der}"], {},
+     "not a PEM certificate (binary"),
+    (["--release-key", "{public}", "--update-url", "https://c.example.fr", "--update-ca", "{missing}"], {},
+     "cannot read it"),
+    (["--update-ca", "{ca}"], {}, "--update-ca without --update-url"),
+    (["--ca-file", "{server_key}"], {}, "--ca-file: {server_key}: holds a private key"),
 ])
 def test_update_settings_are_checked_before_registering(tmp_path: Path, extra: list[str], env: dict[str, str],
                                                         refused: str) -> None:
     keygen(tmp_path / "release-key.pem")
     (tmp_path / "garbage.pub").write_text("not a key\n")
+    tls = make_tls(tmp_path / "tls", "127.0.0.1")
+    (tmp_path / "cert-and-key.pem").write_text(tls.cert.read_text() + tls.key.read_text())
+    (tmp_path / "ca.der").write_bytes(x509.load_pem_x509_certificate(tls.ca.read_bytes()).public_bytes(
+        serialization.Encoding.DER))
     files = {"private": tmp_path / "release-key.pem", "public": tmp_path / "release-key.pub",
-             "garbage": tmp_path / "garbage.pub", "missing": tmp_path / "none.pub"}
+             "garbage": tmp_path / "garbage.pub", "missing": tmp_path / "none.pub", "ca": tls.ca,
+             "server_key": tls.key, "cert_and_key": tmp_path / "cert-and-key.pem", "der": tmp_path / "ca.der"}
     args = ["provision", "kiosk", "new", "--espace", LANNION, "--out", str(tmp_path / "b"), "--collector",
             "http://127.0.0.1:9", "--wheel", str(fake_wheel(tmp_path / "dist")), "--allow-local-collector",
             *(a.format(**files) for a in extra)]
-    result = invoke(args, env={"BORNE_ADMIN_TOKEN": "t", **env})
+    result = invoke(args, env={"BORNE_ADMIN_TOKEN": "t", **{k: v.format(**files) for k, v in env.items()}})
     assert isinstance(result.exception, CliError) and result.exception.exit_code == 2, result.output
-    assert refused in str(result.exception)
+    assert refused.format(**files) in str(result.exception)
     assert not (tmp_path / "b").exists()
 
 
