@@ -124,6 +124,15 @@ class Fleet:
     def log(self, kiosk_id: str) -> str:
         return (self.tmp / f"{kiosk_id}.log").read_text(errors="replace")[-3000:]
 
+    def stored(self, kiosk_id: str) -> int:
+        with session_factory(self.engine)() as session:
+            return len(session.scalars(select(Vote.seq).where(Vote.kiosk_id == kiosk_id)).all())
+
+    def pressed(self, kiosk_id: str) -> bool:
+        """Until a press of the running kiosk is stored: on a fast machine an update can be over before the
+        test's presser (every BORNE_TEST_PRESS_S) pressed once."""
+        return wait_until(lambda: self.stored(kiosk_id) > 0, 30)
+
     def all_votes_arrive(self, kiosk_id: str) -> int:
         """Drain the kiosk's outbox in-process; every vote recorded is stored once, seq 1..N. Returns N."""
         with KioskService(load_config(self.tmp / f"{kiosk_id}.toml")) as kiosk:
@@ -181,6 +190,7 @@ def test_a_good_release_rolls_out_to_several_kiosks_and_no_vote_is_lost(site: Fl
         assert fleet.summary(session, fleet.get(session, rollout)) == {"kiosks": 3, "updated": 3, "failed": 0,
                                                                       "waiting": 0}
     for kiosk_id in ("k-1", "k-2", "k-3"):
+        assert site.pressed(kiosk_id), site.log(kiosk_id)
         assert site.stop(kiosk_id) == 0
         assert site.all_votes_arrive(kiosk_id) > 0
 
@@ -200,6 +210,7 @@ def test_a_release_that_does_not_come_up_is_rolled_back_by_itself(site: Fleet) -
     assert site.telemetry("k-1")["release"] == "0.2.0"
     assert site.releases("k-1").current() == "0.2.0"
     assert "broken release" in site.log("k-1")
+    assert site.pressed("k-1"), site.log("k-1")
     assert site.stop("k-1") == 0
     assert site.all_votes_arrive("k-1") > 0
 
@@ -394,6 +405,7 @@ def test_a_power_cut_at_each_step_leaves_a_working_kiosk_with_all_its_votes(site
             (site.telemetry("k-1"), site.log("k-1"))
         assert releases.current() == "0.3.0" and releases.previous() == "0.2.0"
     assert releases.pending() is None
+    assert site.pressed("k-1"), site.log("k-1")
     assert site.stop("k-1") == 0
     assert site.all_votes_arrive("k-1") > 0
 
