@@ -16,7 +16,7 @@ from pathlib import Path
 from borne.cli.demo import DEMO_ESPACES
 from devtools.builders import migrated_engine
 from devtools.demo_data import happiness_of
-from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, Place, seed, serve
+from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV, Place, seed, serve
 
 _LOG = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         seeded = seed(engine, places, days=28, offline=("demo-23", "demo-973"), unhappy_now=("demo-13",),
                       users={"partenaire": ("national", None), "prefecture-22": ("prefecture", "22")})
         with serve(engine) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=CHROMIUM_ENV)
             for name, path, user in PAGES:
                 context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris",
                                               viewport={"width": 390 if name == "phone" else 1280,

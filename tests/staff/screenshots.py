@@ -15,7 +15,7 @@ from collector.db.engine import session_factory
 from collector.staff import access
 from devtools.builders import migrated_engine
 from devtools.demo_provider import start_demo_sign_in
-from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, Place, seed, serve
+from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV, Place, seed, serve
 
 _LOG = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def main() -> int:
             with session_factory(engine)() as db, db.begin():
                 access.import_agents(db, "email,id_fs\nagent2@demo.morlaix.fr,demo-29\n",
                                      actor="admin@demo.anct.gouv.fr", address="127.0.0.1")
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=CHROMIUM_ENV)
             try:
                 for name, login, path in [("signin", None, "/dashboard/connexion"),
                                           ("not-listed", "inconnu", None),
