@@ -6,8 +6,9 @@ département and national (``rollup_departement_daily``, ``rollup_national_daily
 twins, ``rollup_departement_hourly``, ``rollup_national_hourly``), or, for counts over a long period (the
 ranking, the participation), ``rollup_yearly`` and ``rollup_monthly`` (``rollup_departement_monthly`` for an
 area) plus or minus days of the daily rollups (:mod:`collector.kpi.periods`); then finishes in pandas: periods,
-rates, Wilson intervals, index. Whichever rollup answers, the result is the same. Results are DataFrames, which
-the API turns into JSON, CSV or Parquet.
+rates, Wilson intervals, index (from integer sums: exact). Whichever rollup answers, the result is the same to the
+last bit; the heatmap and the ranking sum their counts in SQL down to a row a weekday and hour, or an espace.
+Results are DataFrames, which the API turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -138,8 +139,9 @@ def _grouped_query(selection: Selection, table: Any, extra: tuple[Any, ...], key
     """The query of :func:`_grouped`: its columns named after ``extra`` and ``keys``, then ``votes``; with
     ``totals``, grouped by ``extra`` alone, then ``votes``, ``satisfied`` and ``points`` (:func:`_sums`).
 
-    Rows come in the order of their groups, whichever rollup answers: pandas then adds up the floats computed from
-    them (the index) in the same order, so that every rollup gives the same figures to the last bit.
+    Rows come in the order of their groups, whichever rollup answers. Every figure computed from them is exact
+    (integer sums, one division: :func:`~collector.kpi.stats.summarise`), so every rollup gives the same to the last
+    bit.
     """
     keys = [] if totals else keys
     routed = _area_query(selection, table, extra)
