@@ -8,6 +8,8 @@ embedded defaults) is created at the latest revision.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,6 +32,20 @@ def alembic_config(engine: Engine | None = None) -> Config:
         config.set_main_option("sqlalchemy.url",
                                engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+def models_on(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's ``include_object`` when comparing the models with a ``dialect`` database: an index the models
+    create on other databases only (``Index(...).ddl_if(dialect=...)``), which the migrations leave out there too,
+    is left out of the comparison."""
+
+    def include(obj: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        if type_ != "index" or reflected or only is None or only.dialect is None:
+            return True
+        return dialect in ((only.dialect,) if isinstance(only.dialect, str) else only.dialect)
+
+    return include
 
 
 def head_revision() -> str:

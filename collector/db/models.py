@@ -150,6 +150,10 @@ class DailyRollup(_AnswerCounts, Base):
     """Counts per espace, local day, scale and answer, kept at ingest so that KPIs never scan raw votes."""
 
     __tablename__ = "rollup_daily"
+    # PostgreSQL: a day of every espace in one range (the national ranking's edge days), not one primary-key look-up
+    # an espace. Not on SQLite, whose planner, without statistics, then reads a month of every espace through it
+    # (a row look-up each) rather than by the primary key: twice as slow (docs/performance.md, session 5).
+    __table_args__ = (Index("ix_rollup_daily_day", "day").ddl_if(dialect="postgresql"),)
 
     espace_id: Mapped[str] = mapped_column(ForeignKey("espaces.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)

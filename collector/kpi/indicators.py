@@ -6,8 +6,9 @@ département and national (``rollup_departement_daily``, ``rollup_national_daily
 twins, ``rollup_departement_hourly``, ``rollup_national_hourly``), or, for counts over a long period (the
 ranking, the participation), ``rollup_yearly`` and ``rollup_monthly`` (``rollup_departement_monthly`` for an
 area) plus or minus days of the daily rollups (:mod:`collector.kpi.periods`); then finishes in pandas: periods,
-rates, Wilson intervals, index. Whichever rollup answers, the result is the same. Results are DataFrames, which
-the API turns into JSON, CSV or Parquet.
+rates, Wilson intervals, index (from integer sums: exact). Whichever rollup answers, the result is the same to the
+last bit; the heatmap and the ranking sum their counts in SQL down to a row a weekday and hour, or an espace.
+Results are DataFrames, which the API turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import BigInteger, cast, func, select, union_all
+from sqlalchemy import BigInteger, Integer, case, cast, extract, func, select, union_all
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
@@ -34,6 +35,7 @@ from collector.ingest.rollups import AREA_ROLLUPS, PERIOD_ROLLUPS
 from collector.kpi import periods
 from collector.kpi.selection import Selection
 from collector.kpi.stats import (
+    INDEX_UNITS,
     Granularity,
     is_complete,
     local_today,
@@ -87,10 +89,24 @@ def _area_query(selection: Selection, table: Any, extra: tuple[Any, ...]) -> tup
     return area, columns
 
 
-def _period_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any | None:
-    """Sums of ``votes`` grouped by ``extra`` and ``keys``: whole years and months from the yearly and monthly
-    rollups, plus or minus days of ``table``, as :func:`~collector.kpi.periods.plan` adds them up to the period;
-    None if they cannot answer (the query groups by day) or if the days alone are cheaper.
+def _sums(votes: Any, scale: Any, answer: Any, totals: bool) -> list[Any]:
+    """The aggregates of a grouped query: ``votes`` summed, and with ``totals`` also the satisfied votes and the
+    index points (the integers of :func:`~collector.kpi.stats.with_answer_columns`)."""
+    out = [cast(func.sum(votes), BigInteger).label("votes")]
+    if totals:
+        satisfied = case((answer * 2 > scale + 1, votes), else_=0)
+        points = votes * (answer - 1) * (INDEX_UNITS // (scale - 1))
+        out += [cast(func.sum(satisfied), BigInteger).label("satisfied"),
+                cast(func.sum(points), BigInteger).label("points")]
+    return out
+
+
+def _period_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str],
+                  totals: bool) -> Any | None:
+    """Sums of ``votes`` grouped by ``extra`` and ``keys`` (or :func:`_sums`'s totals grouped by ``extra``): whole
+    years and months from the yearly and monthly rollups, plus or minus days of ``table``, as
+    :func:`~collector.kpi.periods.plan` adds them up to the period; None if they cannot answer (the query groups by
+    day) or if the days alone are cheaper.
     """
     rollups = PERIOD_ROLLUPS.get(table)
     if rollups is None or any(c is table.day for c in extra):
@@ -98,42 +114,48 @@ def _period_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys
     spans = periods.plan(selection.start, selection.end)
     if all(span.unit == "day" for span in spans):
         return None
-    names = [c.key for c in extra] + keys
+    names = [c.key for c in extra]
+    carried = ["scale", "answer"] if totals else keys
 
     def part(span: periods.Span) -> Any:
         source = table if span.unit == "day" else rollups[span.unit]
         columns = [getattr(source, c.key) if getattr(c, "class_", None) is table else c for c in extra]
-        columns += [getattr(source, k) for k in keys]
+        columns += [getattr(source, k) for k in carried]
         votes = source.votes if span.sign > 0 else -source.votes
         where = selection.span_filters(getattr(source, span.unit), span.start, span.end, source.misuse)
-        return (select(*(c.label(n) for c, n in zip(columns, names, strict=True)), votes.label("votes"))
+        return (select(*(c.label(n) for c, n in zip(columns, names + carried, strict=True)), votes.label("votes"))
                 .join(Espace, Espace.id == source.espace_id).where(*where))
 
     rows = union_all(*(part(span) for span in spans)).subquery()
-    grouped = [rows.c[n] for n in names]
-    total = cast(func.sum(rows.c.votes), BigInteger)
+    grouped = [rows.c[n] for n in (names if totals else names + keys)]
+    sums = _sums(rows.c.votes, rows.c.scale if totals else None, rows.c.answer if totals else None, totals)
     # Days taken away can leave a group with no vote: the rollups never hold such a group, so neither does this.
-    return select(*grouped, total.label("votes")).group_by(*grouped).having(total > 0).order_by(*grouped)
+    # (Counts per scale and answer are never negative, so a group's total is 0 only if each of them is.)
+    return select(*grouped, *sums).group_by(*grouped).having(sums[0] > 0).order_by(*grouped)
 
 
-def _grouped_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str]) -> Any:
-    """The query of :func:`_grouped`: its columns named after ``extra`` and ``keys``, then ``votes``.
+def _grouped_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys: list[str], *,
+                   totals: bool = False) -> Any:
+    """The query of :func:`_grouped`: its columns named after ``extra`` and ``keys``, then ``votes``; with
+    ``totals``, grouped by ``extra`` alone, then ``votes``, ``satisfied`` and ``points`` (:func:`_sums`).
 
-    Rows come in the order of their groups, whichever rollup answers: pandas then adds up the floats computed from
-    them (the index) in the same order, so that every rollup gives the same figures to the last bit.
+    Rows come in the order of their groups, whichever rollup answers. Every figure computed from them is exact
+    (integer sums, one division: :func:`~collector.kpi.stats.summarise`), so every rollup gives the same to the last
+    bit.
     """
+    keys = [] if totals else keys
     routed = _area_query(selection, table, extra)
     if routed is not None:
         area, columns = routed
         columns = [*columns, *(getattr(area, k) for k in keys)]
-        return (select(*columns, cast(func.sum(area.votes), BigInteger).label("votes"))
+        return (select(*columns, *_sums(area.votes, area.scale, area.answer, totals))
                 .where(*selection.area_filters(area))
                 .group_by(*columns).order_by(*columns))
-    query = _period_query(selection, table, extra, keys)
+    query = _period_query(selection, table, extra, keys, totals)
     if query is not None:
         return query
     columns = [*extra, *(getattr(table, k) for k in keys)]
-    return (select(*columns, cast(func.sum(table.votes), BigInteger).label("votes"))
+    return (select(*columns, *_sums(table.votes, table.scale, table.answer, totals))
             .join(Espace, Espace.id == table.espace_id)
             .where(*selection.rollup_filters(table))
             .group_by(*columns).order_by(*columns))
@@ -153,6 +175,36 @@ def _counts(session: Session, selection: Selection, table: Any, *extra: Any) -> 
     rows = _grouped(session, selection, table, extra, ["scale", "answer"])
     names = [c.key for c in extra] + ["scale", "answer", "votes"]
     return pd.DataFrame([tuple(r) for r in rows], columns=names)
+
+
+def _totals_query(selection: Selection, table: Any, extra: tuple[Any, ...], *, weekday: bool = False) -> Any:
+    """Votes, satisfied votes and index points summed in SQL per group of ``extra`` (:func:`_grouped_query` with
+    ``totals``); with ``weekday``, the first of ``extra`` (a day) then summed into its weekday, as ``dow``
+    (0 = Sunday): a day's rows are summed first, along the rollup's key, so that the weekday is worked out once a
+    day and hour rather than once a row.
+
+    Integer sums: the same whichever rollup, and in whichever order, answered; pandas gets a row a group.
+    """
+    query = _grouped_query(selection, table, extra, [], totals=True)
+    if not weekday:
+        return query
+    days = query.order_by(None).subquery()
+    groups = [cast(extract("dow", days.c[extra[0].key]), Integer).label("dow"), *(days.c[c.key] for c in extra[1:])]
+    return (select(*groups, *(cast(func.sum(days.c[n]), BigInteger).label(n) for n in ("votes", "satisfied", "points")))
+            .group_by(*groups).order_by(*groups))
+
+
+def _totals(session: Session, selection: Selection, table: Any, *extra: Any, weekday: bool = False) -> pd.DataFrame:
+    """The rows of :func:`_totals_query` as a frame: ``extra``'s names (``dow`` first with ``weekday``), ``votes``,
+    ``satisfied``, ``points``; ready for :func:`~collector.kpi.stats.summarise`."""
+    names = [c.key for c in extra]
+    if weekday:
+        names[0] = "dow"
+    rows = session.connection().execute(_totals_query(selection, table, extra, weekday=weekday)).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=[*names, "votes", "satisfied", "points"])
+    for column in ("votes", "satisfied", "points"):
+        frame[column] = frame[column].astype("int64")
+    return frame
 
 
 def _followups(session: Session, selection: Selection, *extra: Any) -> pd.DataFrame:
@@ -220,7 +272,7 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
     """
     if by not in ("wilson_low", "rate", "index", "votes"):
         raise ValueError(f"cannot rank by {by!r}")
-    counts = with_answer_columns(_counts(session, selection, DailyRollup, DailyRollup.espace_id))
+    counts = _totals(session, selection, DailyRollup, DailyRollup.espace_id)
     columns = ["rank", "espace_id", "name", "departement", "region", "votes", "satisfied", "rate",
                "wilson_low", "wilson_high", "index"]
     if counts.empty:
@@ -244,14 +296,14 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
 def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
     """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup.
 
-    The days are summed into weekdays in pandas, not in SQL: the index is a sum of floats, which must add up in the
-    same order whichever rollup answers.
+    The days are summed into weekdays in SQL (integer counts: the index is computed from them exactly), so pandas
+    gets at most 168 rows whatever the period.
     """
-    counts = with_answer_columns(_counts(session, selection, HourlyRollup, HourlyRollup.day, HourlyRollup.hour))
+    counts = _totals(session, selection, HourlyRollup, HourlyRollup.day, HourlyRollup.hour, weekday=True)
     columns = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
     if counts.empty:
         return pd.DataFrame(columns=columns)
-    counts["weekday"] = [d.weekday() for d in counts["day"]]
+    counts["weekday"] = (counts["dow"].astype("int64") + 6) % 7  # SQL's 0 is Sunday, Python's Monday
     counts["hour"] = counts["hour"].astype("int64")
     return summarise(counts, ["weekday", "hour"])[columns]
 

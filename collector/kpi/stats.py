@@ -17,9 +17,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from collector.registry.geography import PARIS, timezone_of
+from protocol.scales import MAX_SIZE
 
 _LOG = logging.getLogger(__name__)
 
@@ -44,6 +46,22 @@ def wilson(successes: float, n: float, z: float = Z95) -> tuple[float | None, fl
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson_bounds(successes: pd.Series, n: pd.Series, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wilson` for whole columns at once (NaN where ``n`` is 0): the same operations in the same order on
+    floats, so the same bounds to the last bit, without a Python call a row (3,000 espaces in a national ranking).
+    """
+    k = successes.to_numpy(dtype="float64")
+    total = n.to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / total
+        denominator = 1 + z * z / total
+        centre = (p + z * z / (2 * total)) / denominator
+        half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+        low, high = np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
+    empty = total <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
 def period_start(day: date, granularity: Granularity) -> date:
@@ -100,8 +118,14 @@ def is_complete(period: date, granularity: Granularity, *, today: date, end: dat
     return stop <= today and (end is None or stop <= end)
 
 
+#: An answer's index weight in these units is an integer on every scale: (answer - 1) x INDEX_UNITS / (size - 1),
+#: of INDEX_UNITS for the top answer (12: the sizes less one, 1 to 4, all divide it).
+INDEX_UNITS = math.lcm(*range(1, MAX_SIZE))
+
+
 def with_answer_columns(counts: pd.DataFrame) -> pd.DataFrame:
-    """Add ``satisfied`` (votes of satisfied answers) and ``weighted`` (votes x index weight) to rollup counts.
+    """Add ``satisfied`` (votes of satisfied answers) and ``points`` (votes x index weight, in
+    :data:`INDEX_UNITS`: an integer) to rollup counts.
 
     ``counts`` has the columns ``scale``, ``answer`` and ``votes``; the definitions are those of
     :mod:`protocol.scales`: satisfied strictly above the middle, weights evenly spaced from 0 to 100.
@@ -112,25 +136,29 @@ def with_answer_columns(counts: pd.DataFrame) -> pd.DataFrame:
     votes = out["votes"].astype("int64")
     out["votes"] = votes
     out["satisfied"] = votes.where(answer * 2 > scale + 1, 0)
-    out["weighted"] = votes * (answer - 1) * 100.0 / (scale - 1)
+    out["points"] = votes * (answer - 1) * (INDEX_UNITS // (scale - 1))
     return out
 
 
 def summarise(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Votes, satisfied votes, rate, Wilson bounds and index per group of ``by`` (or overall if empty)."""
+    """Votes, satisfied votes, rate, Wilson bounds and index per group of ``by`` (or overall if empty).
+
+    ``frame`` has integer ``votes``, ``satisfied`` and ``points`` (:func:`with_answer_columns`, or the same sums
+    made in SQL). Every figure is computed from integer sums with one division at the end, so it is the same
+    whichever rows, in whichever order, added up to those sums: the index is the exact mean weight, rounded once.
+    """
     if by:
-        grouped = frame.groupby(by, as_index=False, sort=True)[["votes", "satisfied", "weighted"]].sum()
+        grouped = frame.groupby(by, as_index=False, sort=True)[["votes", "satisfied", "points"]].sum()
     else:
-        grouped = pd.DataFrame([frame[["votes", "satisfied", "weighted"]].sum()])
+        grouped = pd.DataFrame([frame[["votes", "satisfied", "points"]].sum()])
     grouped["votes"] = grouped["votes"].astype("int64")
     grouped["satisfied"] = grouped["satisfied"].astype("int64")
     votes = grouped["votes"].where(grouped["votes"] > 0)
     grouped["rate"] = grouped["satisfied"] / votes
-    bounds = [wilson(s, n) for s, n in zip(grouped["satisfied"], grouped["votes"], strict=True)]
-    grouped["wilson_low"] = [b[0] for b in bounds]
-    grouped["wilson_high"] = [b[1] for b in bounds]
-    grouped["index"] = grouped["weighted"] / votes
-    return grouped.drop(columns=["weighted"])
+    grouped["wilson_low"], grouped["wilson_high"] = wilson_bounds(grouped["satisfied"], grouped["votes"])
+    # Integers far below 2**53, so exact as floats: one correctly rounded division.
+    grouped["index"] = (grouped["points"].astype("int64") * 100) / (votes * INDEX_UNITS)
+    return grouped.drop(columns=["points"])
 
 
 def trend(rates: Iterable[tuple[date, float | None]], granularity: Granularity) -> float | None:

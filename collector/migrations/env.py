@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from collector.db.engine import make_engine
+from collector.db.migrate import models_on
 from collector.db.models import Base
 
 _LOG = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         compare_type=True,
+        include_object=models_on(connection.dialect.name),  # an index made on PostgreSQL only, say
     )
     with context.begin_transaction():
         context.run_migrations()

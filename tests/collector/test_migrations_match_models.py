@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select
 
 from collector.db.engine import make_engine
-from collector.db.migrate import alembic_config, upgrade
+from collector.db.migrate import alembic_config, models_on, upgrade
 from collector.db.models import Base, Vote
 from devtools.builders import migrated_engine, register, wire_batch
 
@@ -18,8 +18,11 @@ def test_migrations_create_the_models_schema(database_url: str) -> None:
     engine = migrated_engine(database_url)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            opts = {"compare_type": True, "include_object": models_on(conn.dialect.name)}
+            diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
         assert diff == [], diff
+        indexes = {i["name"] for i in inspect(engine).get_indexes("rollup_daily")}
+        assert ("ix_rollup_daily_day" in indexes) == (engine.dialect.name == "postgresql")
     finally:
         engine.dispose()
 

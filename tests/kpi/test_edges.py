@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -17,7 +19,7 @@ from collector.db.engine import session_factory
 from collector.ingest.store import Incoming, Store
 from collector.kpi import barometer, indicators
 from collector.kpi.selection import Selection
-from collector.kpi.stats import Granularity, is_complete, local_today, trend
+from collector.kpi.stats import Granularity, is_complete, local_today, trend, wilson, wilson_bounds
 from devtools.builders import admin_token, bearer, migrated_engine, register, wire_batch
 from protocol.topics import TopicKind, kiosk_topic
 
@@ -135,3 +137,16 @@ def test_the_published_file_follows_the_same_pattern() -> None:
     published = pd.read_csv(PUBLISHED, dtype=str, keep_default_na=False)
     cells = [c for column in ("indic_vi", "indic_va", "indic_vc", "indic_ta") for c in published[column] if c]
     assert cells and all(PUBLISHED_NUMBER.match(c) for c in cells)
+
+
+def test_wilson_bounds_of_a_column_are_the_scalar_ones_to_the_bit() -> None:
+    rng = random.Random(2)
+    pairs = [(0, 1), (1, 1), (3, 3), (0, 3), (980, 1000), (1, 2), (0, 0)]
+    pairs += [(k, n) for n in (rng.randrange(1, 10_000_000) for _ in range(5000)) for k in (rng.randrange(n + 1),)]
+    low, high = wilson_bounds(pd.Series([k for k, _ in pairs]), pd.Series([n for _, n in pairs]))
+    for (k, n), lo, hi in zip(pairs, low, high, strict=True):
+        expected = wilson(k, n)
+        if n == 0:
+            assert math.isnan(lo) and math.isnan(hi) and expected == (None, None)
+        else:
+            assert (lo, hi) == expected, (k, n)

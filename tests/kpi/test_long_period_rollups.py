@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
+from fractions import Fraction
 
 import pandas as pd
 import pytest
@@ -156,6 +157,34 @@ def test_kpis_through_the_new_rollups_equal_the_daily_and_hourly_ones(generated:
                     assert dict(zip(ranked["espace_id"], ranked["votes"], strict=True)) == expected.to_dict()
                     assert int(heat["votes"].sum()) == len(chosen)
                     assert int(shares["votes"].sum()) == len(chosen)
+
+
+def _exact_index(votes: pd.DataFrame) -> float:
+    """The votes' mean weight as an exact fraction, rounded to a float once (``float(Fraction)`` rounds exactly)."""
+    weights = sum((Fraction(100 * (a - 1), s - 1) for s, a in zip(votes["scale"], votes["answer"], strict=True)),
+                  Fraction(0))
+    return float(weights / len(votes))
+
+
+def test_the_index_is_the_exact_mean_weight_whichever_rollup_answers(generated: Generated) -> None:
+    """Rates and the index come from integer sums and one division: the exact figure rounded once, so the same
+    whether a national heatmap sums days into weekdays in SQL or in pandas, or a ranking reads years or days."""
+    votes = generated.votes[~generated.votes["misuse"]]
+    assert set(votes["scale"]) == {2, 3, 4, 5}  # every scale's weights, mixed in one group
+    with session_factory(generated.engine)() as session:
+        heat = indicators.heatmap(session, Selection())
+        ranked = indicators.ranking(session, Selection(start=date(2024, 1, 31), end=date(2025, 1, 1)), by="votes")
+        total = indicators.satisfaction(session, Selection(), "month").total
+    by_hour = votes.assign(weekday=[d.weekday() for d in votes["day"]]).groupby(["weekday", "hour"])
+    assert dict(zip(zip(heat["weekday"], heat["hour"], strict=True), heat["index"], strict=True)) == {
+        key: _exact_index(group) for key, group in by_hour}
+    chosen = votes[votes["day"] >= date(2024, 1, 31)]
+    assert dict(zip(ranked["espace_id"], ranked["index"], strict=True)) == {
+        espace: _exact_index(group) for espace, group in chosen.groupby("espace")}
+    assert dict(zip(ranked["espace_id"], ranked["rate"], strict=True)) == {
+        espace: float(Fraction(int((group["answer"] * 2 > group["scale"] + 1).sum()), len(group)))
+        for espace, group in chosen.groupby("espace")}
+    assert total["index"] == _exact_index(votes)
 
 
 def test_a_plan_adds_up_to_its_period_exactly() -> None:
