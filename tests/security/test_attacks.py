@@ -88,6 +88,9 @@ def _publish(port: int, messages: list[tuple[str, bytes]], *, username: str | No
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
+        # Published before the CONNACK, a QoS 1 message is queued with "not currently connected", which
+        # wait_for_publish raises at once (seen under load).
+        assert wait_until(client.is_connected, 15), "the broker did not accept the connection"
         infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
         for info in infos:
             info.wait_for_publish(30)
