@@ -58,11 +58,7 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
             "the collector could not connect to its own broker with its account"
         assert collector.engine is not None
         engine = collector.engine
-        secret_file = data_dir / ADMIN_SECRET_FILE
-        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-        admin_password = secret_file.read_text().strip()
-        assert admin_password not in (data_dir / "broker" / "mosquitto.log").read_text()
-        assert admin_password not in (data_dir / "broker" / "dynamic-security.json").read_text()
+        admin_password = _private_secret(data_dir, ADMIN_SECRET_FILE)
         espaces(engine, {LANNION: "France services de Lannion", PAIMPOL: "France services de Paimpol"})
         assert connect_reason(port, None, None) != "Success", "anonymous clients must be refused"
         with CollectorClient(collector.api_url, admin_token(engine)) as api:
@@ -137,7 +133,7 @@ def test_embedded_broker_enforces_accounts(sqlite_url: str, tmp_path: Path) -> N
         assert collector.ingest is not None and collector.ingest.wait_connected(15)
         assert connect_reason(port, "kiosk:k-a", rotated["mqtt_password"], client_id="kiosk-k-a") == "Success"
         assert connect_reason(port, "kiosk:k-b", b["mqtt_password"], client_id="kiosk-k-b") != "Success"
-        assert secret_file.read_text().strip() == admin_password
+        assert (data_dir / ADMIN_SECRET_FILE).read_text().strip() == admin_password
         users = {c["username"] for c in json.loads((data_dir / "broker" / "dynamic-security.json").read_text())
                  ["clients"]}
         assert users == {"borne-admin", "borne-collector", "borne-publisher", "kiosk:k-a"}
@@ -223,10 +219,7 @@ def test_a_rollout_reaches_kiosks_on_the_embedded_broker(sqlite_url: str, tmp_pa
     try:
         assert collector.engine is not None
         engine = collector.engine
-        secret_file = data_dir / PUBLISHER_SECRET_FILE
-        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-        publisher_password = secret_file.read_text().strip()
-        assert publisher_password not in (data_dir / "broker" / "mosquitto.log").read_text()
+        publisher_password = _private_secret(data_dir, PUBLISHER_SECRET_FILE)
         espaces(engine, {LANNION: "France services de Lannion"})
         with CollectorClient(collector.api_url, admin_token(engine)) as api:
             a = api.register(LANNION, "k-a")
@@ -266,6 +259,16 @@ def test_a_rollout_reaches_kiosks_on_the_embedded_broker(sqlite_url: str, tmp_pa
             refused.loop_stop()
     finally:
         collector.close()
+
+
+def _private_secret(data_dir: Path, name: str) -> str:
+    """A password the collector keeps in data_dir: mode 0600, never in the broker's log or its accounts file."""
+    path = data_dir / name
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    password = path.read_text().strip()
+    for written in ("mosquitto.log", "dynamic-security.json"):
+        assert password not in (data_dir / "broker" / written).read_text(), written
+    return password
 
 
 def _publisher_client(port: int, password: str) -> mqtt.Client:
