@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import BigInteger, Integer, case, cast, extract, func, select, union_all
 from sqlalchemy.orm import Session
@@ -40,9 +41,8 @@ from collector.kpi.stats import (
     is_complete,
     local_today,
     period_start,
-    summarise,
+    summary_columns,
     trend,
-    with_answer_columns,
 )
 from collector.kpi.targets import target_for
 from collector.registry.geography import COLLECTIVITES, DEPARTEMENT_REGION
@@ -140,8 +140,8 @@ def _grouped_query(selection: Selection, table: Any, extra: tuple[Any, ...], key
     ``totals``, grouped by ``extra`` alone, then ``votes``, ``satisfied`` and ``points`` (:func:`_sums`).
 
     Rows come in the order of their groups, whichever rollup answers. Every figure computed from them is exact
-    (integer sums, one division: :func:`~collector.kpi.stats.summarise`), so every rollup gives the same to the last
-    bit.
+    (integer sums, one division: :func:`~collector.kpi.stats.summary_columns`), so every rollup gives the same to
+    the last bit.
     """
     keys = [] if totals else keys
     routed = _area_query(selection, table, extra)
@@ -183,7 +183,7 @@ def _totals_query(selection: Selection, table: Any, extra: tuple[Any, ...], *, w
     (0 = Sunday): a day's rows are summed first, along the rollup's key, so that the weekday is worked out once a
     day and hour rather than once a row.
 
-    Integer sums: the same whichever rollup, and in whichever order, answered; pandas gets a row a group.
+    Integer sums: the same whichever rollup, and in whichever order, answered; Python gets a row a group.
     """
     query = _grouped_query(selection, table, extra, [], totals=True)
     if not weekday:
@@ -194,74 +194,73 @@ def _totals_query(selection: Selection, table: Any, extra: tuple[Any, ...], *, w
             .group_by(*groups).order_by(*groups))
 
 
-def _totals(session: Session, selection: Selection, table: Any, *extra: Any, weekday: bool = False) -> pd.DataFrame:
-    """The rows of :func:`_totals_query` as a frame: ``extra``'s names (``dow`` first with ``weekday``), ``votes``,
-    ``satisfied``, ``points``; ready for :func:`~collector.kpi.stats.summarise`."""
-    names = [c.key for c in extra]
-    if weekday:
-        names[0] = "dow"
-    rows = session.connection().execute(_totals_query(selection, table, extra, weekday=weekday)).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=[*names, "votes", "satisfied", "points"])
-    for column in ("votes", "satisfied", "points"):
-        frame[column] = frame[column].astype("int64")
-    return frame
-
-
-def _followups(session: Session, selection: Selection, *extra: Any) -> pd.DataFrame:
-    rows = _grouped(session, selection, FollowupRollup, extra, ["followup"])
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.key for c in extra] + ["followup", "votes"])
-    frame["votes"] = frame["votes"].astype("int64")
-    return frame
-
-
-def _resolution(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Follow-up counts per group: asked (yes, no, skipped), yes, no, and the resolution rate yes / (yes + no)."""
-    if frame.empty:
-        return pd.DataFrame(columns=[*by, "followup_asked", "followup_yes", "followup_no", "resolution_rate"])
-    wide = frame.pivot_table(index=by or None, columns="followup", values="votes", aggfunc="sum", fill_value=0)
-    if not by:
-        wide = pd.DataFrame([frame.groupby("followup")["votes"].sum()])
-    for answer in ("yes", "no", "skipped"):
-        if answer not in wide.columns:
-            wide[answer] = 0
-    out = pd.DataFrame({
-        "followup_asked": (wide["yes"] + wide["no"] + wide["skipped"]).astype("int64"),
-        "followup_yes": wide["yes"].astype("int64"),
-        "followup_no": wide["no"].astype("int64"),
-    })
-    answered = (out["followup_yes"] + out["followup_no"]).where(lambda s: s > 0)
-    out["resolution_rate"] = out["followup_yes"] / answered
-    return out.reset_index() if by else out.reset_index(drop=True)
-
-
 def satisfaction(session: Session, selection: Selection, granularity: Granularity | str = Granularity.MONTH,
                  target: float | None = None, *, today: date | None = None) -> Satisfaction:
     """Satisfaction rate, Wilson interval, index, follow-up resolution and target attainment of a selection.
 
     Each period says whether it is ``complete`` (over by ``today``, default :func:`local_today`, and not cut
     short by the selection's end); the trend reads complete periods only.
+
+    A day's votes, satisfied votes and index points are summed in SQL (a row a day), then a period's in plain
+    Python: a few hundred rows, on which pandas' frames would cost more than the sums (two thirds of the time,
+    profiled). The figures are :func:`~collector.kpi.stats.summary_columns`' (integer sums, one division).
     """
     granularity = Granularity(granularity)
     today = today or local_today()
     target = target_for(session, selection.level, selection.code) if target is None else target
-    daily = with_answer_columns(_counts(session, selection, DailyRollup, DailyRollup.day))
-    daily["period"] = [period_start(d, granularity) for d in daily["day"]]
-    follow = _followups(session, selection, FollowupRollup.day)
-    follow["period"] = [period_start(d, granularity) for d in follow["day"]]
+    connection = session.connection()
+    sums: dict[date, list[int]] = {}
+    for day, votes, satisfied, points in connection.execute(_totals_query(selection, DailyRollup,
+                                                                           (DailyRollup.day,))):
+        counts = sums.setdefault(period_start(day, granularity), [0, 0, 0])
+        counts[0] += votes
+        counts[1] += satisfied
+        counts[2] += points
+    answers: dict[date, list[int]] = {}
+    for day, followup, votes in connection.execute(_grouped_query(selection, FollowupRollup, (FollowupRollup.day,),
+                                                                  ["followup"])):
+        answers.setdefault(period_start(day, granularity), [0, 0, 0])[_FOLLOWUPS[followup]] += votes
 
-    series = summarise(daily, ["period"]) if not daily.empty else pd.DataFrame(columns=SERIES_COLUMNS[:7])
-    series = series.merge(_resolution(follow.drop(columns=["day"]), ["period"]), on="period", how="left")
-    total = summarise(daily, []).join(_resolution(follow.drop(columns=["day", "period"]), []), how="left")
-    for frame in (series, total):
-        for column in ("followup_asked", "followup_yes", "followup_no"):
-            frame[column] = frame[column].fillna(0).astype("int64")
-        frame["attained"] = [None if pd.isna(r) else bool(r * 100 >= target) for r in frame["rate"]]
-    series["complete"] = [is_complete(p, granularity, today=today, end=selection.end) for p in series["period"]]
-    series = series[SERIES_COLUMNS].sort_values("period").reset_index(drop=True)
-    total_row = {k: _plain(v) for k, v in total.drop(columns=["complete"], errors="ignore").iloc[0].to_dict().items()}
-    full = series[series["complete"].astype(bool)]
-    return Satisfaction(selection, granularity, target, total_row, series,
-                        trend(zip(full["period"], full["rate"].astype("float64"), strict=True), granularity))
+    starts = sorted(sums)
+    series = pd.DataFrame({
+        "period": pd.Series(starts, dtype=object),
+        **summary_columns(*_transposed([sums[p] for p in starts])),
+        **_resolution([answers.get(p, [0, 0, 0]) for p in starts]),
+    })
+    overall = [sum(c) for c in _transposed(list(sums.values()))]
+    total = {k: _plain(v[0]) for k, v in {
+        **summary_columns(*([n] for n in overall)),
+        **_resolution([[sum(c) for c in _transposed(list(answers.values()))]]),
+    }.items()}
+    total["attained"] = _attained(total["rate"], target)
+    series["attained"] = [_attained(r, target) for r in series["rate"]]  # bool, or object with a None
+    complete = [is_complete(p, granularity, today=today, end=selection.end) for p in starts]
+    series["complete"] = pd.Series(complete, dtype=bool)
+    return Satisfaction(selection, granularity, target, total, series[SERIES_COLUMNS],
+                        trend(((p, r) for p, r, c in zip(starts, series["rate"], complete, strict=True) if c),
+                              granularity))
+
+
+#: Where a follow-up answer is counted in :func:`_resolution`'s triples.
+_FOLLOWUPS = {"yes": 0, "no": 1, "skipped": 2}
+
+
+def _transposed(rows: list[list[int]]) -> list[list[int]]:
+    """Columns of rows of three counts (three empty columns for no row)."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[], [], []]
+
+
+def _resolution(answers: list[list[int]]) -> dict[str, Any]:
+    """Follow-up counts per group from its (yes, no, skipped) votes: asked (the three), yes, no, and the
+    resolution rate yes / (yes + no) (NaN when no one answered yes or no)."""
+    yes, no, skipped = (np.asarray(c, dtype="int64") for c in _transposed(answers))
+    answered = yes + no
+    return {"followup_asked": yes + no + skipped, "followup_yes": yes, "followup_no": no,
+            "resolution_rate": yes / np.where(answered > 0, answered, np.nan)}
+
+
+def _attained(rate: float | None, target: float) -> bool | None:
+    return None if rate is None or rate != rate else bool(rate * 100 >= target)
 
 
 def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", min_votes: int = 1,
@@ -269,43 +268,59 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
     """The espaces of a selection, best first by ``by`` (``wilson_low``, ``rate``, ``index`` or ``votes``).
 
     Ranking by the Wilson lower bound keeps an espace with 3 votes out of 3 from leading one with 980 of 1000.
+    Each espace's counts are summed in SQL (a row an espace: 3,000 for the nation), its figures computed a column
+    at a time (:func:`~collector.kpi.stats.summary_columns`), then ranked: ties by votes, then by id.
     """
     if by not in ("wilson_low", "rate", "index", "votes"):
         raise ValueError(f"cannot rank by {by!r}")
-    counts = _totals(session, selection, DailyRollup, DailyRollup.espace_id)
-    columns = ["rank", "espace_id", "name", "departement", "region", "votes", "satisfied", "rate",
-               "wilson_low", "wilson_high", "index"]
-    if counts.empty:
-        return pd.DataFrame(columns=columns)
-    per_espace = summarise(counts, ["espace_id"])
-    per_espace = per_espace[per_espace["votes"] >= min_votes]
-    # The selection's espaces (those with votes among them: the merge keeps these), not thousands of ids bound.
-    names = pd.DataFrame(
-        [tuple(r) for r in session.connection().execute(
-            select(Espace.id, Espace.name, Espace.departement, Espace.region).where(*selection.espace_filters())
-        )],
-        columns=["espace_id", "name", "departement", "region"],
-    )
-    ranked = per_espace.merge(names, on="espace_id").sort_values([by, "votes", "espace_id"],
-                                                                   ascending=[False, False, True])
-    ranked.insert(0, "rank", range(1, len(ranked) + 1))
-    ranked = ranked[columns].reset_index(drop=True)
-    return ranked.head(limit) if limit else ranked
+    connection = session.connection()
+    counts = [r for r in connection.execute(_totals_query(selection, DailyRollup, (DailyRollup.espace_id,)))
+              if r[1] >= min_votes]
+    if not counts:
+        return pd.DataFrame(columns=RANKING_COLUMNS)
+    # The selection's espaces (those with votes among them are kept), not thousands of ids bound.
+    names = {r[0]: tuple(r[1:]) for r in connection.execute(
+        select(Espace.id, Espace.name, Espace.departement, Espace.region).where(*selection.espace_filters()))}
+    counts = [r for r in counts if r[0] in names]
+    ids = [r[0] for r in counts]
+    figures = summary_columns(*([r[i] for r in counts] for i in (1, 2, 3)))
+    key, votes = figures[by].tolist(), figures["votes"].tolist()
+    order = sorted(range(len(ids)), key=lambda i: (-key[i], -votes[i], ids[i]))[:limit or None]
+    about = [names[ids[i]] for i in order]
+    taken = np.asarray(order, dtype="int64")
+    return pd.DataFrame({
+        "rank": np.arange(1, len(order) + 1, dtype="int64"),
+        "espace_id": [ids[i] for i in order],
+        "name": [a[0] for a in about],
+        "departement": [a[1] for a in about],
+        "region": [a[2] for a in about],
+        **{column: values[taken] for column, values in figures.items()},
+    })
+
+
+RANKING_COLUMNS = ["rank", "espace_id", "name", "departement", "region", "votes", "satisfied", "rate",
+                   "wilson_low", "wilson_high", "index"]
 
 
 def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
     """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup.
 
-    The days are summed into weekdays in SQL (integer counts: the index is computed from them exactly), so pandas
+    The days are summed into weekdays in SQL (integer counts: the index is computed from them exactly), so Python
     gets at most 168 rows whatever the period.
     """
-    counts = _totals(session, selection, HourlyRollup, HourlyRollup.day, HourlyRollup.hour, weekday=True)
-    columns = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
-    if counts.empty:
-        return pd.DataFrame(columns=columns)
-    counts["weekday"] = (counts["dow"].astype("int64") + 6) % 7  # SQL's 0 is Sunday, Python's Monday
-    counts["hour"] = counts["hour"].astype("int64")
-    return summarise(counts, ["weekday", "hour"])[columns]
+    rows = sorted(((int(dow) + 6) % 7, int(hour), votes, satisfied, points)  # SQL's 0 is Sunday, Python's Monday
+                  for dow, hour, votes, satisfied, points in session.connection().execute(
+                      _totals_query(selection, HourlyRollup, (HourlyRollup.day, HourlyRollup.hour), weekday=True)))
+    if not rows:
+        return pd.DataFrame(columns=HEATMAP_COLUMNS)
+    return pd.DataFrame({
+        "weekday": np.asarray([r[0] for r in rows], dtype="int64"),
+        "hour": np.asarray([r[1] for r in rows], dtype="int64"),
+        **summary_columns(*([r[i] for r in rows] for i in (2, 3, 4))),
+    })
+
+
+HEATMAP_COLUMNS = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
 
 
 def participation(session: Session, selection: Selection,

@@ -12,16 +12,25 @@ from fractions import Fraction
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from collector.auth import Level
 from collector.db.engine import session_factory
-from collector.db.models import HourlyRollup
+from collector.db.models import DailyRollup, Espace, FollowupRollup, HourlyRollup
 from collector.ingest.rollups import AREA_ROLLUPS, departement_hours_months_backfill, long_period_backfill
 from collector.kpi import indicators, periods
 from collector.kpi.selection import Selection
-from collector.kpi.stats import summarise, with_answer_columns
+from collector.kpi.stats import (
+    INDEX_UNITS,
+    Granularity,
+    is_complete,
+    period_start,
+    trend,
+    wilson,
+    with_answer_columns,
+)
+from collector.kpi.targets import target_for
 from devtools.builders import migrated_engine
 from tests.kpi.fleet import Generated, build
 
@@ -114,7 +123,7 @@ def _heatmap_day_by_day(session: Session, selection: Selection) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     counts["weekday"] = [d.weekday() for d in counts["day"]]
     counts["hour"] = counts["hour"].astype("int64")
-    return summarise(counts, ["weekday", "hour"])[columns]
+    return _summarise_in_pandas(counts, ["weekday", "hour"])[columns]
 
 
 SELECTIONS = [(Level.NATIONAL, None, None), (Level.REGION, "53", None), (Level.DEPARTEMENT, "971", None),
@@ -212,3 +221,131 @@ def test_participation_over_a_period_without_votes_is_empty(generated: Generated
         for start, end in ((date(2023, 1, 1), date(2023, 1, 9)), (date(2023, 1, 1), date(2023, 3, 9))):
             frame = indicators.participation(session, Selection.make(session, "national", None, start=start, end=end))
             assert frame.empty
+
+
+def _summarise_in_pandas(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Votes, satisfied votes, rate, Wilson bounds and index per group, in pandas column operations and the
+    scalar :func:`wilson`, as session 5 computed them."""
+    if by:
+        grouped = frame.groupby(by, as_index=False, sort=True)[["votes", "satisfied", "points"]].sum()
+    else:
+        grouped = pd.DataFrame([frame[["votes", "satisfied", "points"]].sum()])
+    grouped["votes"] = grouped["votes"].astype("int64")
+    grouped["satisfied"] = grouped["satisfied"].astype("int64")
+    votes = grouped["votes"].where(grouped["votes"] > 0)
+    grouped["rate"] = grouped["satisfied"] / votes
+    bounds = [wilson(s, n) for s, n in zip(grouped["satisfied"], grouped["votes"], strict=True)]
+    grouped["wilson_low"] = pd.Series([low for low, _ in bounds], index=grouped.index, dtype="float64")
+    grouped["wilson_high"] = pd.Series([high for _, high in bounds], index=grouped.index, dtype="float64")
+    grouped["index"] = (grouped["points"].astype("int64") * 100) / (votes * INDEX_UNITS)
+    return grouped.drop(columns=["points"])
+
+
+def _resolution_in_pandas(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=[*by, "followup_asked", "followup_yes", "followup_no", "resolution_rate"])
+    wide = frame.pivot_table(index=by or None, columns="followup", values="votes", aggfunc="sum", fill_value=0)
+    if not by:
+        wide = pd.DataFrame([frame.groupby("followup")["votes"].sum()])
+    for answer in ("yes", "no", "skipped"):
+        if answer not in wide.columns:
+            wide[answer] = 0
+    out = pd.DataFrame({
+        "followup_asked": (wide["yes"] + wide["no"] + wide["skipped"]).astype("int64"),
+        "followup_yes": wide["yes"].astype("int64"),
+        "followup_no": wide["no"].astype("int64"),
+    })
+    answered = (out["followup_yes"] + out["followup_no"]).where(lambda s: s > 0)
+    out["resolution_rate"] = out["followup_yes"] / answered
+    return out.reset_index() if by else out.reset_index(drop=True)
+
+
+def _satisfaction_in_pandas(session: Session, selection: Selection, granularity: Granularity,
+                            today: date) -> indicators.Satisfaction:
+    """Session 5's :func:`indicators.satisfaction`: every (day, scale, answer) row into pandas, summed there."""
+    target = target_for(session, selection.level, selection.code)
+    daily = with_answer_columns(indicators._counts(session, selection, DailyRollup, DailyRollup.day))
+    daily["period"] = [period_start(d, granularity) for d in daily["day"]]
+    rows = indicators._grouped(session, selection, FollowupRollup, (FollowupRollup.day,), ["followup"])
+    follow = pd.DataFrame([tuple(r) for r in rows], columns=["day", "followup", "votes"])
+    follow["votes"] = follow["votes"].astype("int64")
+    follow["period"] = [period_start(d, granularity) for d in follow["day"]]
+    series = (_summarise_in_pandas(daily, ["period"]) if not daily.empty
+              else pd.DataFrame(columns=indicators.SERIES_COLUMNS[:7]))
+    series = series.merge(_resolution_in_pandas(follow.drop(columns=["day"]), ["period"]), on="period", how="left")
+    total = _summarise_in_pandas(daily, []).join(_resolution_in_pandas(follow.drop(columns=["day", "period"]), []),
+                                                 how="left")
+    for frame in (series, total):
+        for column in ("followup_asked", "followup_yes", "followup_no"):
+            frame[column] = frame[column].fillna(0).astype("int64")
+        frame["attained"] = [None if pd.isna(r) else bool(r * 100 >= target) for r in frame["rate"]]
+    series["complete"] = [is_complete(p, granularity, today=today, end=selection.end) for p in series["period"]]
+    series = series[indicators.SERIES_COLUMNS].sort_values("period").reset_index(drop=True)
+    total_row = {k: indicators._plain(v) for k, v in total.iloc[0].to_dict().items()}
+    full = series[series["complete"].astype(bool)]
+    return indicators.Satisfaction(selection, granularity, target, total_row, series,
+                                   trend(zip(full["period"], full["rate"].astype("float64"), strict=True),
+                                         granularity))
+
+
+def test_satisfaction_summed_in_python_equals_its_pandas_computation(generated: Generated) -> None:
+    """The satisfaction sums a day's counts in SQL and a period's in plain Python: to the bit what session 5's
+    pandas computation gave (every scale and answer row in a frame, grouped there), series, total and trend,
+    whichever rollup answers, for every granularity, periods complete or not."""
+    rng = random.Random(8)
+    espaces = sorted(set(generated.votes["espace"]))
+    selections = [*SELECTIONS, *((Level.ESPACE, e, None) for e in rng.sample(espaces, 3))]
+    with session_factory(generated.engine)() as session:
+        for start, end in [(None, None), (date(2023, 1, 1), date(2023, 1, 9)), *_periods(rng, 12)]:
+            today = (end or date(2024, 6, 1)) - timedelta(days=rng.randrange(60))
+            for level, code, kind in selections:
+                for granularity in Granularity:
+                    selection = Selection.make(session, level, code, start=start, end=end,
+                                               include_misuse=rng.random() < 0.3, kind=kind)
+                    got = indicators.satisfaction(session, selection, granularity, today=today)
+                    expected = _satisfaction_in_pandas(session, selection, granularity, today)
+                    assert got.total == expected.total
+                    assert got.trend_pp == expected.trend_pp
+                    if expected.series.empty:
+                        assert got.series.empty and list(got.series.columns) == indicators.SERIES_COLUMNS
+                    else:
+                        pd.testing.assert_frame_equal(got.series, expected.series, check_exact=True)
+
+
+def _ranking_in_pandas(session: Session, selection: Selection, by: str, min_votes: int,
+                       limit: int | None) -> pd.DataFrame:
+    """Session 5's :func:`indicators.ranking`: summed per espace in SQL, summarised, merged and sorted in pandas."""
+    rows = session.connection().execute(indicators._totals_query(selection, DailyRollup, (DailyRollup.espace_id,)))
+    counts = pd.DataFrame([tuple(r) for r in rows], columns=["espace_id", "votes", "satisfied", "points"])
+    if counts.empty:
+        return pd.DataFrame(columns=indicators.RANKING_COLUMNS)
+    per_espace = _summarise_in_pandas(counts.astype({c: "int64" for c in ("votes", "satisfied", "points")}),
+                                      ["espace_id"])
+    per_espace = per_espace[per_espace["votes"] >= min_votes]
+    names = pd.DataFrame([tuple(r) for r in session.connection().execute(
+        select(Espace.id, Espace.name, Espace.departement, Espace.region).where(*selection.espace_filters()))],
+        columns=["espace_id", "name", "departement", "region"])
+    ranked = per_espace.merge(names, on="espace_id").sort_values([by, "votes", "espace_id"],
+                                                                   ascending=[False, False, True])
+    ranked.insert(0, "rank", range(1, len(ranked) + 1))
+    ranked = ranked[indicators.RANKING_COLUMNS].reset_index(drop=True)
+    return ranked.head(limit) if limit else ranked
+
+
+def test_the_ranking_computed_a_column_at_a_time_equals_its_pandas_computation(generated: Generated) -> None:
+    """The ranking's figures, order (ties by votes, then id), names, min_votes and limit: to the bit what session
+    5's pandas computation gave."""
+    rng = random.Random(9)
+    with session_factory(generated.engine)() as session:
+        for start, end in [(None, None), (date(2023, 1, 1), date(2023, 1, 9)), *_periods(rng, 10)]:
+            for level, code, kind in SELECTIONS:
+                for by in ("wilson_low", "rate", "index", "votes"):
+                    selection = Selection.make(session, level, code, start=start, end=end,
+                                               include_misuse=rng.random() < 0.3, kind=kind)
+                    min_votes, limit = rng.choice([1, 1, 3, 20]), rng.choice([None, None, 1, 5])
+                    got = indicators.ranking(session, selection, by=by, min_votes=min_votes, limit=limit)
+                    expected = _ranking_in_pandas(session, selection, by, min_votes, limit)
+                    if expected.empty:
+                        assert got.empty and list(got.columns) == indicators.RANKING_COLUMNS
+                    else:
+                        pd.testing.assert_frame_equal(got, expected, check_exact=True)
