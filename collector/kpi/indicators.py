@@ -122,9 +122,9 @@ def _period_query(selection: Selection, table: Any, extra: tuple[Any, ...], keys
         columns = [getattr(source, c.key) if getattr(c, "class_", None) is table else c for c in extra]
         columns += [getattr(source, k) for k in carried]
         votes = source.votes if span.sign > 0 else -source.votes
-        where = selection.span_filters(getattr(source, span.unit), span.start, span.end, source.misuse)
-        return (select(*(c.label(n) for c, n in zip(columns, names + carried, strict=True)), votes.label("votes"))
-                .join(Espace, Espace.id == source.espace_id).where(*where))
+        where = selection.span_filters(source, getattr(source, span.unit), span.start, span.end)
+        query = select(*(c.label(n) for c, n in zip(columns, names + carried, strict=True)), votes.label("votes"))
+        return _with_espaces(query, source, selection, extra).where(*where)
 
     rows = union_all(*(part(span) for span in spans)).subquery()
     grouped = [rows.c[n] for n in (names if totals else names + keys)]
@@ -155,10 +155,17 @@ def _grouped_query(selection: Selection, table: Any, extra: tuple[Any, ...], key
     if query is not None:
         return query
     columns = [*extra, *(getattr(table, k) for k in keys)]
-    return (select(*columns, *_sums(table.votes, table.scale, table.answer, totals))
-            .join(Espace, Espace.id == table.espace_id)
-            .where(*selection.rollup_filters(table))
+    query = select(*columns, *_sums(table.votes, table.scale, table.answer, totals))
+    return (_with_espaces(query, table, selection, extra).where(*selection.rollup_filters(table))
             .group_by(*columns).order_by(*columns))
+
+
+def _with_espaces(query: Any, table: Any, selection: Selection, columns: tuple[Any, ...]) -> Any:
+    """``query`` on a per-espace rollup ``table``, joined to ``espaces`` only if the selection's conditions or
+    ``columns`` need it (:attr:`Selection.joins_espaces`): the nation's queries read the rollup alone."""
+    if selection.joins_espaces or any(getattr(c, "class_", None) is Espace for c in columns):
+        return query.join(Espace, Espace.id == table.espace_id)
+    return query.select_from(table)
 
 
 def _grouped(session: Session, selection: Selection, table: Any, extra: tuple[Any, ...],
@@ -370,7 +377,7 @@ def _votes_by_departement(session: Session, selection: Selection) -> pd.DataFram
         else:
             parts.append(select(Espace.departement, bucket.label("day"), votes)
                          .join(Espace, Espace.id == source.espace_id)
-                         .where(*selection.span_filters(bucket, span.start, span.end, source.misuse))
+                         .where(*selection.span_filters(source, bucket, span.start, span.end))
                          .group_by(Espace.departement, bucket))
     rows = session.connection().execute(union_all(*parts)).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=["departement", "day", "votes"])

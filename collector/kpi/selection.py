@@ -98,6 +98,19 @@ class Selection:
         return where
 
     @property
+    def joins_espaces(self) -> bool:
+        """Whether a per-espace rollup's conditions (:meth:`rollup_filters`, :meth:`span_filters`) name columns of
+        ``espaces``: a département, a région, or a filter on espaces. Otherwise the rollup is read alone (its
+        ``espace_id`` refers to an espace, which is never deleted): for the nation, a join of 90,000 rows saved."""
+        return self.level in (Level.DEPARTEMENT, Level.REGION) or bool(self.espace_format or self.kind)
+
+    def _rollup_espace_filters(self, espace_id: Any) -> list[ColumnElement[bool]]:
+        """:meth:`espace_filters` on a per-espace rollup whose espace column is ``espace_id``."""
+        if self.joins_espaces:
+            return self.espace_filters()
+        return [espace_id == self.code] if self.level is Level.ESPACE else []
+
+    @property
     def by_area(self) -> bool:
         """Whether the département and national rollups can answer: an area level, no filter on espaces."""
         return self.level is not Level.ESPACE and not self.espace_format and not self.kind
@@ -134,10 +147,11 @@ class Selection:
             where.append(table.departement.in_(region_departements(self.code or "")))
         return where
 
-    def span_filters(self, column: Any, start: date | None, end: date | None,
-                     misuse: Any) -> list[ColumnElement[bool]]:
-        """Conditions on a rollup for ``start <= column < end`` (a span of :func:`collector.kpi.periods.plan`)."""
-        where = list(self.espace_filters())
+    def span_filters(self, table: Any, column: Any, start: date | None, end: date | None) -> list[ColumnElement[bool]]:
+        """Conditions on a per-espace rollup ``table`` for ``start <= column < end`` (a span of
+        :func:`collector.kpi.periods.plan`); joined to ``espaces`` if :attr:`joins_espaces`."""
+        where = self._rollup_espace_filters(table.espace_id)
+        misuse = table.misuse
         if start is not None:
             where.append(column >= start)
         if end is not None:
@@ -147,8 +161,9 @@ class Selection:
         return where
 
     def rollup_filters(self, table: Any) -> list[ColumnElement[bool]]:
-        """Conditions on a rollup table (``day``, ``misuse`` columns) for the period and misuse."""
-        return list(self.espace_filters()) + self._period_filters(table)
+        """Conditions on a per-espace rollup table (``espace_id``, ``day``, ``misuse`` columns) for the level,
+        period and misuse; joined to ``espaces`` if :attr:`joins_espaces`."""
+        return self._rollup_espace_filters(table.espace_id) + self._period_filters(table)
 
     def _period_filters(self, table: Any) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
