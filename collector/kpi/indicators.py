@@ -5,10 +5,12 @@ or, for a département, a région or the nation without a filter on espaces, the
 département and national (``rollup_departement_daily``, ``rollup_national_daily`` and their follow-up
 twins, ``rollup_departement_hourly``, ``rollup_national_hourly``), or, for counts over a long period (the
 ranking, the participation), ``rollup_yearly`` and ``rollup_monthly`` (``rollup_departement_monthly`` for an
-area) plus or minus days of the daily rollups (:mod:`collector.kpi.periods`); then finishes in pandas: periods,
-rates, Wilson intervals, index (from integer sums: exact). Whichever rollup answers, the result is the same to the
-last bit; the heatmap and the ranking sum their counts in SQL down to a row a weekday and hour, or an espace.
-Results are DataFrames, which the API turns into JSON, CSV or Parquet.
+area) plus or minus days of the daily rollups (:mod:`collector.kpi.periods`). Counts are summed in SQL down to a
+row a day (the satisfaction), a weekday and hour (the heatmap) or an espace (the ranking), then finished in plain
+Python and numpy, a column at a time: periods, rates, Wilson intervals, index (from integer sums: exact). Pandas'
+frames on a few hundred rows cost more than the sums (two thirds of a query, profiled), so they only hold the
+results. Whichever rollup answers, the result is the same to the last bit. Results are DataFrames, which the API
+turns into JSON, CSV or Parquet.
 """
 
 from __future__ import annotations
