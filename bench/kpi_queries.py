@@ -9,7 +9,7 @@ them in step). The generated databases are cached under ``/tmp/borne-bench-kpi/`
 PostgreSQL cluster of their own unless ``BORNE_TEST_POSTGRES_URL`` names a server), so that only the first run
 pays for the generation; a cache made before a rollup was added gets it from its migration.
 
-Measured: every query behind a dashboard page, through :mod:`collector.kpi.indicators` (SQL grouping + pandas),
+Measured: every query behind a dashboard page, through :mod:`collector.kpi.indicators` (SQL grouping, then Python),
 over the last year (which starts and ends on the 31st: the ranking reads a year and two days an espace):
 satisfaction (monthly, as the overview shows it, and yearly, as the map and the ranking pages do), the ranking
 (of a département's espaces, of a région's, of every espace; also the map's table), the hour x weekday heatmap
