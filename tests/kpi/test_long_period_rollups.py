@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from fractions import Fraction
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, text
@@ -19,7 +20,7 @@ from collector.auth import Level
 from collector.db.engine import session_factory
 from collector.db.models import DailyRollup, Espace, FollowupRollup, HourlyRollup
 from collector.ingest.rollups import AREA_ROLLUPS, departement_hours_months_backfill, long_period_backfill
-from collector.kpi import indicators, periods
+from collector.kpi import export, indicators, periods
 from collector.kpi.selection import Selection
 from collector.kpi.stats import (
     INDEX_UNITS,
@@ -349,3 +350,30 @@ def test_the_ranking_computed_a_column_at_a_time_equals_its_pandas_computation(g
                         assert got.empty and list(got.columns) == indicators.RANKING_COLUMNS
                     else:
                         pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def _records_of_objects(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Session 5's :func:`collector.kpi.export.records`: the frame as objects, row by row."""
+    cleaned = frame.astype(object).where(pd.notna(frame), None)
+    return [{str(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+            for row in cleaned.to_dict(orient="records")]
+
+
+def test_records_built_a_column_at_a_time_equal_those_of_a_frame_of_objects(generated: Generated) -> None:
+    """The API's JSON rows: the same values and the same Python types as session 5's, whatever the columns hold."""
+    mixed = pd.DataFrame({
+        "day": [date(2024, 1, 1), None, date(2024, 3, 1)],
+        "at": pd.to_datetime(["2024-01-01 10:00", None, "2024-02-01 00:00"]),
+        "n": np.array([1, 2, 3], dtype="int64"), "x": [0.5, float("nan"), 1e-300], "ok": [True, False, True],
+        "maybe": pd.array([1, None, 3], dtype="Int64"), "name": ["a", None, "c"], "seen": [None, True, False],
+    })
+    month = Selection(start=date(2024, 1, 1), end=date(2024, 2, 1))
+    with session_factory(generated.engine)() as session:
+        frames = [mixed, mixed.iloc[:0], indicators.ranking(session, month), indicators.heatmap(session, month),
+                  indicators.satisfaction(session, month, "day", today=date(2024, 1, 20)).series,
+                  indicators.participation(session, Selection(), "month"),
+                  indicators.ranking(session, Selection(start=date(2030, 1, 1)))]
+    for frame in frames:
+        got, expected = export.records(frame), _records_of_objects(frame)
+        assert got == expected
+        assert [[type(v) for v in r.values()] for r in got] == [[type(v) for v in r.values()] for r in expected]
