@@ -4,18 +4,24 @@ periods (month and year edges, open ends, overseas time zones), on SQLite and Po
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from collector.api.app import create_app
+from collector.api.routes.kpi import RankedEspace
 from collector.auth import Level
 from collector.db.engine import session_factory
 from collector.db.models import DailyRollup, Espace, FollowupRollup, HourlyRollup
@@ -32,7 +38,7 @@ from collector.kpi.stats import (
     with_answer_columns,
 )
 from collector.kpi.targets import target_for
-from devtools.builders import migrated_engine
+from devtools.builders import admin_token, bearer, migrated_engine
 from tests.kpi.fleet import Generated, build
 
 
@@ -377,3 +383,26 @@ def test_records_built_a_column_at_a_time_equal_those_of_a_frame_of_objects(gene
         got, expected = export.records(frame), _records_of_objects(frame)
         assert got == expected
         assert [[type(v) for v in r.values()] for r in got] == [[type(v) for v in r.values()] for r in expected]
+
+
+def test_the_apis_ranking_is_its_models_serialisation(generated: Generated) -> None:
+    """The ranking's JSON is written without validating each row against ``RankedEspace`` again: the same bytes'
+    meaning as the model's serialisation of the same rows (fields, order, values to the bit)."""
+    model = TypeAdapter(list[RankedEspace])
+    token = admin_token(generated.engine, "national")
+    cases: list[dict[str, Any]] = [
+        {"level": "national"}, {"level": "region", "code": "53", "by": "rate", "min_votes": 3},
+        {"level": "departement", "code": "971", "from": "2024-01-01", "to": "2024-02-01"},
+        {"level": "national", "from": "2030-01-01"}, {"level": "national", "limit": 2, "by": "index"}]
+    with TestClient(create_app(generated.engine)) as client, session_factory(generated.engine)() as session:
+        for params in cases:
+            response = client.get("/api/v1/kpi/ranking", params=params, headers=bearer(token))
+            assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+            selection = Selection.make(session, params["level"], params.get("code"),
+                                       start=date.fromisoformat(params["from"]) if "from" in params else None,
+                                       end=date.fromisoformat(params["to"]) if "to" in params else None)
+            frame = indicators.ranking(session, selection, by=params.get("by", "wilson_low"),
+                                       min_votes=params.get("min_votes", 1), limit=params.get("limit"))
+            expected = model.dump_json(model.validate_python(export.records(frame)))
+            assert list(response.json()) == json.loads(expected)
+            assert [list(r) for r in response.json()] == [list(RankedEspace.model_fields)] * len(frame)

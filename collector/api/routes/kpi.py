@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from collector.api.deps import CurrentUser, SessionDep, ensure_scope, require_role
 from collector.auth import Level, Role
@@ -171,7 +171,12 @@ def ranking(
     frame = indicators.ranking(session, selection, by=by, min_votes=min_votes, limit=limit)
     if format is not ExportFormat.JSON:
         return _file(frame, format, "ranking")
-    return records(frame)
+    # Written at once by pydantic's core: the rows are the frame's, whose columns are the model's (a test checks
+    # it), so the national ranking's 3,000 rows need not be validated again one by one, in a worker thread.
+    return Response(_RANKING_JSON.dump_json(records(frame)), media_type="application/json")
+
+
+_RANKING_JSON: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[dict[str, Any]])
 
 
 @router.get("/heatmap", response_model=list[HeatCell], responses=_FILES)
