@@ -154,9 +154,9 @@ def summary_columns(votes: Sequence[int] | np.ndarray, satisfied: Sequence[int] 
     points = np.asarray(points, dtype="int64")
     counted = np.where(votes > 0, votes, np.nan)
     low, high = wilson_bounds(satisfied, votes)
+    index = (points * 100) / (counted * INDEX_UNITS)  # integers far below 2**53: one correctly rounded division
     return {"votes": votes, "satisfied": satisfied, "rate": satisfied / counted, "wilson_low": low,
-            # Integers far below 2**53, so exact as floats: one correctly rounded division.
-            "wilson_high": high, "index": (points * 100) / (counted * INDEX_UNITS)}
+            "wilson_high": high, "index": index}
 
 
 def trend(rates: Iterable[tuple[date, float | None]], granularity: Granularity) -> float | None:
