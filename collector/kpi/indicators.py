@@ -53,6 +53,9 @@ _LOG = logging.getLogger(__name__)
 
 SERIES_COLUMNS = ["period", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index",
                   "followup_asked", "followup_yes", "followup_no", "resolution_rate", "attained", "complete"]
+RANKING_COLUMNS = ["rank", "espace_id", "name", "departement", "region", "votes", "satisfied", "rate",
+                   "wilson_low", "wilson_high", "index"]
+HEATMAP_COLUMNS = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
 
 
 @dataclass
@@ -236,11 +239,10 @@ def satisfaction(session: Session, selection: Selection, granularity: Granularit
         **summary_columns(*_transposed([sums[p] for p in starts])),
         **_resolution([answers.get(p, [0, 0, 0]) for p in starts]),
     })
-    overall = [sum(c) for c in _transposed(list(sums.values()))]
-    total = {k: _plain(v[0]) for k, v in {
-        **summary_columns(*([n] for n in overall)),
-        **_resolution([[sum(c) for c in _transposed(list(answers.values()))]]),
-    }.items()}
+    # The whole selection: a single group, every period's sums (and every follow-up answer) added up.
+    whole = {**summary_columns(*([sum(c)] for c in _transposed(list(sums.values())))),
+             **_resolution([[sum(c) for c in _transposed(list(answers.values()))]])}
+    total = {k: _plain(v[0]) for k, v in whole.items()}
     total["attained"] = _attained(total["rate"], target)
     series["attained"] = [_attained(r, target) for r in series["rate"]]  # bool, or object with a None
     complete = [is_complete(p, granularity, today=today, end=selection.end) for p in starts]
@@ -307,10 +309,6 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
     })
 
 
-RANKING_COLUMNS = ["rank", "espace_id", "name", "departement", "region", "votes", "satisfied", "rate",
-                   "wilson_low", "wilson_high", "index"]
-
-
 def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
     """Votes and satisfaction per local weekday (0 = Monday) and hour (0-23), from the hourly rollup.
 
@@ -327,9 +325,6 @@ def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
         "hour": np.asarray([r[1] for r in rows], dtype="int64"),
         **summary_columns(*([r[i] for r in rows] for i in (2, 3, 4))),
     })
-
-
-HEATMAP_COLUMNS = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
 
 
 def participation(session: Session, selection: Selection,

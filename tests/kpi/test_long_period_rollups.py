@@ -404,5 +404,5 @@ def test_the_apis_ranking_is_its_models_serialisation(generated: Generated) -> N
             frame = indicators.ranking(session, selection, by=params.get("by", "wilson_low"),
                                        min_votes=params.get("min_votes", 1), limit=params.get("limit"))
             expected = model.dump_json(model.validate_python(export.records(frame)))
-            assert list(response.json()) == json.loads(expected)
+            assert response.json() == json.loads(expected)
             assert [list(r) for r in response.json()] == [list(RankedEspace.model_fields)] * len(frame)
