@@ -99,6 +99,27 @@ def _publish(port: int, messages: list[tuple[str, bytes]], *, username: str | No
         client.loop_stop()
 
 
+def _publish_refused(port: int, topic: str, payload: bytes, *, username: str, password: str,
+                     client_id: str) -> None:
+    """Publish once at QoS 1 on a topic the account may not publish on. Mosquitto 2.0 answers an MQTT 3.1.1
+    client's refused publish by closing its connection, and paho, reconnecting, would send the message again
+    with whatever followed it: one connection a refused message, closed as soon as the broker answered."""
+    answered = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    client.username_pw_set(username, password)
+    client.on_disconnect = lambda *_: answered.set()
+    client.on_publish = lambda *_: answered.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert wait_until(client.is_connected, 15), "the broker did not accept the connection"
+        client.publish(topic, payload, qos=1)
+        assert answered.wait(30), "the broker neither acknowledged the publish nor closed the connection"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 # -- MQTT -------------------------------------------------------------------------------------------------------
 
 
@@ -122,11 +143,12 @@ def test_a_kiosk_cannot_publish_as_another(tmp_path: Path, sqlite_url: str) -> N
         forged = wire_batch("k-b", [1, 1, 1])
         lying = wire_batch("k-b", [1, 1])  # on k-a's own topic, but says it is k-b
         marker = wire_batch("k-a", [4])
-        _publish(broker.port, [(kiosk_topic("k-b", TopicKind.VOTES), encode(forged)),
-                               (kiosk_topic("k-b", TopicKind.STATUS), b'{"v":1,"status":"offline","ts":"x"}'),
-                               (kiosk_topic("k-a", TopicKind.VOTES), encode(lying)),
-                               (kiosk_topic("k-a", TopicKind.VOTES), encode(marker))],
-                 username="kiosk:k-a", password=password_a, client_id="kiosk-k-a")
+        as_k_a = {"username": "kiosk:k-a", "password": password_a, "client_id": "kiosk-k-a"}
+        _publish_refused(broker.port, kiosk_topic("k-b", TopicKind.VOTES), encode(forged), **as_k_a)
+        _publish_refused(broker.port, kiosk_topic("k-b", TopicKind.STATUS), b'{"v":1,"status":"offline","ts":"x"}',
+                         **as_k_a)
+        _publish(broker.port, [(kiosk_topic("k-a", TopicKind.VOTES), encode(lying)),
+                               (kiosk_topic("k-a", TopicKind.VOTES), encode(marker))], **as_k_a)
         assert wait_until(lambda: vote_counts(engine).get("fs-22-001") == 1, 30), broker.log.read_text()[-2000:]
         assert wait_until(lambda: any(r.reason == "kiosk-mismatch" for r in rejects(engine)), 30)
         assert "fs-29-001" not in vote_counts(engine), "a forged vote was counted"
