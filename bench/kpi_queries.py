@@ -12,14 +12,15 @@ pays for the generation; a cache made before a rollup was added gets it from its
 Measured: every query behind a dashboard page, through :mod:`collector.kpi.indicators` (SQL grouping, then Python),
 over the last year (which starts and ends on the 31st: the ranking reads a year and two days an espace):
 satisfaction (monthly, as the overview shows it, and yearly, as the map and the ranking pages do), the ranking
-(of a département's espaces, of a région's, of every espace; also the map's table), the hour x weekday heatmap
-and the participation, for one espace, one département, one région and the nation where the page offers it;
-then the national ranking over the dashboard's other periods (the last 30 days, since the start) and the national
-heatmap since the start. p50 and p95 of repeated calls (a different espace, département or région each time),
-in blocks taken in turn with CPython's garbage collector as a fresh process has it and as ``borne collector
-serve`` settles it after start-up (:func:`collector.service.settle_gc`, called here too). Target: p95 < 100 ms, as
-served. Then four of them as the dashboard's pages ask them, over HTTP to the app in-process (``HTTP ...``:
-routing, the token, the route, JSON), for the time a page waits beyond the query. The PostgreSQL cluster runs
+(of a département's espaces, of a région's, of every espace), the overview's breakdown of a zone into its parts (a
+département's espaces, a région's départements, the nation's régions) and the map's (the nation's départements),
+the hour x weekday heatmap and the participation, for one espace, one département, one région and the nation where
+the page offers it; then the national ranking over the dashboard's other periods (the last 30 days, since the
+start) and the national heatmap since the start. p50 and p95 of repeated calls (a different espace, département or
+région each time), in blocks taken in turn with CPython's garbage collector as a fresh process has it and as ``borne
+collector serve`` settles it after start-up (:func:`collector.service.settle_gc`, called here too). Target: p95 <
+100 ms, as served. Then six of them as the dashboard's pages ask them, over HTTP to the app in-process (``HTTP
+...``: routing, the token, the route, JSON), for the time a page waits beyond the query. The PostgreSQL cluster runs
 with the national deployment's ``random_page_cost`` (1.1, SSDs).
 """
 
@@ -257,12 +258,17 @@ def _measure(engine: Engine, runs: int) -> list[tuple[str, float, float, float, 
     queries: dict[str, Callable[[Session, Selection], object]] = {
         "satisfaction/month": lambda s, v: indicators.satisfaction(s, v, "month"),
         "satisfaction/year": lambda s, v: indicators.satisfaction(s, v, "year"),
-        "ranking": lambda s, v: indicators.ranking(s, v, by="votes"),  # also the map's table
+        "ranking": lambda s, v: indicators.ranking(s, v, by="votes"),
+        # The overview's parts: a département's espaces, a région's départements, the nation's régions.
+        "breakdown": lambda s, v: indicators.breakdown(s, v, _CHILD[v.level]),
         "heatmap": indicators.heatmap,
         "participation": lambda s, v: indicators.participation(s, v, "month"),
     }
     cases = {f"{query}, {name}": case(run, level) for query, run in queries.items() for name, level in levels.items()
-             if not (query == "ranking" and level is Level.ESPACE)}
+             if not (query in ("ranking", "breakdown") and level is Level.ESPACE)}
+    # The map's table: the départements of the nation.
+    cases["breakdown by dép., nation"] = lambda s: indicators.breakdown(s, Selection(Level.NATIONAL, None, *YEAR),
+                                                                        "departement")
     # The dashboard's other periods for the widest view: its default (the last 30 days) and "since the start".
     month = (YEAR[1] - timedelta(days=45), YEAR[1] - timedelta(days=15))  # mid-month to mid-month: days only
     cases["ranking 30 days, nation"] = lambda s: indicators.ranking(s, Selection(Level.NATIONAL, None, *month),
@@ -286,6 +292,9 @@ def _measure(engine: Engine, runs: int) -> list[tuple[str, float, float, float, 
     cases["HTTP ranking 30 days, nation"] = http("ranking", Level.NATIONAL, by="votes", **{
         "from": month[0].isoformat(), "to": month[1].isoformat()})
     cases["HTTP ranking, nation"] = http("ranking", Level.NATIONAL, by="votes", **year)
+    cases["HTTP breakdown by dép., nation"] = http("breakdown", Level.NATIONAL, by="departement", **year)
+    cases["HTTP breakdown 30 days, nation"] = http("breakdown", Level.NATIONAL, by="departement", **{
+        "from": month[0].isoformat(), "to": month[1].isoformat()})
     cases["HTTP satisfaction/month, région"] = http("satisfaction", Level.REGION, granularity="month", **year)
     cases["HTTP heatmap, région"] = http("heatmap", Level.REGION, **year)
     out = []
@@ -312,6 +321,7 @@ def _measure(engine: Engine, runs: int) -> list[tuple[str, float, float, float, 
 
 
 _BLOCK = 10
+_CHILD = {Level.DEPARTEMENT: "espace", Level.REGION: "departement", Level.NATIONAL: "region"}
 
 
 def _bench_token(engine: Engine) -> str:

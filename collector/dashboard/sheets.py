@@ -99,7 +99,7 @@ def heatmap(session: Session, selection: Selection) -> Sheet:
 
 def departements(session: Session, selection: Selection) -> Sheet:
     """The map's table: the zone's départements with votes, their rate and the zone's target."""
-    frame = indicators.ranking(session, selection, by="votes")
+    frame = indicators.breakdown(session, selection, "departement")
     target = target_for(session, selection.level, selection.code)
     sheet = Sheet("Carte", zone_name(session, selection.level, selection.code), _period(selection), [
         Column("Département"), Column("Votes", Kind.INT), Column("Satisfaits", Kind.INT),
@@ -108,12 +108,10 @@ def departements(session: Session, selection: Selection) -> Sheet:
     ])
     if frame.empty:
         return sheet
-    grouped = frame.groupby("departement", as_index=False)[["votes", "satisfied"]].sum()
-    grouped["order"] = [departement_order(c) for c in grouped["departement"]]
-    for row in grouped.sort_values("order").to_dict(orient="records"):
-        rate = row["satisfied"] / row["votes"] if row["votes"] else None
-        sheet.rows.append([departement_name(row["departement"]), row["votes"], row["satisfied"], rate, target,
-                           None if rate is None else rate * 100 >= target])
+    for row in sorted(frame.itertuples(index=False), key=lambda r: departement_order(r.code)):
+        rate = float(row.rate)  # a département is listed only with votes
+        sheet.rows.append([departement_name(row.code), int(row.votes), int(row.satisfied), rate, target,
+                           rate * 100 >= target])
     return sheet
 
 

@@ -1,4 +1,4 @@
-"""The indicators: satisfaction over time, resolution of the follow-up, ranking, heatmap, participation.
+"""The indicators: satisfaction over time, resolution of the follow-up, ranking, breakdown, heatmap, participation.
 
 Each function reads rollups (``rollup_daily``, ``rollup_hourly``, ``rollup_followup_daily``) grouped in SQL,
 or, for a département, a région or the nation without a filter on espaces, the same counts kept per
@@ -47,7 +47,7 @@ from collector.kpi.stats import (
     trend,
 )
 from collector.kpi.targets import target_for
-from collector.registry.geography import COLLECTIVITES, DEPARTEMENT_REGION
+from collector.registry.geography import COLLECTIVITES, DEPARTEMENT_REGION, region_of
 
 _LOG = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ SERIES_COLUMNS = ["period", "votes", "satisfied", "rate", "wilson_low", "wilson_
 RANKING_COLUMNS = ["rank", "espace_id", "name", "departement", "region", "votes", "satisfied", "rate",
                    "wilson_low", "wilson_high", "index"]
 HEATMAP_COLUMNS = ["weekday", "hour", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
+BREAKDOWN_COLUMNS = ["code", "votes", "satisfied", "rate", "wilson_low", "wilson_high", "index"]
+#: What :func:`breakdown` splits a selection into.
+BREAKDOWN_LEVELS = ("region", "departement", "espace")
 
 
 @dataclass
@@ -307,6 +310,59 @@ def ranking(session: Session, selection: Selection, *, by: str = "wilson_low", m
         "region": [a[2] for a in about],
         **{column: values[taken] for column, values in figures.items()},
     })
+
+
+def breakdown(session: Session, selection: Selection, by: str) -> pd.DataFrame:
+    """The selection's votes and satisfaction per région, département or espace (``by``) that has votes, by code.
+
+    What the map and the overview show of a zone's parts: the nation's départements are about a hundred rows,
+    summed in SQL from the département rollups (whole months, plus or minus days), where the ranking of its
+    espaces is 3,000 rows to be added up. Régions are their départements' integer counts added up, so a row is
+    exactly what the ranking's espaces of that zone sum to.
+    """
+    if by not in BREAKDOWN_LEVELS:
+        raise ValueError(f"cannot break a selection down by {by!r}")
+    connection = session.connection()
+    if by == "espace":
+        rows = [tuple(r) for r in connection.execute(
+            _totals_query(selection, DailyRollup, (DailyRollup.espace_id,)))]
+    else:
+        rows = [tuple(r) for r in connection.execute(_departement_totals_query(selection))]
+    if by == "region":
+        regions: dict[str, list[int]] = {}
+        for code, *sums in rows:
+            total = regions.setdefault(region_of(code), [0, 0, 0])
+            for i, value in enumerate(sums):
+                total[i] += value
+        rows = [(code, *sums) for code, sums in regions.items()]
+    rows.sort(key=lambda r: r[0])
+    if not rows:
+        return pd.DataFrame(columns=BREAKDOWN_COLUMNS)
+    return pd.DataFrame({"code": [r[0] for r in rows],
+                         **summary_columns(*([r[i] for r in rows] for i in (1, 2, 3)))})
+
+
+def _departement_totals_query(selection: Selection) -> Any:
+    """Votes, satisfied votes and index points per département (:func:`_sums`): from the département rollups
+    when they can answer (an area, no filter on espaces), whole months of ``rollup_departement_monthly`` plus or
+    minus days of ``rollup_departement_daily`` as :func:`~collector.kpi.periods.plan` adds them up; otherwise
+    from the espaces' rollups, joined to ``espaces``."""
+    if not selection.by_area:
+        return _totals_query(selection, DailyRollup, (Espace.departement,))
+    daily: Any = AREA_ROLLUPS[DailyRollup][0]
+    parts = []
+    for span in periods.plan(selection.start, selection.end, units=("month", "day")):
+        source = daily if span.unit == "day" else PERIOD_ROLLUPS[daily][span.unit]
+        votes = cast(func.sum(source.votes), BigInteger) * span.sign
+        groups = (source.departement, source.scale, source.answer)
+        parts.append(select(*groups, votes.label("votes"))
+                     .where(*selection.area_span_filters(source, getattr(source, span.unit), span.start, span.end))
+                     .group_by(*groups))
+    rows = union_all(*parts).subquery()
+    sums = _sums(rows.c.votes, rows.c.scale, rows.c.answer, True)
+    # Days taken away can leave a département with no vote: left out, as the rollups leave it out.
+    return (select(rows.c.departement, *sums).group_by(rows.c.departement).having(sums[0] > 0)
+            .order_by(rows.c.departement))
 
 
 def heatmap(session: Session, selection: Selection) -> pd.DataFrame:

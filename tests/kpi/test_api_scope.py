@@ -15,7 +15,8 @@ from collector.db.engine import session_factory
 from devtools.builders import admin_token, bearer, migrated_engine
 from tests.kpi.fleet import Generated, build
 
-ENDPOINTS = ["/api/v1/kpi/satisfaction", "/api/v1/kpi/ranking", "/api/v1/kpi/heatmap", "/api/v1/kpi/participation"]
+ENDPOINTS = ["/api/v1/kpi/satisfaction", "/api/v1/kpi/ranking", "/api/v1/kpi/breakdown", "/api/v1/kpi/heatmap",
+             "/api/v1/kpi/participation"]
 
 
 @pytest.fixture

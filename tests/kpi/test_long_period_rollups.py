@@ -358,6 +358,39 @@ def test_the_ranking_computed_a_column_at_a_time_equals_its_pandas_computation(g
                         pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
+def test_a_breakdown_is_its_zones_espaces_added_up(generated: Generated) -> None:
+    """Per région, département or espace, through the département rollups or the espaces': the raw votes
+    counted, the ranking's espaces of each zone added up, and the rate and index exact (the exact fraction
+    rounded once), over random periods and selections."""
+    rng = random.Random(5)
+    votes = generated.votes
+    with session_factory(generated.engine)() as session:
+        for start, end in [(None, None), (date(2023, 1, 1), date(2023, 1, 9)), *_periods(rng, 12)]:
+            for level, code, kind in SELECTIONS:
+                misuse = rng.random() < 0.3
+                selection = Selection.make(session, level, code, start=start, end=end, include_misuse=misuse,
+                                           kind=kind)
+                espaces = set(session.scalars(select(Espace.id).where(*selection.espace_filters())))
+                chosen = votes[(votes["day"] >= (start or date.min)) & (votes["day"] < (end or date.max))
+                               & (misuse | ~votes["misuse"]) & votes["espace"].isin(espaces)]
+                ranked = indicators.ranking(session, selection, by="votes")
+                for by, column in (("region", "region"), ("departement", "departement"), ("espace", "espace")):
+                    got = indicators.breakdown(session, selection, by)
+                    assert list(got.columns) == indicators.BREAKDOWN_COLUMNS
+                    zones = sorted(chosen.groupby(column))
+                    assert list(got["code"]) == [zone for zone, _ in zones]
+                    assert list(got["votes"]) == [len(group) for _, group in zones]
+                    assert list(got["rate"]) == [
+                        float(Fraction(int((group["answer"] * 2 > group["scale"] + 1).sum()), len(group)))
+                        for _, group in zones]
+                    assert list(got["index"]) == [_exact_index(group) for _, group in zones]
+                    ranked_column = "espace_id" if by == "espace" else by
+                    added = ranked.groupby(ranked_column)[["votes", "satisfied"]].sum()
+                    assert {c: (v, s) for c, v, s in zip(added.index, added["votes"], added["satisfied"],
+                                                         strict=True)} == {
+                        c: (v, s) for c, v, s in zip(got["code"], got["votes"], got["satisfied"], strict=True)}
+
+
 def _records_of_objects(frame: pd.DataFrame) -> list[dict[str, object]]:
     """Session 5's :func:`collector.kpi.export.records`: the frame as objects, row by row."""
     cleaned = frame.astype(object).where(pd.notna(frame), None)

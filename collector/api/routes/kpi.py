@@ -1,4 +1,4 @@
-"""KPIs for the programme's staff: satisfaction, ranking, heatmap, participation, and the IND-246 export.
+"""KPIs for the programme's staff: satisfaction, ranking, breakdown, heatmap, participation, and IND-246.
 
 Every endpoint needs a bearer token (401 without one) and answers 403 outside the user's scope. Each takes
 ``level`` (espace, departement, region, national) and ``code``, a period of local days ``[from, to)``, and
@@ -111,6 +111,16 @@ class RankedEspace(BaseModel):
     index: float | None
 
 
+class ZonePart(BaseModel):
+    code: str = Field(description="Région code, département code or espace id (id_fs), as ``by`` asks.")
+    votes: int
+    satisfied: int
+    rate: float | None
+    wilson_low: float | None
+    wilson_high: float | None
+    index: float | None
+
+
 class HeatCell(BaseModel):
     weekday: int = Field(description="0 = Monday ... 6 = Sunday, local.")
     hour: int = Field(description="Local hour, 0-23.")
@@ -177,6 +187,23 @@ def ranking(
 
 
 _RANKING_JSON: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[dict[str, Any]])
+
+
+@router.get("/breakdown", response_model=list[ZonePart], responses=_FILES)
+def breakdown(
+    session: SessionDep,
+    selection: SelectionDep,
+    by: Annotated[str, Query(pattern="^(region|departement|espace)$",
+                             description="Split the selection per région, département (default) or "
+                                         "espace.")] = "departement",
+    format: FormatQuery = ExportFormat.JSON,
+) -> Any:
+    """The selection's régions, départements or espaces that have votes, each with its satisfaction (what the
+    map and the overview show: a hundred départements for the nation, not its 3,000 espaces)."""
+    frame = indicators.breakdown(session, selection, by)
+    if format is not ExportFormat.JSON:
+        return _file(frame, format, f"breakdown-{by}")
+    return records(frame)
 
 
 @router.get("/heatmap", response_model=list[HeatCell], responses=_FILES)

@@ -33,21 +33,13 @@
     document.getElementById("map-missing").hidden = state !== "missing";
     document.getElementById("map-invalid").hidden = state !== "invalid";
     const params = B.periodParams();
-    const [z, result, ranking] = await Promise.all([
+    const [z, result, parts] = await Promise.all([
       B.zones(),
       B.api("/api/v1/kpi/satisfaction", Object.assign({ level: w.level, code: w.code, granularity: "year" }, params)),
-      B.api("/api/v1/kpi/ranking", Object.assign({ level: w.level, code: w.code, by: "votes" }, params)),
+      B.api("/api/v1/kpi/breakdown", Object.assign({ level: w.level, code: w.code, by: "departement" }, params)),
     ]);
     const target = result.target;
-    const groups = new Map();
-    for (const row of ranking) {
-      const g = groups.get(row.departement) || { code: row.departement, votes: 0, satisfied: 0 };
-      g.votes += row.votes;
-      g.satisfied += row.satisfied;
-      groups.set(row.departement, g);
-    }
-    const rows = [...groups.values()].map((g) => Object.assign(g, { rate: g.votes ? g.satisfied / g.votes : null }))
-      .sort((a, b) => B.compareDepartements(a.code, b.code));
+    const rows = parts.sort((a, b) => B.compareDepartements(a.code, b.code));
     const tbody = document.querySelector("#deps tbody");
     tbody.replaceChildren(...rows.map((g) => {
       const tr = document.createElement("tr");

@@ -82,31 +82,16 @@
     }));
   }
 
-  /** Children of the zone (régions, départements or espaces) from the API's ranking of its espaces. */
-  function aggregate(ranking, childLevel) {
-    const key = { region: "region", departement: "departement", espace: "espace_id" }[childLevel];
-    const groups = new Map();
-    for (const row of ranking) {
-      const code = row[key];
-      const group = groups.get(code) || { code, votes: 0, satisfied: 0 };
-      group.votes += row.votes;
-      group.satisfied += row.satisfied;
-      groups.set(code, group);
-    }
-    return [...groups.values()].map((g) => Object.assign(g, { rate: g.votes ? g.satisfied / g.votes : null }));
-  }
-
   async function showChildren(w, params, target) {
     const section = document.getElementById("children-section");
     const childLevel = CHILD[w.level];
     if (!childLevel) { section.hidden = true; return; }
     section.hidden = false;
-    const [ranking, z, espacesById] = await Promise.all([
-      B.api("/api/v1/kpi/ranking", Object.assign({ level: w.level, code: w.code, by: "votes" }, params)),
+    const [parts, z, espacesById] = await Promise.all([
+      B.api("/api/v1/kpi/breakdown", Object.assign({ level: w.level, code: w.code, by: childLevel }, params)),
       B.zones(), B.espaces(),
     ]);
-    const rows = aggregate(ranking, childLevel).map((g) => Object.assign(g,
-      { name: B.zoneName(z, childLevel, g.code, espacesById) }));
+    const rows = parts.map((g) => Object.assign(g, { name: B.zoneName(z, childLevel, g.code, espacesById) }));
     rows.sort((a, b) => a.name.localeCompare(b.name, "fr"));
     document.getElementById("children-h").textContent = CHILD_TITLE[childLevel];
     document.getElementById("children-caption").textContent = CHILD_TITLE[childLevel]
