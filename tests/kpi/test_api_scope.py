@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from borne.cli.errors import CliError
 from collector.api.app import create_app
 from collector.auth import revoke
 from collector.db.engine import session_factory
 from devtools.builders import admin_token, bearer, migrated_engine
 from tests.kpi.fleet import Generated, build
+from tests.provisioning.conftest import invoke
 
 ENDPOINTS = ["/api/v1/kpi/satisfaction", "/api/v1/kpi/ranking", "/api/v1/kpi/breakdown", "/api/v1/kpi/heatmap",
              "/api/v1/kpi/participation"]
@@ -121,3 +124,31 @@ def test_openapi_documents_the_kpi_endpoints(client: TestClient) -> None:
     params = {p["name"] for p in spec["paths"]["/api/v1/kpi/satisfaction"]["get"]["parameters"]}
     assert {"level", "code", "from", "to", "granularity", "format", "include_misuse"} <= params
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_a_breakdown_by_the_api_and_the_command_line(fleet: Generated, client: TestClient, tmp_path: Path) -> None:
+    """Each of the API's breakdowns adds up to the zone's total; the command line writes the same rows; an unknown
+    ``by`` is refused with its reason by both."""
+    headers = bearer(admin_token(fleet.engine))
+    params = {"level": "region", "code": "53", "from": "2024-01-01", "to": "2024-06-01"}
+    total = client.get(ENDPOINTS[0], params=params, headers=headers).json()["total"]
+    for by in ("region", "departement", "espace"):
+        rows = client.get("/api/v1/kpi/breakdown", params={**params, "by": by}, headers=headers).json()
+        assert rows and sum(r["votes"] for r in rows) == total["votes"], by
+        assert sum(r["satisfied"] for r in rows) == total["satisfied"], by
+        assert [r["code"] for r in rows] == sorted(r["code"] for r in rows)
+    assert [r["code"] for r in client.get("/api/v1/kpi/breakdown", params=params, headers=headers).json()] == [
+        "22", "29"]  # per département by default
+    refused = client.get("/api/v1/kpi/breakdown", params={**params, "by": "canton"}, headers=headers)
+    assert refused.status_code == 422 and "region|departement|espace" in refused.text
+    out = tmp_path / "espaces.csv"
+    database = str(fleet.engine.url.render_as_string(hide_password=False))
+    result = invoke(["collector", "kpi", "export", "breakdown", "--by", "espace", "--level", "region", "--code", "53",
+                     "--from", "2024-01-01", "--to", "2024-06-01", "-o", str(out), "--database-url", database])
+    assert result.exit_code == 0, result.output
+    api = client.get("/api/v1/kpi/breakdown", params={**params, "by": "espace", "format": "csv"}, headers=headers)
+    assert out.read_text(encoding="utf-8") == api.text
+    result = invoke(["collector", "kpi", "export", "breakdown", "--by", "canton", "-o", str(out),
+                     "--database-url", database])
+    assert isinstance(result.exception, CliError) and result.exception.exit_code == 2
+    assert "cannot break a selection down by 'canton'" in str(result.exception)

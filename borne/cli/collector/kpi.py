@@ -19,6 +19,7 @@ kpi_app = typer.Typer(no_args_is_help=True, help="KPIs: exports and targets.")
 class KpiExport(StrEnum):
     satisfaction = "satisfaction"
     ranking = "ranking"
+    breakdown = "breakdown"
     heatmap = "heatmap"
     participation = "participation"
     ind_246 = "ind-246"
@@ -33,6 +34,7 @@ def kpi_export(
     start: str = typer.Option(None, "--from", help="First local day, YYYY-MM-DD."),
     end: str = typer.Option(None, "--to", help="Day after the last, YYYY-MM-DD."),
     granularity: str = typer.Option("month", "--granularity", help="day, week, month, quarter or year."),
+    by: str = typer.Option("departement", "--by", help="breakdown: per region, departement or espace."),
     include_misuse: bool = typer.Option(False, "--include-misuse"),
     database_url: str = DatabaseOpt, data_dir: Path = DataDirOpt,
 ) -> None:
@@ -61,6 +63,8 @@ def kpi_export(
                     frame = indicators.satisfaction(session, selection, granularity).series
                 elif what is KpiExport.ranking:
                     frame = indicators.ranking(session, selection)
+                elif what is KpiExport.breakdown:
+                    frame = indicators.breakdown(session, selection, by)
                 elif what is KpiExport.heatmap:
                     frame = indicators.heatmap(session, selection)
                 else:
