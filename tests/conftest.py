@@ -80,7 +80,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium through Playwright, one for the whole session: Playwright's sync API runs an
     event loop of its own, and a second one opened while the first lives would find it running."""
-    from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV
+    from devtools.dashboard import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")

@@ -14,7 +14,8 @@ import pytest
 from collector.config import Settings
 from devtools.brokers import Mosquitto
 from devtools.builders import migrated_engine
-from tests.dashboard.seed import Place, Seeded, seed, serve
+from devtools.dashboard import serve
+from tests.dashboard.seed import Place, Seeded, seed
 
 PLACES = [
     Place("fs-22a", "France services de Guingamp", "22", 0.97),

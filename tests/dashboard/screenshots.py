@@ -15,8 +15,9 @@ from pathlib import Path
 
 from borne.cli.demo import DEMO_ESPACES
 from devtools.builders import migrated_engine
+from devtools.dashboard import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV, serve
 from devtools.demo_data import happiness_of
-from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV, Place, seed, serve
+from tests.dashboard.seed import Place, seed
 
 _LOG = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from devtools.builders import migrated_engine
+from devtools.dashboard import serve
 from tests.dashboard.conftest import World
-from tests.dashboard.seed import Place, seed, serve
+from tests.dashboard.seed import Place, seed
 from tests.dashboard.test_accessibility import AXE, RUN_AXE
 from tests.dashboard.test_dashboard import sign_in, table, wait_ready
 

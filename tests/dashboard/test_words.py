@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 
 from devtools.builders import migrated_engine
+from devtools.dashboard import serve
 from tests.dashboard.conftest import World
-from tests.dashboard.seed import Place, seed, serve
+from tests.dashboard.seed import Place, seed
 from tests.dashboard.test_dashboard import sign_in, wait_ready
 
 ENGLISH = re.compile(r"\b(scope|outside|unknown|needs|the|is|of|not|token)\b")

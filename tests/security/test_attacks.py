@@ -313,7 +313,7 @@ def test_an_espace_name_with_a_script_is_shown_as_text(sqlite_url: str, browser:
 
 
 def _render_in_chromium(engine: Engine, token: str, name: str, browser: Any) -> None:
-    from tests.dashboard.seed import serve
+    from devtools.dashboard import serve
 
     with session_factory(engine)() as session, session.begin():
         add_kiosk(session, "k-x", "fs-22-666")

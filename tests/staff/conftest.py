@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.db.engine import session_factory
 from collector.staff import access
 from devtools.builders import migrated_engine
+from devtools.dashboard import serve
 from devtools.demo_provider import PROCONNECT_SCOPES, DemoProvider, ProviderUnavailable
-from tests.dashboard.seed import Place, seed, serve
+from tests.dashboard.seed import Place, seed
 
 PLACES = [
     Place("fs-22a", "France services de Guingamp", "22", 0.97),

@@ -14,8 +14,9 @@ from pathlib import Path
 from collector.db.engine import session_factory
 from collector.staff import access
 from devtools.builders import migrated_engine
+from devtools.dashboard import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV, serve
 from devtools.demo_provider import start_demo_sign_in
-from tests.dashboard.seed import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_ENV, Place, seed, serve
+from tests.dashboard.seed import Place, seed
 
 _LOG = logging.getLogger(__name__)
 
