@@ -1,7 +1,8 @@
 """A collector's database filled for the dashboard: espaces, kiosks, votes, status, telemetry, alerts, users.
 
 Everything goes through the real paths: the registry, ``Store.ingest`` with wire payloads (as the broker
-delivers them), ``collector.alerts.evaluate`` and ``collector.auth``. The API server runs in a thread.
+delivers them), ``collector.alerts.evaluate`` and ``collector.auth``. The API is served by
+:func:`devtools.dashboard.serve`.
 """
 
 from __future__ import annotations
