@@ -27,7 +27,7 @@ PAGES = [
     ("overview", "/dashboard/", None),
     ("region", "/dashboard/?level=region&code=53", None),
     ("departement", "/dashboard/?level=departement&code=22", "prefecture-22"),
-    ("ranking", "/dashboard/classement", None),
+    ("ranking", "/dashboard/classement?per_page=20", None),  # 43 espaces: the pagination shows
     ("heatmap", "/dashboard/affluence", None),
     ("map", "/dashboard/carte", None),
     ("fleet", "/dashboard/parc", None),
