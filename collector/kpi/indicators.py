@@ -16,6 +16,7 @@ turns into JSON, CSV or Parquet.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -349,20 +350,32 @@ def _departement_totals_query(selection: Selection) -> Any:
     from the espaces' rollups, joined to ``espaces``."""
     if not selection.by_area:
         return _totals_query(selection, DailyRollup, (Espace.departement,))
-    daily: Any = AREA_ROLLUPS[DailyRollup][0]
-    parts = []
-    for span in periods.plan(selection.start, selection.end, units=("month", "day")):
-        source = daily if span.unit == "day" else PERIOD_ROLLUPS[daily][span.unit]
-        votes = cast(func.sum(source.votes), BigInteger) * span.sign
-        groups = (source.departement, source.scale, source.answer)
-        parts.append(select(*groups, votes.label("votes"))
-                     .where(*selection.area_span_filters(source, getattr(source, span.unit), span.start, span.end))
-                     .group_by(*groups))
+    parts = _departement_spans(selection, periods.plan(selection.start, selection.end, units=("month", "day")),
+                               lambda source, bucket: [(source.departement, "departement"), (source.scale, "scale"),
+                                                       (source.answer, "answer")])
     rows = union_all(*parts).subquery()
     sums = _sums(rows.c.votes, rows.c.scale, rows.c.answer, True)
     # Days taken away can leave a département with no vote: left out, as the rollups leave it out.
     return (select(rows.c.departement, *sums).group_by(rows.c.departement).having(sums[0] > 0)
             .order_by(rows.c.departement))
+
+
+def _departement_spans(selection: Selection, spans: list[periods.Span],
+                       keys: Callable[[Any, Any], list[tuple[Any, str]]]) -> list[Any]:
+    """A query a span (whole months of ``rollup_departement_monthly``, days of ``rollup_departement_daily``):
+    votes summed per group of ``keys(source, bucket)`` (columns and their names; ``bucket`` the span's month or
+    day column), negative for days taken away; for an area without a filter on espaces."""
+    daily: Any = AREA_ROLLUPS[DailyRollup][0]
+    parts = []
+    for span in spans:
+        source = daily if span.unit == "day" else PERIOD_ROLLUPS[daily][span.unit]
+        bucket = getattr(source, span.unit)
+        groups = keys(source, bucket)
+        votes = (cast(func.sum(source.votes), BigInteger) * span.sign).label("votes")
+        parts.append(select(*(column.label(name) for column, name in groups), votes)
+                     .where(*selection.area_span_filters(source, bucket, span.start, span.end))
+                     .group_by(*(column for column, _ in groups)))
+    return parts
 
 
 def heatmap(session: Session, selection: Selection) -> pd.DataFrame:
@@ -416,18 +429,15 @@ def _votes_by_departement(session: Session, selection: Selection) -> pd.DataFram
     spans = periods.plan(selection.start, selection.end, units=("month", "day"))
     if all(span.unit == "day" for span in spans):
         return _counts(session, selection, DailyRollup, DailyRollup.day, Espace.departement)
-    # A département, a région or the nation without a filter on espaces: the département rollups, no join.
-    daily: Any = AREA_ROLLUPS[DailyRollup][0] if selection.by_area else DailyRollup
-    parts = []
-    for span in spans:
-        source = daily if span.unit == "day" else PERIOD_ROLLUPS[daily][span.unit]
-        bucket = getattr(source, span.unit)
-        votes = (cast(func.sum(source.votes), BigInteger) * span.sign).label("votes")
-        if selection.by_area:
-            parts.append(select(source.departement, bucket.label("day"), votes)
-                         .where(*selection.area_span_filters(source, bucket, span.start, span.end))
-                         .group_by(source.departement, bucket))
-        else:
+    if selection.by_area:  # a département, a région or the nation without a filter on espaces: no join
+        parts = _departement_spans(selection, spans, lambda source, bucket: [(source.departement, "departement"),
+                                                                             (bucket, "day")])
+    else:
+        parts = []
+        for span in spans:
+            source = DailyRollup if span.unit == "day" else PERIOD_ROLLUPS[DailyRollup][span.unit]
+            bucket = getattr(source, span.unit)
+            votes = (cast(func.sum(source.votes), BigInteger) * span.sign).label("votes")
             parts.append(select(Espace.departement, bucket.label("day"), votes)
                          .join(Espace, Espace.id == source.espace_id)
                          .where(*selection.span_filters(source, bucket, span.start, span.end))

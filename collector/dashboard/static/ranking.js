@@ -28,12 +28,15 @@
     return numbers;
   }
 
-  function pageLink(text, n, cls, disabled, title) {
+  /** A link of the DSFR's pagination to page ``n``; ``state`` "current" (this page) or "disabled" (no such page). */
+  function pageLink(text, n, cls, state, title) {
     const a = document.createElement("a");
     a.className = "fr-pagination__link" + (cls ? " " + cls : "");
     a.textContent = text;
     if (title) a.title = title;
-    if (disabled) {
+    if (state === "current") {
+      a.setAttribute("aria-current", "page");
+    } else if (state === "disabled") {
       a.setAttribute("aria-disabled", "true");
       a.setAttribute("role", "link");
     } else {
@@ -49,9 +52,11 @@
     const nav = document.getElementById("ranking-pages");
     nav.hidden = pages <= 1;
     if (pages <= 1) { nav.querySelector("ul").replaceChildren(); return; }
+    const first = page === 1 ? "disabled" : "";
+    const last = page === pages ? "disabled" : "";
     const items = [
-      pageLink("Première page", 1, "fr-pagination__link--first", page === 1),
-      pageLink("Page précédente", page - 1, "fr-pagination__link--prev fr-pagination__link--lg-label", page === 1),
+      pageLink("Première page", 1, "fr-pagination__link--first", first),
+      pageLink("Page précédente", page - 1, "fr-pagination__link--prev fr-pagination__link--lg-label", first),
     ];
     for (const n of pageNumbers(page, pages)) {
       if (n === null) {
@@ -61,19 +66,12 @@
         gap.textContent = "…";
         li.append(gap);
         items.push(li);
-      } else if (n === page) {
-        const li = pageLink(String(n), n, "", true, "Page " + n);
-        const a = li.firstChild;
-        a.removeAttribute("aria-disabled");
-        a.setAttribute("aria-current", "page");
-        items.push(li);
       } else {
-        items.push(pageLink(String(n), n, "", false, "Page " + n));
+        items.push(pageLink(String(n), n, "", n === page ? "current" : "", "Page " + n));
       }
     }
-    items.push(pageLink("Page suivante", page + 1, "fr-pagination__link--next fr-pagination__link--lg-label",
-      page === pages));
-    items.push(pageLink("Dernière page", pages, "fr-pagination__link--last", page === pages));
+    items.push(pageLink("Page suivante", page + 1, "fr-pagination__link--next fr-pagination__link--lg-label", last));
+    items.push(pageLink("Dernière page", pages, "fr-pagination__link--last", last));
     nav.querySelector("ul").replaceChildren(...items);
   }
 
